@@ -1,0 +1,1 @@
+"""Video detector workers: capture, motion gating, ONNX inference, tracking, zone analytics, health."""

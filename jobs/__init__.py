@@ -1,0 +1,1 @@
+"""Batch and distributed jobs (Flink, archive, backtest, forecasting)."""

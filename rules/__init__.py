@@ -1,0 +1,1 @@
+"""The YAML rule language and the pure correlation core. Imports no runtime, reads no clock."""

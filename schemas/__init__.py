@@ -1,0 +1,70 @@
+"""The Saqshy contract: pydantic v2 models of events, incidents, reference records and dead letters."""
+
+from schemas.common import (
+    SCHEMA_VERSION,
+    AdminLevel,
+    AdminPath,
+    GeoMultiPolygon,
+    GeoPoint,
+    GeoPolygon,
+    Geometry,
+    UnitType,
+)
+from schemas.deadletter import DeadLetter, RejectStage, SourcePosition
+from schemas.events import (
+    EVENT_ADAPTER,
+    EVENT_CLASSES,
+    EVENT_TYPES,
+    REFERENCE_TYPES,
+    AccidentRecord,
+    AccidentRecordEvent,
+    AdminAreaEvent,
+    Analytic,
+    AnprRead,
+    AnprReadEvent,
+    BBox,
+    CallCategory,
+    CameraEvent,
+    DispatchAction,
+    DispatchActionEvent,
+    EmergencyCall,
+    EmergencyCallEvent,
+    Event,
+    EventBase,
+    HotlistEvent,
+    IncidentEvent,
+    Phase,
+    Severity,
+    SosPress,
+    SosPressEvent,
+    UnitGps,
+    UnitGpsEvent,
+    UnitStatus,
+    VideoDetection,
+    VideoDetectionEvent,
+    ZoneEvent,
+    decode_event,
+    encode_event,
+)
+from schemas.incident import Incident, IncidentStatus, IncidentUpdate, PlaybookStep, PriorityTerm
+from schemas.reference import (
+    AdminAreaRecord,
+    CameraOwner,
+    CameraRecord,
+    HotlistEntry,
+    ZoneKind,
+    ZoneRecord,
+)
+
+__all__ = [
+    "EVENT_ADAPTER", "EVENT_CLASSES", "EVENT_TYPES", "REFERENCE_TYPES", "SCHEMA_VERSION",
+    "AccidentRecord", "AccidentRecordEvent", "AdminAreaEvent", "AdminAreaRecord", "AdminLevel",
+    "AdminPath", "Analytic", "AnprRead", "AnprReadEvent", "BBox", "CallCategory", "CameraEvent",
+    "CameraOwner", "CameraRecord", "DeadLetter", "DispatchAction", "DispatchActionEvent",
+    "EmergencyCall", "EmergencyCallEvent", "Event", "EventBase", "GeoMultiPolygon", "GeoPoint",
+    "GeoPolygon", "Geometry", "HotlistEntry", "HotlistEvent", "Incident", "IncidentEvent",
+    "IncidentStatus", "IncidentUpdate", "Phase", "PlaybookStep", "PriorityTerm", "RejectStage",
+    "Severity", "SosPress", "SosPressEvent", "SourcePosition", "UnitGps", "UnitGpsEvent", "UnitStatus",
+    "UnitType", "VideoDetection", "VideoDetectionEvent", "ZoneEvent", "ZoneKind", "ZoneRecord",
+    "decode_event", "encode_event",
+]

@@ -1,0 +1,69 @@
+"""Incidents: what the engine decides, emitted as full-state versioned updates of one stable id."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field
+
+from schemas.common import SCHEMA_VERSION, AdminPath, Contract, GeoPoint, UnitType, UtcDatetime
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    UPDATED = "updated"
+    ESCALATED = "escalated"
+    CLOSED = "closed"
+
+
+class PriorityTerm(Contract):
+    """One named term of the priority expression that applied, e.g. ("injured", -1)."""
+
+    name: str
+    delta: int
+
+
+class PlaybookStep(Contract):
+    """One step of a response scenario; unit steps say which units and how many to send."""
+
+    action: str
+    agency: str | None = None
+    unit_type: UnitType | None = None
+    units: Annotated[int, Field(ge=0)] | None = None
+
+
+Priority = Annotated[int, Field(ge=1, le=5)]
+
+
+class Incident(Contract):
+    """One state of an incident. Consumers keep the highest `version` per `id` (idempotent by id)."""
+
+    id: str
+    version: Annotated[int, Field(ge=1)]
+    rule_id: str
+    rule_version: int
+    category: str
+    status: IncidentStatus
+    priority: Priority
+    priority_base: Priority
+    priority_terms: list[PriorityTerm] = Field(default_factory=list)
+    title: str
+    summary: str = ""
+    key: str
+    group: str = ""
+    location: GeoPoint | None = None
+    admin: AdminPath | None = None
+    first_time: UtcDatetime
+    last_time: UtcDatetime
+    updated_time: UtcDatetime
+    event_ids: list[str]
+    event_count: Annotated[int, Field(ge=1)]
+    labels: dict[str, str] = Field(default_factory=dict)
+    playbook: list[PlaybookStep] = Field(default_factory=list)
+    close_reason: str | None = None
+    schema_version: str = SCHEMA_VERSION
+
+
+IncidentUpdate = Incident
+"""The core emits incidents as updates: each one is the whole new state of its id."""
