@@ -1,0 +1,3 @@
+from saqshy.cli import main
+
+main()
