@@ -1,0 +1,319 @@
+"""Rule specs compiled into closures and plain tuples the core can run without interpretation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rules.errors import RuleError
+from rules.expr import CompiledExpr, ExprEnv, Scope, compile_expr, compile_template
+from rules.model import (
+    AbsenceSpec,
+    CooccurSpec,
+    LookupSpec,
+    MatchSpec,
+    PlaybookSpec,
+    RuleSetSettings,
+    RuleSpec,
+    SequenceSpec,
+    ThresholdSpec,
+)
+from rules.yamlsrc import Path, YamlDoc
+from schemas import EVENT_CLASSES, HotlistEntry, PlaybookStep
+
+Fn = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CSelection:
+    name: str
+    index: int
+    event_type: str
+    where: Fn | None
+    equalities: tuple[tuple[tuple[str, ...], frozenset[Any]], ...]
+    group: tuple[Fn, ...]
+    measure: Fn | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CTerm:
+    name: str
+    delta: int
+    when: Fn
+
+
+@dataclass(frozen=True)
+class CRule:
+    spec: RuleSpec
+    file: str
+    selections: tuple[CSelection, ...]
+    key_template: Fn | None
+    title: Fn
+    summary: Fn
+    labels: tuple[tuple[str, Fn], ...]
+    terms: tuple[CTerm, ...]
+    playbook: tuple[PlaybookStep, ...]
+    lookup_key: Fn | None
+    lateness: float
+    late_policy: str
+    depends_on: frozenset[str]
+    by_name: dict[str, CSelection] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def version(self) -> int:
+        return self.spec.version
+
+    @property
+    def state_key(self) -> str:
+        """State belongs to (rule id, rule version): a new version starts clean, an unchanged one keeps it."""
+        return f"{self.spec.id}@{self.spec.version}"
+
+    @property
+    def category(self) -> str:
+        return self.spec.incident.category or self.spec.category
+
+
+class _Errors:
+    def __init__(self, rule_id: str) -> None:
+        self.rule_id = rule_id
+        self.items: list[RuleError] = []
+
+    def run(self, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except RuleError as exc:
+            exc.rule_id = exc.rule_id or self.rule_id
+            self.items.append(exc)
+            return None
+
+
+def compile_rule(
+    spec: RuleSpec,
+    doc: YamlDoc,
+    settings: RuleSetSettings,
+    playbooks: dict[str, PlaybookSpec],
+    env: ExprEnv,
+) -> CRule:
+    """Compile one validated rule; raises RuleError (the first) after collecting every problem in .errors."""
+    errs = _Errors(spec.id)
+    corr = spec.correlate
+
+    def where(path: Path) -> tuple[str, Any]:
+        return doc.text_origin(path), doc.location(path)
+
+    def expr(text: str, scope: Scope, path: Path, expect: type | None = None) -> CompiledExpr | None:
+        result: CompiledExpr | None = errs.run(
+            lambda: compile_expr(text, scope, origin=doc.text_origin(path), env=env, expect=expect)
+        )
+        return result
+
+    def template(text: str, scope: Scope, path: Path) -> Fn:
+        result = errs.run(lambda: compile_template(text, scope, origin=doc.text_origin(path), env=env))
+        return result.fn if result is not None else (lambda ctx: "")
+
+    # selections -------------------------------------------------------------------------------
+    names = list(spec.select)
+    depends: set[str] = set()
+    group_exprs = _group_exprs(spec, names, doc, errs)
+    selections: list[CSelection] = []
+    for index, (name, sel) in enumerate(spec.select.items()):
+        cls = EVENT_CLASSES.get(sel.type)
+        if cls is None:
+            errs.items.append(
+                RuleError(
+                    f"unknown event type '{sel.type}' (known: {', '.join(EVENT_CLASSES)})",
+                    doc.location(("select", name, "type")),
+                    spec.id,
+                )
+            )
+            continue
+        scope = Scope.event(cls)
+        compiled = expr(sel.where, scope, ("select", name, "where"), bool) if sel.where else None
+        equalities = compiled.equalities if compiled else ()
+        if sel.type == "incident":
+            targets = next((vals for path, vals in equalities if path == ("data", "rule_id")), None)
+            if targets is None:
+                errs.items.append(
+                    RuleError(
+                        "a selection of incidents must name the rules it chains on: "
+                        'where: data.rule_id == "some.rule" (or in [...])',
+                        doc.location(("select", name)),
+                        spec.id,
+                    )
+                )
+            else:
+                if spec.id in targets:
+                    errs.items.append(
+                        RuleError("a rule cannot select its own incidents", doc.location(("select", name)), spec.id)
+                    )
+                depends.update(str(t) for t in targets)
+        group_fns: list[Fn] = []
+        for gpath, gtext in group_exprs.get(name, []):
+            g = expr(gtext, scope, gpath)
+            if g is not None:
+                group_fns.append(g.fn)
+        measure = None
+        if isinstance(corr, ThresholdSpec) and (corr.distinct or corr.sum):
+            mtext = corr.distinct.of if corr.distinct else corr.sum.of  # type: ignore[union-attr]
+            mkey = "distinct" if corr.distinct else "sum"
+            m = expr(mtext, scope, ("correlate", mkey, "of"))
+            measure = m.fn if m else None
+        selections.append(
+            CSelection(
+                name=name,
+                index=index,
+                event_type=sel.type,
+                where=compiled.fn if compiled else None,
+                equalities=equalities,
+                group=tuple(group_fns),
+                measure=measure,
+            )
+        )
+    by_name = {s.name: s for s in selections}
+    _check_names(spec, names, doc, errs)
+
+    # lookup key -------------------------------------------------------------------------------
+    lookup_key = None
+    if isinstance(corr, LookupSpec):
+        sel_name = corr.select or names[0]
+        if sel_name in by_name:
+            k = expr(corr.key, Scope.event(EVENT_CLASSES[by_name[sel_name].event_type]), ("correlate", "key"))
+            lookup_key = k.fn if k else None
+
+    # incident templates -----------------------------------------------------------------------
+    binding_types: dict[str, Any] = {
+        s.name: EVENT_CLASSES[s.event_type] for s in selections
+    }
+    binding_types.update({"count": int, "distinct": int, "sum": float, "group": str})
+    if isinstance(corr, LookupSpec):
+        binding_types[corr.as_] = HotlistEntry
+        binding_types["distance"] = int
+    bscope = Scope.bindings(binding_types)
+    inc = spec.incident
+    key_template = template(inc.key, bscope, ("incident", "key")) if inc.key else None
+    title = template(inc.title, bscope, ("incident", "title"))
+    summary = template(inc.summary, bscope, ("incident", "summary"))
+    labels = tuple((k, template(v, bscope, ("incident", "labels", k))) for k, v in inc.labels.items())
+    terms: list[CTerm] = []
+    for i, term in enumerate(inc.priority.terms):
+        c = expr(term.when, bscope, ("incident", "priority", "terms", i, "when"), bool)
+        if c is not None:
+            terms.append(CTerm(term.name, term.delta, c.fn))
+    playbook = _playbook(spec, playbooks, doc, errs)
+
+    if errs.items:
+        raise _Collected(errs.items)
+    return CRule(
+        spec=spec,
+        file=doc.file,
+        selections=tuple(selections),
+        key_template=key_template,
+        title=title,
+        summary=summary,
+        labels=labels,
+        terms=tuple(terms),
+        playbook=playbook,
+        lookup_key=lookup_key,
+        lateness=spec.time.allowed_lateness if spec.time.allowed_lateness is not None else settings.allowed_lateness,
+        late_policy=spec.time.late or settings.late,
+        depends_on=frozenset(depends),
+        by_name=by_name,
+    )
+
+
+class _Collected(RuleError):
+    """All the errors of one rule, raised together."""
+
+    def __init__(self, errors: list[RuleError]):
+        self.errors = errors
+        super().__init__(errors[0].message, errors[0].location, errors[0].rule_id)
+
+
+def _group_exprs(spec: RuleSpec, names: list[str], doc: YamlDoc, errs: _Errors) -> dict[str, list[tuple[Path, str]]]:
+    group_by = spec.correlate.group_by
+    if group_by is None:
+        return {}
+    if isinstance(group_by, list):
+        return {n: [(("correlate", "group_by", i), t) for i, t in enumerate(group_by)] for n in names}
+    out: dict[str, list[tuple[Path, str]]] = {}
+    sizes = {len(v) for v in group_by.values()}
+    if len(sizes) > 1:
+        errs.items.append(
+            RuleError("every selection's group_by needs the same number of keys", doc.location(("correlate", "group_by")), spec.id)
+        )
+    for n in names:
+        if n not in group_by:
+            errs.items.append(
+                RuleError(f"group_by has no key for selection '{n}'", doc.location(("correlate", "group_by")), spec.id)
+            )
+            continue
+        out[n] = [(("correlate", "group_by", n, i), t) for i, t in enumerate(group_by[n])]
+    for n in group_by:
+        if n not in names:
+            errs.items.append(
+                RuleError(f"group_by names '{n}', which is not a selection", doc.location(("correlate", "group_by", n), key=True), spec.id)
+            )
+    return out
+
+
+def _check_names(spec: RuleSpec, names: list[str], doc: YamlDoc, errs: _Errors) -> None:
+    corr = spec.correlate
+
+    def need(name: str | None, path: Path) -> None:
+        if name is not None and name not in names:
+            errs.items.append(
+                RuleError(f"'{name}' is not a selection of this rule (have: {', '.join(names)})", doc.location(path), spec.id)
+            )
+
+    if isinstance(corr, MatchSpec | ThresholdSpec | LookupSpec):
+        need(corr.select, ("correlate", "select"))
+        if corr.select is None and len(names) != 1:
+            errs.items.append(
+                RuleError(f"a {corr.kind} rule with several selections must say which one: select: NAME", doc.location(("correlate",)), spec.id)
+            )
+    if isinstance(corr, CooccurSpec):
+        of = corr.of or names
+        for i, n in enumerate(of):
+            need(n, ("correlate", "of", i))
+        if len(of) < 2:
+            errs.items.append(RuleError("cooccur needs at least two selections", doc.location(("correlate",)), spec.id))
+        if corr.min is not None and corr.min > len(of):
+            errs.items.append(RuleError(f"min {corr.min} is more than the {len(of)} selections", doc.location(("correlate", "min")), spec.id))
+    if isinstance(corr, SequenceSpec):
+        for i, step in enumerate(corr.steps):
+            need(step.select, ("correlate", "steps", i, "select"))
+    if isinstance(corr, AbsenceSpec):
+        need(corr.after, ("correlate", "after"))
+        need(corr.expect, ("correlate", "expect"))
+        if corr.after == corr.expect:
+            errs.items.append(RuleError("after and expect must be different selections", doc.location(("correlate", "expect")), spec.id))
+    need(corr.anchor, ("correlate", "anchor"))
+    if corr.anchor is not None and corr.within is None:
+        errs.items.append(RuleError("anchor only means something with within: DISTANCE", doc.location(("correlate", "anchor")), spec.id))
+
+
+def _playbook(spec: RuleSpec, playbooks: dict[str, PlaybookSpec], doc: YamlDoc, errs: _Errors) -> tuple[PlaybookStep, ...]:
+    pb = spec.incident.playbook
+    if pb is None:
+        category = spec.incident.category or spec.category
+        found = next((p for p in playbooks.values() if category in p.categories), None)
+        steps = found.steps if found else []
+    elif isinstance(pb, str):
+        if pb not in playbooks:
+            errs.items.append(
+                RuleError(
+                    f"unknown playbook '{pb}' (known: {', '.join(sorted(playbooks)) or 'none'})",
+                    doc.location(("incident", "playbook")),
+                    spec.id,
+                )
+            )
+            return ()
+        steps = playbooks[pb].steps
+    else:
+        steps = pb
+    return tuple(PlaybookStep(**s.model_dump()) for s in steps)

@@ -1,0 +1,1 @@
+"""The pure correlation core: a deterministic state machine driven by events and watermarks."""

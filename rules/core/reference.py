@@ -1,0 +1,193 @@
+"""Reference tables as inputs of the core: hotlists (as-of correct), zones and cameras.
+
+They change through ref.* events (from files or compacted topics); the core never reads them itself.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from dataclasses import dataclass, field
+from typing import Any
+
+import shapely
+
+from rules.core.plates import FuzzyIndex, normalize_plate
+
+
+@dataclass(slots=True)
+class HotlistVersion:
+    changed_ts: float  # event time of the reference update
+    entry: Any | None  # a HotlistEntry record; None = deleted
+    valid_from: float = 0.0
+    valid_to: float = float("inf")
+
+    def __lt__(self, other: HotlistVersion) -> bool:
+        return self.changed_ts < other.changed_ts
+
+
+class Hotlist:
+    """Wanted plates. A read at time t matches the entry version in force at t (as-of join)."""
+
+    def __init__(self) -> None:
+        self._versions: dict[str, list[HotlistVersion]] = {}
+        self._fuzzy: dict[int, FuzzyIndex] = {}
+
+    def __len__(self) -> int:
+        return len(self._versions)
+
+    def apply(self, entry: Any, changed_ts: float, deleted: bool) -> None:
+        key = normalize_plate(entry.plate)
+        if key not in self._versions:
+            self._versions[key] = []
+            for index in self._fuzzy.values():
+                index.add(key)
+        version = HotlistVersion(
+            changed_ts,
+            None if deleted else entry,
+            entry.valid_from.timestamp(),
+            entry.valid_to.timestamp() if entry.valid_to is not None else float("inf"),
+        )
+        insort(self._versions[key], version)
+
+    def _entry_at(self, key: str, ts: float) -> Any | None:
+        current = None
+        for version in self._versions.get(key, ()):
+            if version.changed_ts > ts:
+                break
+            current = version
+        if current is None or current.entry is None:
+            return None
+        return current.entry if current.valid_from <= ts < current.valid_to else None
+
+    def lookup(self, plate: str, ts: float, fuzzy: int) -> tuple[Any, int] | None:
+        """The best entry valid at ts for the plate: (entry, edit distance), exact matches first."""
+        key = normalize_plate(plate)
+        exact = self._entry_at(key, ts)
+        if exact is not None or fuzzy == 0:
+            return (exact, 0) if exact is not None else None
+        index = self._fuzzy.get(fuzzy)
+        if index is None:
+            index = self._fuzzy[fuzzy] = FuzzyIndex(fuzzy)
+            index.bulk(self._versions)
+        best: tuple[Any, int] | None = None
+        for distance, candidate in index.search(key):
+            entry = self._entry_at(candidate, ts)
+            if entry is not None and (best is None or (distance, entry.priority) < (best[1], best[0].priority)):
+                best = (entry, distance)
+        return best
+
+    def versions(self) -> list[tuple[Any, float, bool]]:
+        return [(v.entry, v.changed_ts, v.entry is None) for vs in self._versions.values() for v in vs]
+
+
+@dataclass
+class _Zone:
+    zone_id: str
+    name: str
+    kind: str
+    geometry: shapely.Geometry
+
+
+def to_shape(geometry: Any) -> shapely.Geometry:
+    """A GeoJSON (lon, lat) Polygon/MultiPolygon record as a shapely geometry in (x=lon, y=lat)."""
+    if geometry.type == "Polygon":
+        return shapely.Polygon(geometry.coordinates[0], geometry.coordinates[1:])
+    return shapely.MultiPolygon([shapely.Polygon(p[0], p[1:]) for p in geometry.coordinates])
+
+
+@dataclass
+class ZoneIndex:
+    """Named zones; `contains(lat, lon, name)` matches a zone id, a zone name or a zone kind."""
+
+    _zones: dict[str, _Zone] = field(default_factory=dict)
+    _by_label: dict[str, list[shapely.Geometry]] = field(default_factory=dict)
+    _records: dict[str, Any] = field(default_factory=dict)
+
+    def apply(self, record: Any, deleted: bool) -> None:
+        if deleted:
+            self._zones.pop(record.zone_id, None)
+            self._records.pop(record.zone_id, None)
+        else:
+            geom = to_shape(record.geometry)
+            shapely.prepare(geom)
+            self._zones[record.zone_id] = _Zone(record.zone_id, record.name, str(record.kind), geom)
+            self._records[record.zone_id] = record
+        self._by_label = {}
+
+    def _shapes(self, label: str) -> list[shapely.Geometry]:
+        shapes = self._by_label.get(label)
+        if shapes is None:
+            shapes = [z.geometry for z in self._zones.values() if label in (z.zone_id, z.name, z.kind)]
+            self._by_label[label] = shapes
+        return shapes
+
+    def contains(self, lat: float, lon: float, name: str) -> bool:
+        return any(shapely.contains_xy(g, lon, lat) for g in self._shapes(name))
+
+    def zones_at(self, lat: float, lon: float) -> list[str]:
+        return sorted(z.zone_id for z in self._zones.values() if shapely.contains_xy(z.geometry, lon, lat))
+
+    def records(self) -> list[Any]:
+        return list(self._records.values())
+
+
+class ReferenceStore:
+    """Every reference table the core joins against, updated only through `apply`."""
+
+    def __init__(self) -> None:
+        self.hotlist = Hotlist()
+        self.zones = ZoneIndex()
+        self.cameras: dict[str, Any] = {}
+        self.admin_areas: dict[str, Any] = {}
+        self.changes = 0
+        # The reference events applied, latest per table key (hotlist: every version), for snapshots.
+        self._log: dict[tuple[str, str], list[tuple[float, Any]]] = {}
+
+    def applied(self) -> list[tuple[float, Any]]:
+        """Every reference event still in force, in the order to re-apply them."""
+        return sorted((item for items in self._log.values() for item in items), key=lambda x: x[0])
+
+    def reset(self) -> None:
+        """Forget every table but keep the objects, since compiled rules hold the zone index."""
+        self.hotlist = Hotlist()
+        self.zones._zones.clear()
+        self.zones._records.clear()
+        self.zones._by_label = {}
+        self.cameras.clear()
+        self.admin_areas.clear()
+        self._log.clear()
+
+    def apply(self, event: Any, ts: float) -> None:
+        deleted = bool(getattr(event, "deleted", False))
+        data = event.data
+        etype = event.type
+        key = (etype, _table_key(etype, data))
+        if etype == "ref.hotlist":
+            self._log.setdefault(key, []).append((ts, event))
+        else:
+            self._log[key] = [(ts, event)]
+        if etype == "ref.hotlist":
+            self.hotlist.apply(data, ts, deleted)
+        elif etype == "ref.zone":
+            self.zones.apply(data, deleted)
+        elif etype == "ref.camera":
+            if deleted:
+                self.cameras.pop(data.camera_id, None)
+            else:
+                self.cameras[data.camera_id] = data
+        elif etype == "ref.admin_area":
+            if deleted:
+                self.admin_areas.pop(data.area_id, None)
+            else:
+                self.admin_areas[data.area_id] = data
+        self.changes += 1
+
+
+def _table_key(etype: str, data: Any) -> str:
+    if etype == "ref.hotlist":
+        return normalize_plate(data.plate)
+    if etype == "ref.zone":
+        return str(data.zone_id)
+    if etype == "ref.camera":
+        return str(data.camera_id)
+    return str(data.area_id)
