@@ -1,0 +1,178 @@
+"""Why a rule did or did not fire: replays events through a core holding only that rule (and the rules it
+chains on) and records, per event, which selection took it, into which group, and the partial state after.
+
+Pure like the core: events in, a report out. `saqshy rules explain` renders it for people.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rules.compiler import CRule
+from rules.core.engine import Correlator
+from rules.core.matchers import AbsenceMatcher, Matcher, SequenceMatcher, _Buffered
+from rules.loader import RuleSet
+from schemas import Incident
+
+MAX_SAMPLES = 3
+
+
+@dataclass
+class SelectionStats:
+    name: str
+    event_type: str
+    where: str | None
+    candidates: int = 0  # events of the selection's type
+    selected: int = 0  # ... whose condition held
+    late: int = 0
+    rejected_samples: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Step:
+    """One selected event and what the rule's state looked like right after it."""
+
+    time: str
+    event_id: str
+    selection: str
+    group: str
+    state: str
+    incidents: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ExplainReport:
+    rule_id: str
+    kind: str
+    selections: list[SelectionStats]
+    steps: list[Step]
+    incidents: dict[str, Incident]
+    open_partials: list[str]
+    reasons: list[str]
+    events: int = 0
+    steps_dropped: int = 0
+
+
+def describe_group(matcher: Matcher, group: str) -> str:
+    """A one-line summary of a matcher's partial state for one group key."""
+    state = matcher.groups.get(group)
+    if state is None:
+        return "no state"
+    names = [s.name for s in matcher.rule.selections]
+    if isinstance(matcher, _Buffered):
+        return ", ".join(f"{n}: {len(buf)} buffered" for n, buf in zip(names, state, strict=False))
+    if isinstance(matcher, SequenceMatcher):
+        if not state:
+            return "no sequence in progress"
+        steps = matcher.rule.spec.correlate.steps  # type: ignore[union-attr]
+        runs = Counter(steps[r.pos].select for r in state)
+        return "; ".join(f"{n} run(s) waiting after step '{s}'" for s, n in runs.items())
+    if isinstance(matcher, AbsenceMatcher):
+        return f"{len(state.pending)} waiting for '{names[matcher.expect]}', {len(state.expected)} '{names[matcher.expect]}' buffered"
+    return "stateless"
+
+
+def explain(ruleset: RuleSet, rule_id: str, records: Iterable[Any], max_steps: int = 200) -> ExplainReport:
+    target = ruleset.rule(rule_id)
+    subset = _with_dependencies(ruleset, target)
+    ruleset.reference.reset()
+    core = Correlator(RuleSet(subset, ruleset.settings, ruleset.playbooks, ruleset.reference, docs=ruleset.docs))
+    rt = core.runtimes[target.state_key]
+    stats = [SelectionStats(s.name, s.event_type, target.spec.select[s.name].where) for s in target.selections]
+    steps: list[Step] = []
+    incidents: dict[str, Incident] = {}
+    ooo = ruleset.settings.max_out_of_orderness
+    high = float("-inf")
+    events = dropped = 0
+
+    def collect(updates: list[Incident]) -> list[str]:
+        mine = [u for u in updates if u.rule_id == rule_id]
+        for u in mine:
+            incidents[u.id] = u
+        return [f"{u.id} v{u.version} {u.status} p{u.priority}" for u in mine]
+
+    for rec in records:
+        events += 1
+        ts = rec.time.timestamp()
+        if ts > high:
+            high = ts
+            made = collect(core.on_watermark(high - ooo))
+            if made and steps:
+                steps[-1].incidents.extend(made)
+        selected: list[tuple[str, str]] = []
+        for sel, st in zip(target.selections, stats, strict=True):
+            if rec.type != sel.event_type:
+                continue
+            st.candidates += 1
+            if sel.where is None or sel.where(rec):
+                st.selected += 1
+                group = "|".join(str(g(rec)) for g in sel.group) if sel.group else ""
+                selected.append((sel.name, group))
+            elif len(st.rejected_samples) < MAX_SAMPLES:
+                st.rejected_samples.append(rec.id)
+        made = collect(core.on_event(rec))
+        for drop in core.take_late():
+            if rule_id in drop.rule_ids:
+                for name, _ in selected:
+                    next(s for s in stats if s.name == name).late += 1
+        for name, group in selected:
+            if len(steps) >= max_steps:
+                dropped += 1
+                continue
+            steps.append(
+                Step(rec.time.isoformat(), rec.id, name, group, describe_group(rt.matcher, group), made)
+            )
+            made = []
+    open_partials = [f"group '{g}': {describe_group(rt.matcher, g)}" for g in list(rt.matcher.groups)[:20]]
+    collect(core.on_watermark(float("inf")))
+    report = ExplainReport(
+        rule_id, target.spec.correlate.kind, stats, steps, incidents, open_partials, [], events, dropped
+    )
+    report.reasons = _reasons(target, report)
+    return report
+
+
+def _with_dependencies(ruleset: RuleSet, rule: CRule) -> tuple[CRule, ...]:
+    wanted = {rule.id}
+    frontier = [rule]
+    while frontier:
+        for dep in frontier.pop().depends_on:
+            if dep not in wanted:
+                wanted.add(dep)
+                frontier.append(ruleset.rule(dep))
+    return tuple(r for r in ruleset.rules if r.id in wanted)
+
+
+def _reasons(rule: CRule, report: ExplainReport) -> list[str]:
+    """Plain-language hints for the usual ways a rule stays silent."""
+    if report.incidents:
+        return [f"fired: {len(report.incidents)} incident(s)"]
+    out = []
+    for st in report.selections:
+        if st.candidates == 0:
+            out.append(f"selection '{st.name}': no '{st.event_type}' event in the input")
+        elif st.selected == 0:
+            out.append(
+                f"selection '{st.name}': {st.candidates} '{st.event_type}' event(s), but the condition was never "
+                f"true: {st.where} (e.g. {', '.join(st.rejected_samples)})"
+            )
+        elif st.late:
+            out.append(f"selection '{st.name}': {st.late} selected event(s) arrived too late and were dropped")
+    corr = rule.spec.correlate
+    if not out:
+        if corr.kind == "threshold":
+            out.append("every selection saw events, but never enough inside one window (and radius) at once")
+        elif corr.kind in ("cooccur", "sequence"):
+            out.append("every selection saw events, but never together inside the window, the radius and the group")
+        elif corr.kind == "absence":
+            out.append("every 'after' event was followed by an expected event in time")
+        elif corr.kind == "lookup":
+            out.append("no selected event's key was on the reference table at its time")
+        if corr.within is not None:
+            out.append(f"(events must be within {corr.within:g} m of the anchor)")
+        if corr.inside is not None:
+            out.append(f"(the anchor event must be inside a zone '{corr.inside}')")
+    return out

@@ -1,0 +1,147 @@
+"""`saqshy rules lint|test|schema|explain`: the analyst's loop for writing rules."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from rules.errors import RuleError, RuleSetError
+from rules.loader import RuleSet, load_rules
+
+DEFAULT_RULES = "rules/catalog"
+
+
+def _console() -> Console:
+    return Console(stderr=False, highlight=False, soft_wrap=True)
+
+
+def _print_errors(errors: list[RuleError]) -> None:
+    for err in errors:
+        click.echo(str(err), err=True)
+    click.echo(f"{len(errors)} error(s)", err=True)
+
+
+def _load(paths: tuple[Path, ...]) -> RuleSet:
+    try:
+        return load_rules(paths or (Path(DEFAULT_RULES),))
+    except RuleSetError as exc:
+        _print_errors(exc.errors)
+        sys.exit(1)
+
+
+@click.group("rules")
+def rules() -> None:
+    """Rule files: check them, run their tests, explain what they do."""
+
+
+@rules.command("lint")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
+def lint(paths: tuple[Path, ...], quiet: bool) -> None:
+    """Check rule files; every error is printed as FILE:LINE:COL, the exit code is 1 if any."""
+    ruleset = _load(paths)
+    if not quiet:
+        click.echo(f"ok: {len(ruleset.rules)} rule(s), {len(ruleset.playbooks)} playbook(s) in {len(ruleset.files)} file(s)")
+
+
+@rules.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--rule", "rule_ids", multiple=True, help="Only the tests of this rule (repeatable).")
+@click.option("--verbose", "-v", is_flag=True, help="Show every test, not only failures.")
+def test(paths: tuple[Path, ...], rule_ids: tuple[str, ...], verbose: bool) -> None:
+    """Run the tests written in the rule files."""
+    from rules.testing import run_rule_tests
+
+    ruleset = _load(paths)
+    results = run_rule_tests(ruleset, set(rule_ids) if rule_ids else None)
+    failed = [r for r in results if not r.passed]
+    for r in results:
+        if verbose or not r.passed:
+            mark = "PASS" if r.passed else "FAIL"
+            click.echo(f"{mark} {r.location}: {r.rule_id}: {r.name}")
+            for p in r.problems:
+                click.echo(f"     {p}")
+    rules_with_tests = len({r.rule_id for r in results})
+    untested = [r.id for r in ruleset.rules if not r.spec.tests and (not rule_ids or r.id in rule_ids)]
+    click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed ({rules_with_tests} rule(s) with tests)")
+    if untested:
+        click.echo(f"rules without tests: {', '.join(untested)}")
+    if failed:
+        sys.exit(1)
+
+
+@rules.command("schema")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file instead of stdout.")
+def schema(out: Path | None) -> None:
+    """The JSON Schema of rule files, for editor completion and checking (yaml-language-server)."""
+    from rules.model import RuleSpec
+
+    doc = RuleSpec.model_json_schema(by_alias=True)
+    doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    doc["$id"] = "https://saqshy.dev/schemas/rule.json"
+    text = json.dumps(doc, indent=2, ensure_ascii=False)
+    if out:
+        out.write_text(text + "\n", encoding="utf-8")
+    else:
+        click.echo(text)
+
+
+@rules.command("explain")
+@click.argument("rule_id")
+@click.option("--rules", "rule_paths", multiple=True, type=click.Path(exists=True, path_type=Path), default=[DEFAULT_RULES])
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--steps", default=50, show_default=True, help="How many selected events to list.")
+def explain_cmd(rule_id: str, rule_paths: tuple[Path, ...], input_path: Path, steps: int) -> None:
+    """Why RULE_ID did or did not fire on an events file: selections, groups, partial matches, incidents."""
+    from rules.explain import explain
+    from rules.records import RecordDecodeError, decode_record
+    from streams.embedded import open_lines
+
+    ruleset = _load(rule_paths)
+    try:
+        ruleset.rule(rule_id)
+    except KeyError:
+        known = ", ".join(r.id for r in ruleset.rules)
+        raise click.BadParameter(f"no rule '{rule_id}' (known: {known})", param_hint="RULE_ID") from None
+
+    def records():  # type: ignore[no-untyped-def]
+        with open_lines(input_path) as fh:
+            for line in fh:
+                if line.strip():
+                    try:
+                        yield decode_record(line)
+                    except RecordDecodeError:
+                        continue  # replay reports bad lines; explain is about the rule
+
+    report = explain(ruleset, rule_id, records(), max_steps=steps)
+    console = _console()
+    console.print(f"[bold]{rule_id}[/bold] ({report.kind}) over {report.events} event(s)")
+    table = Table("selection", "type", "candidates", "selected", "late", "condition")
+    for s in report.selections:
+        table.add_row(s.name, s.event_type, str(s.candidates), str(s.selected), str(s.late), s.where or "(any)")
+    console.print(table)
+    if report.steps:
+        t = Table("time", "event", "selection", "group", "state after", "incident", title="selected events")
+        for st in report.steps:
+            t.add_row(st.time, st.event_id, st.selection, st.group or "-", st.state, "\n".join(st.incidents))
+        console.print(t)
+        if report.steps_dropped:
+            console.print(f"... and {report.steps_dropped} more selected event(s) (--steps)")
+    if report.incidents:
+        t = Table("incident", "ver", "status", "prio", "terms", "events", "title", title="incidents")
+        for inc in report.incidents.values():
+            terms = ", ".join(f"{p.name}{p.delta:+d}" for p in inc.priority_terms) or "-"
+            t.add_row(inc.id, str(inc.version), inc.status, str(inc.priority), terms, ", ".join(inc.event_ids[:6]), inc.title)
+        console.print(t)
+    if report.open_partials:
+        console.print("[bold]partial matches at the end of input[/bold]")
+        for p in report.open_partials:
+            console.print(f"  {p}")
+    console.print("[bold]verdict[/bold]")
+    for reason in report.reasons:
+        console.print(f"  {reason}")

@@ -1,0 +1,73 @@
+"""Helpers for tests: rule sets from YAML text, events from short descriptions, a core driver."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from rules.core.engine import Correlator
+from rules.loader import RuleSet, load_rules
+from rules.records import decode_record
+from schemas import Incident
+
+T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+CATALOG = Path(__file__).resolve().parents[1] / "rules" / "catalog"
+
+
+def ruleset_from(tmp: Path, *rules: str, settings: str = "timezone: Asia/Almaty\n") -> RuleSet:
+    """Write rule texts (dedented) into tmp and load them like a rules directory."""
+    d = tmp / "rules"
+    d.mkdir(exist_ok=True)
+    (d / "ruleset.yaml").write_text(settings)
+    for i, text in enumerate(rules):
+        (d / f"rule{i}.yaml").write_text(textwrap.dedent(text))
+    return load_rules([d])
+
+
+def event(
+    etype: str,
+    at: float,
+    data: dict[str, Any],
+    loc: tuple[float, float] | None = None,
+    eid: str | None = None,
+    n: list[int] = [0],  # noqa: B006 - a counter shared on purpose, for unique default ids
+) -> Any:
+    """A runtime record (as the runners decode them) at T0 + `at` seconds."""
+    n[0] += 1
+    body: dict[str, Any] = {
+        "id": eid or f"e{n[0]}",
+        "type": etype,
+        "source": "test",
+        "time": (T0 + timedelta(seconds=at)).isoformat(),
+        "data": data,
+    }
+    if loc is not None:
+        body["location"] = {"lat": loc[0], "lon": loc[1]}
+    return decode_record(orjson.dumps(body))
+
+
+def drive(core: Correlator, events: Iterable[Any], ooo: float = 0.0, flush: bool = True) -> list[Incident]:
+    """Feed events in the given order with the watermark trailing the highest time by `ooo`."""
+    out: list[Incident] = []
+    high = float("-inf")
+    for ev in events:
+        ts = ev.time.timestamp()
+        if ts > high:
+            high = ts
+            out += core.on_watermark(high - ooo)
+        out += core.on_event(ev)
+    if flush:
+        out += core.on_watermark(float("inf"))
+    return out
+
+
+def latest(updates: Iterable[Incident]) -> dict[str, Incident]:
+    out: dict[str, Incident] = {}
+    for u in updates:
+        out[u.id] = u
+    return out
