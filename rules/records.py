@@ -33,7 +33,7 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Annotated, Any, Literal, Union
 
@@ -58,7 +58,7 @@ __all__ = [
     "record_to_model",
 ]
 
-_UTC = timezone.utc
+_UTC = UTC
 _ZERO = timedelta(0)
 
 
@@ -85,12 +85,31 @@ _MODELS: dict[type[msgspec.Struct], type[BaseModel]] = {}
 _DT, _NESTED, _SEQ = 0, 1, 2
 _FIX: dict[type[msgspec.Struct], tuple[tuple[str, int], ...]] = {}
 
-_CONSTRAINT_KEYS = {at.Ge: "ge", at.Gt: "gt", at.Le: "le", at.Lt: "lt", at.MinLen: "min_length", at.MaxLen: "max_length"}
+_CONSTRAINT_KEYS = {
+    at.Ge: "ge",
+    at.Gt: "gt",
+    at.Le: "le",
+    at.Lt: "lt",
+    at.MinLen: "min_length",
+    at.MaxLen: "max_length",
+}
 _CONFIG_EXPECTED: dict[str, Any] = {"extra": "forbid", "frozen": True}
-_CONFIG_HARMLESS = {"extra", "frozen", "use_enum_values", "title", "json_schema_extra", "protected_namespaces"}
+_CONFIG_HARMLESS = {
+    "extra",
+    "frozen",
+    "use_enum_values",
+    "title",
+    "json_schema_extra",
+    "protected_namespaces",
+}
 _DECORATOR_KINDS = (
-    "validators", "field_validators", "root_validators", "field_serializers",
-    "model_serializers", "model_validators", "computed_fields",
+    "validators",
+    "field_validators",
+    "root_validators",
+    "field_serializers",
+    "model_serializers",
+    "model_validators",
+    "computed_fields",
 )
 
 
@@ -114,7 +133,9 @@ def _python_pattern(pattern: str, where: str) -> str:
     return pattern
 
 
-def _collect_meta(items: typing.Iterable[Any], meta: dict[str, Any], validators: list[Any], where: str) -> None:
+def _collect_meta(
+    items: typing.Iterable[Any], meta: dict[str, Any], validators: list[Any], where: str
+) -> None:
     for item in items:
         key = _CONSTRAINT_KEYS.get(type(item))
         if key is not None:
@@ -158,7 +179,8 @@ def _translate(tp: Any, where: str) -> _Translated:
         values = [m.value for m in tp]
         if not issubclass(tp, str) or not all(type(v) is str for v in values):
             raise RecordGenerationError(f"{where}: only StrEnum enums are supported, not {tp!r}")
-        return _Translated(Literal[tuple(values)])
+        literal: Any = Literal
+        return _Translated(literal[tuple(values)])
     if origin is Literal:
         if not all(type(a) in (str, int) for a in args):
             raise RecordGenerationError(f"{where}: unsupported Literal values {args!r}")
@@ -182,7 +204,8 @@ def _translate(tp: Any, where: str) -> _Translated:
         items = [_translate(a, where) for a in args]
         if any(i.fix is not None for i in items):
             raise RecordGenerationError(f"{where}: tuples of structs or datetimes are not supported")
-        return _Translated(tuple[tuple(i.tp for i in items)])
+        fixed_tuple: Any = tuple
+        return _Translated(fixed_tuple[tuple(i.tp for i in items)])
     if origin is dict:
         if args[0] is not str:
             raise RecordGenerationError(f"{where}: only dict[str, X] is supported")
@@ -233,7 +256,13 @@ def _struct_for(model: type[BaseModel]) -> type[msgspec.Struct]:
         where = f"{model.__name__}.{fname}"
         if fname == "type" and tag is not None:
             continue
-        if info.alias or info.validation_alias or info.serialization_alias or info.exclude or info.discriminator:
+        if (
+            info.alias
+            or info.validation_alias
+            or info.serialization_alias
+            or info.exclude
+            or info.discriminator
+        ):
             raise RecordGenerationError(f"{where}: aliases, exclude and discriminator are not supported")
         annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
         translated = _translate(annotation, where)
@@ -278,6 +307,12 @@ def _build_event_structs() -> dict[str, type[msgspec.Struct]]:
 _EVENT_STRUCTS: dict[str, type[msgspec.Struct]] = _build_event_structs()
 _EVENT_UNION: Any = Union[tuple(_EVENT_STRUCTS.values())]  # noqa: UP007
 _DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(_EVENT_UNION)
+# Event classes with times below the envelope (the envelope's own `time` and `received_time` are
+# checked inline by _decode_fast).
+_ENVELOPE_FIX = {("time", _DT), ("received_time", _DT)}
+if any(not set(_FIX.get(s, ())) >= _ENVELOPE_FIX for s in _EVENT_STRUCTS.values()):
+    raise RecordGenerationError("every event needs the envelope's UtcDatetime `time` and `received_time`")
+_NESTED_FIX = frozenset(s for s in _EVENT_STRUCTS.values() if set(_FIX[s]) - _ENVELOPE_FIX)
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -317,11 +352,26 @@ def _normalise(rec: Any) -> Any:
 def decode_record(raw: bytes | str) -> Any:
     """Decode and validate one JSON event into its record; raises RecordDecodeError."""
     try:
-        rec = _DECODER.decode(raw)
-        if type(rec) in _FIX:
-            rec = _normalise(rec)
-    except (msgspec.DecodeError, OverflowError):
+        return _decode_fast(raw)
+    except msgspec.DecodeError:
         return _decode_slow(raw)
+
+
+def _decode_fast(raw: bytes | str) -> Any:
+    """msgspec alone (strict, canonical input); raises msgspec.DecodeError on anything else."""
+    rec = _DECODER.decode(raw)
+    received = rec.received_time
+    if (
+        rec.time.tzinfo is _UTC
+        and (received is None or received.tzinfo is _UTC)
+        and type(rec) not in _NESTED_FIX
+    ):
+        return rec  # the common case: every event time on the wire ends in "Z"
+    if type(rec) in _FIX:
+        try:
+            rec = _normalise(rec)
+        except OverflowError as exc:  # a time near year 1 or 9999 whose UTC instant is out of range
+            raise msgspec.ValidationError(str(exc)) from None
     return rec
 
 
@@ -331,13 +381,18 @@ def _decode_slow(raw: bytes | str) -> Any:
         model = decode_event(raw)
     except ValidationError as exc:
         stage, reason = _explain(exc)
-        raise RecordDecodeError(stage, reason) from None
+        raise RecordDecodeError(stage, _one_line(reason)) from None
     except Exception as exc:  # a validator of the contract that raised something else (e.g. OverflowError)
-        raise RecordDecodeError(RejectStage.VALIDATE, f"{type(exc).__name__}: {exc}") from None
+        raise RecordDecodeError(RejectStage.VALIDATE, _one_line(f"{type(exc).__name__}: {exc}")) from None
     try:
         return record_from_model(model)
     except Exception as exc:
-        raise RecordDecodeError(RejectStage.VALIDATE, f"valid event that no record can hold: {exc}") from None
+        reason = _one_line(f"valid event that no record can hold: {exc}")
+        raise RecordDecodeError(RejectStage.VALIDATE, reason) from None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split("\n"))
 
 
 _DECODE_ERRORS = {"json_invalid", "json_type", "model_type", "model_attributes_type", "dict_type"}
@@ -359,13 +414,19 @@ def _explain(exc: ValidationError) -> tuple[RejectStage, str]:
         return RejectStage.UNKNOWN_TYPE, f"type: unknown event type {value!r}"
     if loc and loc[0] in EVENT_CLASSES:
         loc = loc[1:]
-    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "event"
+    path = "".join(_path_part(p) for p in loc).lstrip(".") or "event"
     reason = f"{path}: {first['msg']}"
     if kind not in ("missing", "extra_forbidden"):
         reason += f" (got {_short(first['input'])})"
     if len(errors) > 1:
         reason += f" (+{len(errors) - 1} more)"
     return RejectStage.VALIDATE, reason
+
+
+def _path_part(part: str | int) -> str:
+    if isinstance(part, int):
+        return f"[{part}]"
+    return f".{part}" if part.isidentifier() else f"[{_short(part)}]"
 
 
 def _json_kind(value: Any) -> str:

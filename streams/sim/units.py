@@ -1,0 +1,205 @@
+"""Police cars, ambulances, fire engines and gas crews: patrols, dispatches and their GPS fixes.
+
+A unit's position is a pure function of time (its patrol loop or its base, unless a task covers that
+time), so dispatching only needs the tasks planned so far, and GPS fixes are made per hour afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+from schemas import GeoPoint, UnitGps, UnitGpsEvent, UnitStatus, UnitType
+from streams.sim.city import M_PER_DEG_LAT, City
+from streams.sim.context import Request, SimContext, to_dt
+
+# On-scene time in seconds, per unit type (GUESS from DOMAIN.md: police short, fire/gas longer).
+SCENE_S: dict[UnitType, tuple[float, float]] = {
+    UnitType.POLICE: (480, 1500),
+    UnitType.AMBULANCE: (720, 1800),
+    UnitType.FIRE: (900, 2400),
+    UnitType.GAS: (1200, 2700),
+    UnitType.RESCUE: (900, 2400),
+}
+_CALLSIGN = {UnitType.POLICE: "Berkut", UnitType.AMBULANCE: "Medic", UnitType.FIRE: "Sungur", UnitType.GAS: "Gaz"}
+
+
+@dataclass
+class Task:
+    ref: str
+    origin: tuple[float, float]
+    scene: tuple[float, float]
+    back: tuple[float, float]
+    t_dispatch: float
+    t_enroute: float
+    t_onscene: float
+    t_clear: float
+    t_back: float
+
+
+@dataclass
+class Unit:
+    unit_id: str
+    unit_type: UnitType
+    callsign: str
+    base: tuple[float, float]
+    loop: list[tuple[float, float]]  # patrol corners (lat, lon), empty for units waiting at base
+    loop_len: list[float]  # cumulative metres at each corner
+    speed_mps: float
+    phase_m: float
+    next_fix: float
+    tasks: list[Task] = field(default_factory=list)
+
+    def patrol(self, t: float) -> tuple[float, float, float | None, float]:
+        """(lat, lon, heading, speed km/h) when not on a task."""
+        if not self.loop:
+            return self.base[0], self.base[1], None, 0.0
+        s = (self.phase_m + self.speed_mps * t) % self.loop_len[-1]
+        for i in range(1, len(self.loop)):
+            if s <= self.loop_len[i]:
+                a, b = self.loop[i - 1], self.loop[i]
+                f = (s - self.loop_len[i - 1]) / max(self.loop_len[i] - self.loop_len[i - 1], 1e-9)
+                return a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f, _heading(a, b), self.speed_mps * 3.6
+        return self.loop[0][0], self.loop[0][1], None, 0.0
+
+    def free(self, t: float) -> bool:
+        return not self.tasks or self.tasks[-1].t_back <= t
+
+    def state(self, t: float) -> tuple[UnitStatus, float, float, float | None, float, str | None]:
+        for task in reversed(self.tasks):
+            if task.t_dispatch <= t < task.t_back:
+                return _task_state(task, t)
+            if task.t_back <= t:
+                break
+        lat, lon, heading, speed = self.patrol(t)
+        return UnitStatus.AVAILABLE, lat, lon, heading, speed, None
+
+
+def _heading(a: tuple[float, float], b: tuple[float, float]) -> float:
+    north = (b[0] - a[0]) * M_PER_DEG_LAT
+    east = (b[1] - a[1]) * M_PER_DEG_LAT * math.cos(math.radians(a[0]))
+    return round(math.degrees(math.atan2(east, north)) % 360.0, 1) % 360.0
+
+
+def _lerp(a: tuple[float, float], b: tuple[float, float], f: float) -> tuple[float, float]:
+    return a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f
+
+
+def _task_state(task: Task, t: float) -> tuple[UnitStatus, float, float, float | None, float, str | None]:
+    if t < task.t_enroute:
+        return UnitStatus.DISPATCHED, task.origin[0], task.origin[1], None, 0.0, task.ref
+    if t < task.t_onscene:
+        f = (t - task.t_enroute) / (task.t_onscene - task.t_enroute)
+        lat, lon = _lerp(task.origin, task.scene, f)
+        dist = math.hypot(
+            (task.scene[0] - task.origin[0]) * M_PER_DEG_LAT,
+            (task.scene[1] - task.origin[1]) * M_PER_DEG_LAT * 0.73,
+        )
+        speed = min(3.6 * dist / (task.t_onscene - task.t_enroute), 120.0)
+        return UnitStatus.EN_ROUTE, lat, lon, _heading(task.origin, task.scene), speed, task.ref
+    if t < task.t_clear:
+        return UnitStatus.ON_SCENE, task.scene[0], task.scene[1], None, 0.0, task.ref
+    f = (t - task.t_clear) / (task.t_back - task.t_clear)
+    lat, lon = _lerp(task.scene, task.back, f)
+    return UnitStatus.AVAILABLE, lat, lon, _heading(task.scene, task.back), 30.0, None
+
+
+class Fleet:
+    def __init__(self, city: City, rng: random.Random, start: float) -> None:
+        self.city = city
+        self.rng = rng
+        self.units: list[Unit] = []
+        for base in city.bases:
+            for i in range(base.units):
+                loop = _patrol_loop(city, base.lat, base.lon, rng) if base.kind == UnitType.POLICE else []
+                cum = [0.0]
+                for a, b in zip(loop, loop[1:], strict=False):
+                    cum.append(cum[-1] + city.distance_m(a[0], a[1], b[0], b[1]))
+                self.units.append(
+                    Unit(
+                        unit_id=f"{base.base_id}-{i + 1}",
+                        unit_type=base.kind,
+                        callsign=f"{_CALLSIGN.get(base.kind, 'Unit')}-{len(self.units) + 1:02d}",
+                        base=(base.lat, base.lon),
+                        loop=loop,
+                        loop_len=cum,
+                        speed_mps=rng.uniform(5.5, 8.3),  # 20-30 km/h patrolling
+                        phase_m=rng.uniform(0, cum[-1]),
+                        next_fix=start + rng.uniform(0, 30),
+                    )
+                )
+
+    def dispatch(self, req: Request) -> Task | None:
+        """Send the nearest free unit of the type; None when every one is busy."""
+        best: tuple[float, Unit, tuple[float, float]] | None = None
+        for u in self.units:
+            if u.unit_type != req.unit_type or not u.free(req.t):
+                continue
+            _, lat, lon, _, _, _ = u.state(req.t)
+            d = self.city.distance_m(lat, lon, req.lat, req.lon)
+            if best is None or d < best[0]:
+                best = (d, u, (lat, lon))
+        if best is None:
+            return None
+        dist, unit, origin = best
+        r = self.rng
+        t_enroute = req.t + r.uniform(20, 90)
+        travel = req.arrive_s if req.arrive_s is not None else min(max(dist * 1.35 / 12.5 + 60, 150), 1200)
+        t_onscene = max(req.t + travel, t_enroute + 30)
+        lo, hi = req.scene_s or SCENE_S[unit.unit_type]
+        t_clear = t_onscene + r.uniform(lo, hi)
+        back_t = t_clear + max(dist / 8.0, 120)
+        back = unit.patrol(back_t)[:2]
+        task = Task(req.ref, origin, (req.lat, req.lon), (back[0], back[1]), req.t, t_enroute, t_onscene, t_clear, back_t)
+        unit.tasks.append(task)
+        return task
+
+    def gps(self, ctx: SimContext, h0: float, h1: float) -> None:
+        """Fixes every 15-30 s per unit plus one at each status change, for [h0, h1)."""
+        r = self.rng
+        for u in self.units:
+            u.tasks = [t for t in u.tasks if t.t_back >= h0 - 3600]
+            times: list[float] = []
+            t = u.next_fix
+            while t < h1:
+                times.append(t)
+                t += r.uniform(15, 30)
+            u.next_fix = t
+            for task in u.tasks:
+                times += [x for x in (task.t_dispatch, task.t_enroute, task.t_onscene, task.t_clear) if h0 <= x < h1]
+            for ts in sorted(times):
+                status, lat, lon, heading, speed, ref = u.state(ts)
+                lat, lon = ctx.city.offset(lat, lon, r.gauss(0, 4), r.gauss(0, 4))  # GNSS noise
+                ev = UnitGpsEvent(
+                    id=ctx.new_id("gps"),
+                    source="sim/avl",
+                    time=to_dt(ts),
+                    location=GeoPoint(lat=round(lat, 6), lon=round(lon, 6), accuracy_m=8.0),
+                    data=UnitGps(
+                        unit_id=u.unit_id,
+                        unit_type=u.unit_type,
+                        status=status,
+                        speed_kmh=round(speed, 1),
+                        heading_deg=heading,
+                        assigned_incident=ref,
+                        callsign=u.callsign,
+                    ),
+                )
+                ctx.emitter.emit(ev, ts)
+
+
+def _patrol_loop(city: City, lat: float, lon: float, rng: random.Random) -> list[tuple[float, float]]:
+    """A rectangle of streets around the base, one or two blocks wide, closed (first == last)."""
+    lats = sorted(s.value for s in city.streets if s.axis == "lat")
+    lons = sorted(s.value for s in city.streets if s.axis == "lon")
+    i = max(0, min(len(lats) - 2, sum(1 for x in lats if x <= lat) - 1 + rng.choice([-1, 0])))
+    j = max(0, min(len(lons) - 2, sum(1 for x in lons if x <= lon) - 1 + rng.choice([-1, 0])))
+    i2, j2 = min(i + rng.choice([1, 2]), len(lats) - 1), min(j + rng.choice([1, 2]), len(lons) - 1)
+    s, n, w, e = lats[i], lats[i2], lons[j], lons[j2]
+    corners = [(s, w), (s, e), (n, e), (n, w)]
+    k = rng.randrange(4)  # start corner and direction vary per car
+    corners = corners[k:] + corners[:k]
+    if rng.random() < 0.5:
+        corners.reverse()
+    return [*corners, corners[0]]
