@@ -14,7 +14,12 @@ _ZERO = timedelta(0)
 
 def _to_utc(value: datetime) -> datetime:
     # Offsets of zero (the wire format's "Z") are kept as parsed: converting costs more than it buys.
-    return value if value.utcoffset() == _ZERO else value.astimezone(timezone.utc)
+    if value.utcoffset() == _ZERO:
+        return value
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 has no UTC instant in datetime's range
+        raise ValueError("time is outside the representable range") from None
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]

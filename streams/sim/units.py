@@ -131,18 +131,23 @@ class Fleet:
                 )
 
     def dispatch(self, req: Request) -> Task | None:
-        """Send the nearest free unit of the type; None when every one is busy."""
+        """Send the nearest free unit of the type; None when every one is busy. A request with a forced
+        arrival time (an SOS press) takes a busy unit off its task when no unit is free."""
         best: tuple[float, Unit, tuple[float, float]] | None = None
         for u in self.units:
-            if u.unit_type != req.unit_type or not u.free(req.t):
+            if u.unit_type != req.unit_type:
+                continue
+            free = u.free(req.t)
+            if not free and req.arrive_s is None:
                 continue
             _, lat, lon, _, _, _ = u.state(req.t)
-            d = self.city.distance_m(lat, lon, req.lat, req.lon)
+            d = self.city.distance_m(lat, lon, req.lat, req.lon) + (0.0 if free else 1e7)
             if best is None or d < best[0]:
                 best = (d, u, (lat, lon))
         if best is None:
             return None
         dist, unit, origin = best
+        dist %= 1e7
         r = self.rng
         t_enroute = req.t + r.uniform(20, 90)
         travel = req.arrive_s if req.arrive_s is not None else min(max(dist * 1.35 / 12.5 + 60, 150), 1200)
