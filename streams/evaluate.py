@@ -45,7 +45,11 @@ def fold_incidents(updates: Iterable[Incident]) -> list[IncidentSummary]:
     for iid, versions in by_id.items():
         versions.sort(key=lambda v: (v.version, v.updated_time))
         first, last = versions[0], versions[-1]
-        out.append(IncidentSummary(iid, first.rule_id, first.updated_time, first.first_time, last.location, len(versions)))
+        out.append(
+            IncidentSummary(
+                iid, first.rule_id, first.updated_time, first.first_time, last.location, len(versions)
+            )
+        )
     out.sort(key=lambda s: (s.detected, s.id))
     return out
 
@@ -65,7 +69,11 @@ def distance_m(a: GeoPoint, b: GeoPoint) -> float:
 def matches(truth: TruthItem, inc: IncidentSummary) -> bool:
     if truth.rule_id != inc.rule_id:
         return False
-    if truth.location is not None and inc.location is not None and distance_m(truth.location, inc.location) > MATCH_RADIUS_M:
+    if (
+        truth.location is not None
+        and inc.location is not None
+        and distance_m(truth.location, inc.location) > MATCH_RADIUS_M
+    ):
         return False
     return truth.start - EARLY <= inc.detected <= truth.time + LATE
 
@@ -94,11 +102,20 @@ class RuleScore:
     def recall(self) -> float | None:
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
 
+    @property
+    def ttd_mean(self) -> float | None:
+        return sum(self.ttd) / len(self.ttd) if self.ttd else None
+
     def as_dict(self) -> dict[str, object]:
-        mean = sum(self.ttd) / len(self.ttd) if self.ttd else None
         return {
-            "rule_id": self.rule_id, "tp": self.tp, "fp": self.fp, "fn": self.fn,
-            "precision": self.precision, "recall": self.recall, "ttd_mean_s": mean, "ttd_p95_s": p95(self.ttd),
+            "rule_id": self.rule_id,
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "precision": self.precision,
+            "recall": self.recall,
+            "ttd_mean_s": self.ttd_mean,
+            "ttd_p95_s": p95(self.ttd),
         }
 
 

@@ -7,6 +7,8 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
+from rules.geo import haversine_m as distance_m
+
 _M_PER_DEG = 111_320.0
 
 
@@ -23,14 +25,6 @@ class Entry:
         loc = ev.location
         self.lat: float | None = loc.lat if loc is not None else None
         self.lon: float | None = loc.lon if loc is not None else None
-
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance (haversine); exact enough for city radii, cheap enough for the hot path."""
-    p1 = math.radians(lat1)
-    p2 = math.radians(lat2)
-    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
-    return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(a)))
 
 
 class Buffer:

@@ -10,8 +10,30 @@ from rules.errors import ExprError
 KEYWORDS = {"true": True, "false": False, "null": None}
 WORD_OPS = {"and": "&&", "or": "||", "not": "!", "in": "in"}
 # Longest first, so "<=" wins over "<".
-PUNCT = ("&&", "||", "==", "!=", "<=", ">=", "<", ">", "!", "+", "-", "*", "/", "%", "?", ":",
-         "(", ")", "[", "]", ",", ".")
+PUNCT = (
+    "&&",
+    "||",
+    "==",
+    "!=",
+    "<=",
+    ">=",
+    "<",
+    ">",
+    "!",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "?",
+    ":",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    ".",
+)
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"', "0": "\0"}
 MAX_TEXT = 10_000
 
@@ -86,7 +108,7 @@ def _number(text: str, i: int, out: list[Token]) -> int:
             while j < n and text[j].isdigit():
                 j += 1
     if j < n and (text[j].isalpha() or text[j] == "_"):
-        raise ExprError(f"bad number {text[i:j + 1]!r} (durations are written duration(\"5m\"))", i)
+        raise ExprError(f'bad number {text[i : j + 1]!r} (durations are written duration("5m"))', i)
     raw = text[i:j]
     out.append(Token("float", float(raw), i) if is_float else Token("int", int(raw), i))
     return j

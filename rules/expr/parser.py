@@ -1,6 +1,6 @@
 """AST of the expression language and its recursive-descent parser (CEL precedence, lowest first):
 
-    c ? a : b   ||   &&   == != < <= > >= in   + -   * / %   ! - (unary)   .field .method() [index]
+c ? a : b   ||   &&   == != < <= > >= in   + -   * / %   ! - (unary)   .field .method() [index]
 """
 
 from __future__ import annotations

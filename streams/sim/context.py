@@ -179,7 +179,12 @@ class SimContext:
                 analytic=analytic,
                 label=label or analytic.value,
                 confidence=round(confidence, 3),
-                bbox=BBox(x=round(r.uniform(0, 1 - w), 3), y=round(r.uniform(0, 1 - h), 3), w=round(w, 3), h=round(h, 3)),
+                bbox=BBox(
+                    x=round(r.uniform(0, 1 - w), 3),
+                    y=round(r.uniform(0, 1 - h), 3),
+                    w=round(w, 3),
+                    h=round(h, 3),
+                ),
                 track_id=track_id,
                 zone_id=cam.zone_id,
                 phase=phase,

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -40,8 +41,30 @@ from streams.sim.truth import TruthItem, write_truth
 from streams.sim.units import Fleet
 
 _LETTERS = "ABCDEFHKLMNOPRSTUXYZ"
-_REGIONS = ["02"] * 14 + ["01", "03", "04", "05", "06", "07", "08", "09", "10", "12", "13", "14", "15", "16", "17", "18", "19"]
-_REASONS = ["stolen"] * 6 + ["wanted"] * 4 + ["robbery", "fled_scene", "unpaid_fines", "unpaid_fines", "amber_alert", "other"]
+_REGIONS = ["02"] * 14 + [
+    "01",
+    "03",
+    "04",
+    "05",
+    "06",
+    "07",
+    "08",
+    "09",
+    "10",
+    "12",
+    "13",
+    "14",
+    "15",
+    "16",
+    "17",
+    "18",
+    "19",
+]
+_REASONS = (
+    ["stolen"] * 6
+    + ["wanted"] * 4
+    + ["robbery", "fled_scene", "unpaid_fines", "unpaid_fines", "amber_alert", "other"]
+)
 
 
 @dataclass(frozen=True)
@@ -68,7 +91,7 @@ def _plate(rng: random.Random) -> str:
 
 def make_hotlist(rng: random.Random, start: datetime, n: int = 50) -> list[HotlistEntry]:
     """~50 wanted plates; the last five expired before the run (their cars still drive: near misses)."""
-    out = []
+    out: list[HotlistEntry] = []
     seen: set[str] = set()
     while len(out) < n:
         plate = _plate(rng)
@@ -79,17 +102,31 @@ def make_hotlist(rng: random.Random, start: datetime, n: int = 50) -> list[Hotli
         expired = len(out) >= n - 5
         prio = 1 if reason == "amber_alert" else 4 if reason == "unpaid_fines" else rng.choice([2, 2, 3])
         valid_from = start - timedelta(days=rng.uniform(1, 90))
-        valid_to = start - timedelta(days=rng.uniform(1, 10)) if expired else (
-            start + timedelta(days=rng.uniform(3, 60)) if rng.random() < 0.4 else None)
-        out.append(HotlistEntry(plate=plate, country="KZ", reason=reason, priority=prio,  # type: ignore[arg-type]
-                                list_id="mvd-wanted", valid_from=valid_from, valid_to=valid_to))
+        valid_to = (
+            start - timedelta(days=rng.uniform(1, 10))
+            if expired
+            else (start + timedelta(days=rng.uniform(3, 60)) if rng.random() < 0.4 else None)
+        )
+        out.append(
+            HotlistEntry(
+                plate=plate,
+                country="KZ",
+                reason=reason,
+                priority=prio,  # type: ignore[arg-type]
+                list_id="mvd-wanted",
+                valid_from=valid_from,
+                valid_to=valid_to,
+            )
+        )
     return out
 
 
-def _norm_codes(plates: list[str]) -> np.ndarray:
+def _norm_codes(plates: list[str]) -> np.ndarray[Any, np.dtype[np.uint8]]:
     # O/0 and B/8 fold together, so "distance" below counts only differences OCR would not explain.
     table = str.maketrans({"O": "0", "B": "8"})
-    return np.frombuffer("".join(p.translate(table) for p in plates).encode(), dtype=np.uint8).reshape(len(plates), 8)
+    return np.frombuffer("".join(p.translate(table) for p in plates).encode(), dtype=np.uint8).reshape(
+        len(plates), 8
+    )
 
 
 def make_fleet(npr: np.random.Generator, hotlist: list[HotlistEntry], n: int = 60_000) -> list[str]:
@@ -118,24 +155,51 @@ def reference_events(city: City, hotlist: list[HotlistEntry], start: datetime) -
     ring = [(b[1], b[0]), (b[3], b[0]), (b[3], b[2]), (b[1], b[2]), (b[1], b[0])]
     kz = [(46.5, 40.6), (87.3, 40.6), (87.3, 55.4), (46.5, 55.4), (46.5, 40.6)]
     areas = [
-        AdminAreaRecord(area_id="kz", name=a.republic or "", level=AdminLevel.REPUBLIC, geometry=GeoPolygon(coordinates=[kz])),
-        AdminAreaRecord(area_id="kz-alatau-region", name=a.region or "", level=AdminLevel.REGION, parent_id="kz",
-                        geometry=GeoPolygon(coordinates=[ring])),
-        AdminAreaRecord(area_id="alatau", name=a.city or "", level=AdminLevel.CITY, parent_id="kz-alatau-region",
-                        geometry=GeoPolygon(coordinates=[ring])),
+        AdminAreaRecord(
+            area_id="kz",
+            name=a.republic or "",
+            level=AdminLevel.REPUBLIC,
+            geometry=GeoPolygon(coordinates=[kz]),
+        ),
+        AdminAreaRecord(
+            area_id="kz-alatau-region",
+            name=a.region or "",
+            level=AdminLevel.REGION,
+            parent_id="kz",
+            geometry=GeoPolygon(coordinates=[ring]),
+        ),
+        AdminAreaRecord(
+            area_id="alatau",
+            name=a.city or "",
+            level=AdminLevel.CITY,
+            parent_id="kz-alatau-region",
+            geometry=GeoPolygon(coordinates=[ring]),
+        ),
     ]
     areas += [
-        AdminAreaRecord(area_id=d.area_id, name=d.name, level=AdminLevel.DISTRICT, parent_id="alatau",
-                        geometry=GeoPolygon.model_validate(d.geometry))
+        AdminAreaRecord(
+            area_id=d.area_id,
+            name=d.name,
+            level=AdminLevel.DISTRICT,
+            parent_id="alatau",
+            geometry=GeoPolygon.model_validate(d.geometry),
+        )
         for d in city.districts
     ]
     refs += [AdminAreaEvent(id=f"ref-area-{x.area_id}", source="sim/ref", time=start, data=x) for x in areas]
     for z in city.zones:
-        rec = ZoneRecord(zone_id=z.zone_id, name=z.name, kind=z.kind, geometry=GeoPolygon.model_validate(z.geometry))
+        rec = ZoneRecord(
+            zone_id=z.zone_id, name=z.name, kind=z.kind, geometry=GeoPolygon.model_validate(z.geometry)
+        )
         refs.append(ZoneEvent(id=f"ref-zone-{z.zone_id}", source="sim/ref", time=start, data=rec))
     for c in city.cameras:
-        cam = CameraRecord(camera_id=c.camera_id, location=GeoPoint(lat=c.lat, lon=c.lon), owner=c.owner,
-                           kind="anpr" if c.anpr else "overview", name=f"{c.road} ({', '.join(c.analytics)})")
+        cam = CameraRecord(
+            camera_id=c.camera_id,
+            location=GeoPoint(lat=c.lat, lon=c.lon),
+            owner=c.owner,
+            kind="anpr" if c.anpr else "overview",
+            name=f"{c.road} ({', '.join(c.analytics)})",
+        )
         refs.append(CameraEvent(id=f"ref-camera-{c.camera_id}", source="sim/ref", time=start, data=cam))
     refs += [HotlistEvent(id=f"ref-hotlist-{h.plate}", source="sim/ref", time=start, data=h) for h in hotlist]
     return refs

@@ -36,7 +36,9 @@ class Plan:
     taken: list[tuple[float, float, float]] = field(default_factory=list)  # (t, lat, lon)
 
     def free(self, ctx: SimContext, t: float, lat: float, lon: float) -> bool:
-        return all(abs(t - t2) > 5400 or ctx.city.distance_m(lat, lon, a, b) > 1500 for t2, a, b in self.taken)
+        return all(
+            abs(t - t2) > 5400 or ctx.city.distance_m(lat, lon, a, b) > 1500 for t2, a, b in self.taken
+        )
 
     def take(self, t: float, lat: float, lon: float) -> None:
         self.taken.append((t, lat, lon))
@@ -53,7 +55,9 @@ def _pick_camera(ctx: SimContext, plan: Plan, t: float, ok: Callable[[Camera], b
 def _pick_street_point(ctx: SimContext, plan: Plan, t: float) -> tuple[float, float]:
     b, r = ctx.city.bbox, ctx.rng
     for _ in range(50):
-        lat, lon = ctx.city.snap_to_street(r.uniform(b[0] + 0.01, b[2] - 0.01), r.uniform(b[1] + 0.01, b[3] - 0.01))
+        lat, lon = ctx.city.snap_to_street(
+            r.uniform(b[0] + 0.01, b[2] - 0.01), r.uniform(b[1] + 0.01, b[3] - 0.01)
+        )
         if plan.free(ctx, t, lat, lon):
             break
     plan.take(t, lat, lon)
@@ -66,12 +70,27 @@ def _near(ctx: SimContext, lat: float, lon: float, lo_m: float, hi_m: float) -> 
 
 
 def _truth(
-    ctx: SimContext, scenario: str, rule_id: str, time: float, start: float, lat: float, lon: float,
-    ids: list[str], severity: int, note: str = "",
+    ctx: SimContext,
+    scenario: str,
+    rule_id: str,
+    time: float,
+    start: float,
+    lat: float,
+    lon: float,
+    ids: list[str],
+    severity: int,
+    note: str = "",
 ) -> TruthItem:
     return TruthItem(
-        truth_id=ctx.new_id("truth"), scenario=scenario, rule_id=rule_id, time=to_dt(time), start=to_dt(start),
-        location=GeoPoint(lat=round(lat, 6), lon=round(lon, 6)), event_ids=ids, severity=severity, note=note,
+        truth_id=ctx.new_id("truth"),
+        scenario=scenario,
+        rule_id=rule_id,
+        time=to_dt(time),
+        start=to_dt(start),
+        location=GeoPoint(lat=round(lat, 6), lon=round(lon, 6)),
+        event_ids=ids,
+        severity=severity,
+        note=note,
     )
 
 
@@ -89,47 +108,86 @@ def fire_camera_and_call(ctx: SimContext, plan: Plan, t0: float) -> list[TruthIt
     ids = [ctx.detection(t0, cam, analytic, r.uniform(0.72, 0.95))]
     track = ctx.track
     for k in range(r.randint(1, 3)):  # the analytic keeps updating its track
-        ids.append(ctx.detection(t0 + 45 * (k + 1), cam, analytic, r.uniform(0.72, 0.97), phase=Phase.UPDATE, track_id=track))
+        ids.append(
+            ctx.detection(
+                t0 + 45 * (k + 1), cam, analytic, r.uniform(0.72, 0.97), phase=Phase.UPDATE, track_id=track
+            )
+        )
     t_call = t0 + r.uniform(-240, 360)
     lat, lon = _near(ctx, cam.lat, cam.lon, 40, 220)
-    ids.append(ctx.call(t_call, lat, lon, CallCategory.FIRE, ctx.phone(), description="Smoke from a building, flames seen"))
+    ids.append(
+        ctx.call(
+            t_call, lat, lon, CallCategory.FIRE, ctx.phone(), description="Smoke from a building, flames seen"
+        )
+    )
     ctx.request(Request(t_call + 60, UnitType.FIRE, lat, lon, ids[-1]))
     if r.random() < 0.5:
         lat2, lon2 = _near(ctx, cam.lat, cam.lon, 40, 200)
-        ids.append(ctx.call(t_call + r.uniform(60, 240), lat2, lon2, CallCategory.FIRE, ctx.phone(), description="Fire"))
-    return [_truth(ctx, "fire", "fire.camera_and_call", max(t0, t_call), min(t0, t_call), cam.lat, cam.lon, ids, 2)]
+        ids.append(
+            ctx.call(
+                t_call + r.uniform(60, 240), lat2, lon2, CallCategory.FIRE, ctx.phone(), description="Fire"
+            )
+        )
+    return [
+        _truth(
+            ctx, "fire", "fire.camera_and_call", max(t0, t_call), min(t0, t_call), cam.lat, cam.lon, ids, 2
+        )
+    ]
 
 
 def calls_mass_incident(ctx: SimContext, plan: Plan, t0: float) -> list[TruthItem]:
     r = ctx.rng
     lat, lon = _pick_street_point(ctx, plan, t0)
-    times = [t0] + sorted(t0 + r.uniform(20, 480) for _ in range(r.randint(3, 6)))
-    category = r.choice([CallCategory.PUBLIC_ORDER, CallCategory.VIOLENCE, CallCategory.RESCUE, CallCategory.MEDICAL])
+    times = [t0, *sorted(t0 + r.uniform(20, 480) for _ in range(r.randint(3, 6)))]
+    category = r.choice(
+        [CallCategory.PUBLIC_ORDER, CallCategory.VIOLENCE, CallCategory.RESCUE, CallCategory.MEDICAL]
+    )
     ids = []
     for t in times:
         la, lo = _near(ctx, lat, lon, 0, 150)
         ids.append(ctx.call(t, la, lo, category, ctx.phone(), description="Many people, shouting, need help"))
     ctx.request(Request(times[1], UnitType.POLICE, lat, lon, ids[1]))
-    return [_truth(ctx, "mass_incident", "calls.mass_incident", times[3], t0, lat, lon, ids, 3, category.value)]
+    return [
+        _truth(ctx, "mass_incident", "calls.mass_incident", times[3], t0, lat, lon, ids, 3, category.value)
+    ]
 
 
 def traffic_accident_confirmed(ctx: SimContext, plan: Plan, t0: float) -> list[TruthItem]:
     r = ctx.rng
     lat, lon = _pick_street_point(ctx, plan, t0)
     injured = r.choice([0, 0, 1, 1, 2, 3])
-    ids = [ctx.call(t0, lat, lon, CallCategory.ACCIDENT, ctx.phone(), description="Two cars collided", injured=injured)]
+    ids = [
+        ctx.call(
+            t0, lat, lon, CallCategory.ACCIDENT, ctx.phone(), description="Two cars collided", injured=injured
+        )
+    ]
     ctx.request(Request(t0 + 30, UnitType.POLICE, lat, lon, ids[0]))
     if injured:
         ctx.request(Request(t0 + 40, UnitType.AMBULANCE, lat, lon, ids[0]))
-    cams = [c for c in ctx.city.cameras if "stationary_vehicle" in c.analytics
-            and ctx.city.distance_m(lat, lon, c.lat, c.lon) < 280]
+    cams = [
+        c
+        for c in ctx.city.cameras
+        if "stationary_vehicle" in c.analytics and ctx.city.distance_m(lat, lon, c.lat, c.lon) < 280
+    ]
     if cams:
-        ids.append(ctx.detection(t0 + r.uniform(30, 200), cams[0], Analytic.STATIONARY_VEHICLE, r.uniform(0.6, 0.88), label="car"))
+        ids.append(
+            ctx.detection(
+                t0 + r.uniform(30, 200),
+                cams[0],
+                Analytic.STATIONARY_VEHICLE,
+                r.uniform(0.6, 0.88),
+                label="car",
+            )
+        )
     t_rec = t0 + r.uniform(120, 600)
     la, lo = _near(ctx, lat, lon, 10, 120)
     sev = Severity.MINOR_INJURY if injured else Severity.PROPERTY_DAMAGE
-    ids.append(ctx.accident(t_rec, la, lo, sev, vehicles=r.randint(2, 3), injured=injured, factors=["speeding"]))
-    return [_truth(ctx, "accident", "traffic.accident_confirmed", t_rec, t0, la, lo, ids, 2 if injured else 3)]
+    ids.append(
+        ctx.accident(t_rec, la, lo, sev, vehicles=r.randint(2, 3), injured=injured, factors=["speeding"])
+    )
+    return [
+        _truth(ctx, "accident", "traffic.accident_confirmed", t_rec, t0, la, lo, ids, 2 if injured else 3)
+    ]
 
 
 def _anpr_cam(ctx: SimContext, plan: Plan, t: float, exclude: str = "") -> Camera:
@@ -139,15 +197,36 @@ def _anpr_cam(ctx: SimContext, plan: Plan, t: float, exclude: str = "") -> Camer
 def _wanted_read(ctx: SimContext, t: float, cam: Camera, entry: HotlistEntry) -> str:
     r = ctx.rng
     plate = confuse_plate(entry.plate, r) if r.random() < 0.3 else entry.plate
-    return ctx.anpr(t, cam, plate, r.uniform(0.8, 0.97), direction=r.choice(["approaching", "departing"]),
-                    speed_kmh=round(r.uniform(35, 90), 1), lane=r.randint(1, 3), vehicle_class="car")
+    return ctx.anpr(
+        t,
+        cam,
+        plate,
+        r.uniform(0.8, 0.97),
+        direction=r.choice(["approaching", "departing"]),
+        speed_kmh=round(r.uniform(35, 90), 1),
+        lane=r.randint(1, 3),
+        vehicle_class="car",
+    )
 
 
 def anpr_wanted_vehicle(ctx: SimContext, plan: Plan, t0: float) -> list[TruthItem]:
     entry = plan.wanted.pop(0)
     cam = _anpr_cam(ctx, plan, t0)
     ids = [_wanted_read(ctx, t0, cam, entry)]
-    return [_truth(ctx, "wanted_vehicle", "anpr.wanted_vehicle", t0, t0, cam.lat, cam.lon, ids, entry.priority, entry.plate)]
+    return [
+        _truth(
+            ctx,
+            "wanted_vehicle",
+            "anpr.wanted_vehicle",
+            t0,
+            t0,
+            cam.lat,
+            cam.lon,
+            ids,
+            entry.priority,
+            entry.plate,
+        )
+    ]
 
 
 def anpr_wanted_route(ctx: SimContext, plan: Plan, t0: float) -> list[TruthItem]:
@@ -158,7 +237,18 @@ def anpr_wanted_route(ctx: SimContext, plan: Plan, t0: float) -> list[TruthItem]
     ids = [_wanted_read(ctx, t0, cam1, entry), _wanted_read(ctx, t1, cam2, entry)]
     # The first read alone is already a wanted_vehicle incident: both rules are expected to fire.
     return [
-        _truth(ctx, "wanted_route", "anpr.wanted_vehicle", t0, t0, cam1.lat, cam1.lon, ids[:1], entry.priority, entry.plate),
+        _truth(
+            ctx,
+            "wanted_route",
+            "anpr.wanted_vehicle",
+            t0,
+            t0,
+            cam1.lat,
+            cam1.lon,
+            ids[:1],
+            entry.priority,
+            entry.plate,
+        ),
         _truth(ctx, "wanted_route", "anpr.wanted_route", t1, t0, cam2.lat, cam2.lon, ids, 2, entry.plate),
     ]
 
@@ -172,7 +262,9 @@ def sos_no_unit_on_scene(ctx: SimContext, plan: Plan, t0: float) -> list[TruthIt
     ids = [ctx.sos(t0, b.device_id, b.lat, b.lon, message="help")]
     if r.random() < 0.5:  # help comes, but too late: after the 8-minute deadline
         la, lo = _near(ctx, b.lat, b.lon, 10, 60)
-        ctx.request(Request(t0 + r.uniform(420, 600), UnitType.POLICE, la, lo, ids[0], arrive_s=r.uniform(240, 360)))
+        ctx.request(
+            Request(t0 + r.uniform(420, 600), UnitType.POLICE, la, lo, ids[0], arrive_s=r.uniform(240, 360))
+        )
     return [_truth(ctx, "sos_unanswered", "sos.no_unit_on_scene", t0 + 480, t0, b.lat, b.lon, ids, 1)]
 
 
@@ -180,19 +272,57 @@ def video_abandoned_object_crowded(ctx: SimContext, plan: Plan, t0: float) -> li
     r = ctx.rng
     kinds = (ZoneKind.MASS_GATHERING, ZoneKind.TRANSPORT_HUB)
     cam = _pick_camera(ctx, plan, t0, lambda c: c.zone_kind in kinds and "abandoned_object" in c.analytics)
-    ids = [ctx.detection(t0, cam, Analytic.ABANDONED_OBJECT, r.uniform(0.65, 0.9), label="bag", dwell_s=round(r.uniform(90, 300), 1))]
+    ids = [
+        ctx.detection(
+            t0,
+            cam,
+            Analytic.ABANDONED_OBJECT,
+            r.uniform(0.65, 0.9),
+            label="bag",
+            dwell_s=round(r.uniform(90, 300), 1),
+        )
+    ]
     t_crowd = t0 + r.uniform(-120, 240)
     ids.append(ctx.detection(t_crowd, cam, Analytic.CROWD, r.uniform(0.6, 0.85), count=r.randint(20, 45)))
-    return [_truth(ctx, "abandoned_object", "video.abandoned_object_crowded", max(t0, t_crowd), min(t0, t_crowd), cam.lat, cam.lon, ids, 2)]
+    return [
+        _truth(
+            ctx,
+            "abandoned_object",
+            "video.abandoned_object_crowded",
+            max(t0, t_crowd),
+            min(t0, t_crowd),
+            cam.lat,
+            cam.lon,
+            ids,
+            2,
+        )
+    ]
 
 
 def video_night_intrusion_critical(ctx: SimContext, plan: Plan, t0: float) -> list[TruthItem]:
     r = ctx.rng
-    cam = _pick_camera(ctx, plan, t0, lambda c: c.zone_kind == ZoneKind.CRITICAL_INFRASTRUCTURE and "intrusion" in c.analytics)
+    cam = _pick_camera(
+        ctx,
+        plan,
+        t0,
+        lambda c: c.zone_kind == ZoneKind.CRITICAL_INFRASTRUCTURE and "intrusion" in c.analytics,
+    )
     ids = [ctx.detection(t0, cam, Analytic.INTRUSION, r.uniform(0.65, 0.95), label="person")]
     track = ctx.track
-    ids.append(ctx.detection(t0 + r.uniform(20, 60), cam, Analytic.INTRUSION, r.uniform(0.65, 0.95), label="person", phase=Phase.UPDATE, track_id=track))
-    return [_truth(ctx, "night_intrusion", "video.night_intrusion_critical", t0, t0, cam.lat, cam.lon, ids, 2)]
+    ids.append(
+        ctx.detection(
+            t0 + r.uniform(20, 60),
+            cam,
+            Analytic.INTRUSION,
+            r.uniform(0.65, 0.95),
+            label="person",
+            phase=Phase.UPDATE,
+            track_id=track,
+        )
+    )
+    return [
+        _truth(ctx, "night_intrusion", "video.night_intrusion_critical", t0, t0, cam.lat, cam.lon, ids, 2)
+    ]
 
 
 def calls_repeat_phone(ctx: SimContext, plan: Plan, t0: float) -> list[TruthItem]:
@@ -210,11 +340,15 @@ def calls_repeat_phone(ctx: SimContext, plan: Plan, t0: float) -> list[TruthItem
 def calls_gas_leak_cluster(ctx: SimContext, plan: Plan, t0: float) -> list[TruthItem]:
     r = ctx.rng
     lat, lon = _pick_street_point(ctx, plan, t0)
-    times = [t0] + sorted(t0 + r.uniform(120, 1500) for _ in range(r.randint(1, 2)))
+    times = [t0, *sorted(t0 + r.uniform(120, 1500) for _ in range(r.randint(1, 2)))]
     ids = []
     for t in times:
         la, lo = _near(ctx, lat, lon, 0, 200)
-        ids.append(ctx.call(t, la, lo, CallCategory.GAS, ctx.phone(), description="Strong smell of gas in the stairwell"))
+        ids.append(
+            ctx.call(
+                t, la, lo, CallCategory.GAS, ctx.phone(), description="Strong smell of gas in the stairwell"
+            )
+        )
     ctx.request(Request(t0 + 30, UnitType.GAS, lat, lon, ids[0]))
     return [_truth(ctx, "gas_leak", "calls.gas_leak_cluster", times[1], t0, lat, lon, ids, 3)]
 
@@ -225,9 +359,15 @@ def video_fight_with_call(ctx: SimContext, plan: Plan, t0: float) -> list[TruthI
     ids = [ctx.detection(t0, cam, Analytic.FIGHT, r.uniform(0.6, 0.9), label="fight")]
     t_call = t0 + r.uniform(-180, 420)
     la, lo = _near(ctx, cam.lat, cam.lon, 40, 220)
-    ids.append(ctx.call(t_call, la, lo, CallCategory.VIOLENCE, ctx.phone(), description="A fight, several men"))
+    ids.append(
+        ctx.call(t_call, la, lo, CallCategory.VIOLENCE, ctx.phone(), description="A fight, several men")
+    )
     ctx.request(Request(t_call + 30, UnitType.POLICE, la, lo, ids[-1]))
-    return [_truth(ctx, "fight", "video.fight_with_call", max(t0, t_call), min(t0, t_call), cam.lat, cam.lon, ids, 2)]
+    return [
+        _truth(
+            ctx, "fight", "video.fight_with_call", max(t0, t_call), min(t0, t_call), cam.lat, cam.lon, ids, 2
+        )
+    ]
 
 
 def video_fall_medical(ctx: SimContext, plan: Plan, t0: float) -> list[TruthItem]:
@@ -236,14 +376,28 @@ def video_fall_medical(ctx: SimContext, plan: Plan, t0: float) -> list[TruthItem
     ids = [ctx.detection(t0, cam, Analytic.FALL, r.uniform(0.72, 0.95), label="person")]
     t_call = t0 + r.uniform(-60, 420)
     la, lo = _near(ctx, cam.lat, cam.lon, 20, 150)
-    ids.append(ctx.call(t_call, la, lo, CallCategory.MEDICAL, ctx.phone(), description="An old man fell and does not get up", injured=1))
+    ids.append(
+        ctx.call(
+            t_call,
+            la,
+            lo,
+            CallCategory.MEDICAL,
+            ctx.phone(),
+            description="An old man fell and does not get up",
+            injured=1,
+        )
+    )
     ctx.request(Request(t_call + 60, UnitType.AMBULANCE, la, lo, ids[-1]))
-    return [_truth(ctx, "fall", "video.fall_medical", max(t0, t_call), min(t0, t_call), cam.lat, cam.lon, ids, 2)]
+    return [
+        _truth(ctx, "fall", "video.fall_medical", max(t0, t_call), min(t0, t_call), cam.lat, cam.lon, ids, 2)
+    ]
 
 
 def video_crowd_in_zone(ctx: SimContext, plan: Plan, t0: float) -> list[TruthItem]:
     r = ctx.rng
-    cam = _pick_camera(ctx, plan, t0, lambda c: c.zone_kind == ZoneKind.MASS_GATHERING and "crowd" in c.analytics)
+    cam = _pick_camera(
+        ctx, plan, t0, lambda c: c.zone_kind == ZoneKind.MASS_GATHERING and "crowd" in c.analytics
+    )
     times = [t0]
     for _ in range(r.randint(2, 3)):
         times.append(times[-1] + r.uniform(90, 220))
@@ -252,7 +406,11 @@ def video_crowd_in_zone(ctx: SimContext, plan: Plan, t0: float) -> list[TruthIte
     track = ctx.track
     for t in times[1:]:
         count += r.randint(10, 80)
-        ids.append(ctx.detection(t, cam, Analytic.CROWD, r.uniform(0.7, 0.9), count=count, phase=Phase.UPDATE, track_id=track))
+        ids.append(
+            ctx.detection(
+                t, cam, Analytic.CROWD, r.uniform(0.7, 0.9), count=count, phase=Phase.UPDATE, track_id=track
+            )
+        )
     return [_truth(ctx, "crowd", "video.crowd_in_zone", times[2], t0, cam.lat, cam.lon, ids, 3)]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from schemas import GeoPoint, UnitGps, UnitGpsEvent, UnitStatus, UnitType
 from streams.sim.city import M_PER_DEG_LAT, City
@@ -22,7 +23,12 @@ SCENE_S: dict[UnitType, tuple[float, float]] = {
     UnitType.GAS: (1200, 2700),
     UnitType.RESCUE: (900, 2400),
 }
-_CALLSIGN = {UnitType.POLICE: "Berkut", UnitType.AMBULANCE: "Medic", UnitType.FIRE: "Sungur", UnitType.GAS: "Gaz"}
+_CALLSIGN = {
+    UnitType.POLICE: "Berkut",
+    UnitType.AMBULANCE: "Medic",
+    UnitType.FIRE: "Sungur",
+    UnitType.GAS: "Gaz",
+}
 
 
 @dataclass
@@ -60,7 +66,12 @@ class Unit:
             if s <= self.loop_len[i]:
                 a, b = self.loop[i - 1], self.loop[i]
                 f = (s - self.loop_len[i - 1]) / max(self.loop_len[i] - self.loop_len[i - 1], 1e-9)
-                return a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f, _heading(a, b), self.speed_mps * 3.6
+                return (
+                    a[0] + (b[0] - a[0]) * f,
+                    a[1] + (b[1] - a[1]) * f,
+                    _heading(a, b),
+                    self.speed_mps * 3.6,
+                )
         return self.loop[0][0], self.loop[0][1], None, 0.0
 
     def free(self, t: float) -> bool:
@@ -114,7 +125,7 @@ class Fleet:
             for i in range(base.units):
                 loop = _patrol_loop(city, base.lat, base.lon, rng) if base.kind == UnitType.POLICE else []
                 cum = [0.0]
-                for a, b in zip(loop, loop[1:], strict=False):
+                for a, b in pairwise(loop):
                     cum.append(cum[-1] + city.distance_m(a[0], a[1], b[0], b[1]))
                 self.units.append(
                     Unit(
@@ -156,7 +167,17 @@ class Fleet:
         t_clear = t_onscene + r.uniform(lo, hi)
         back_t = t_clear + max(dist / 8.0, 120)
         back = unit.patrol(back_t)[:2]
-        task = Task(req.ref, origin, (req.lat, req.lon), (back[0], back[1]), req.t, t_enroute, t_onscene, t_clear, back_t)
+        task = Task(
+            req.ref,
+            origin,
+            (req.lat, req.lon),
+            (back[0], back[1]),
+            req.t,
+            t_enroute,
+            t_onscene,
+            t_clear,
+            back_t,
+        )
         unit.tasks.append(task)
         return task
 
@@ -172,7 +193,9 @@ class Fleet:
                 t += r.uniform(15, 30)
             u.next_fix = t
             for task in u.tasks:
-                times += [x for x in (task.t_dispatch, task.t_enroute, task.t_onscene, task.t_clear) if h0 <= x < h1]
+                times += [
+                    x for x in (task.t_dispatch, task.t_enroute, task.t_onscene, task.t_clear) if h0 <= x < h1
+                ]
             for ts in sorted(times):
                 status, lat, lon, heading, speed, ref = u.state(ts)
                 lat, lon = ctx.city.offset(lat, lon, r.gauss(0, 4), r.gauss(0, 4))  # GNSS noise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -20,10 +21,12 @@ def _run(*args: str) -> tuple[int, str]:
 def test_lint_ok_and_errors(tmp_path: Path) -> None:
     code, out = _run("rules", "lint", str(CATALOG))
     assert code == 0 and "rule(s)" in out
-    bad = tmp_path / "bad.yaml"
-    bad.write_text((CATALOG / "fire" / "camera_and_call.yaml").read_text().replace("data.confidence >= 0.7", "data.confidence >= "))
-    code, out = _run("rules", "lint", str(bad))
-    assert code == 1 and "bad.yaml:14:" in out and "1 error(s)" in out
+    copy = tmp_path / "catalog"
+    shutil.copytree(CATALOG, copy)
+    bad = copy / "fire" / "camera_and_call.yaml"
+    bad.write_text(bad.read_text().replace("data.confidence >= 0.7", "data.confidence >= "))
+    code, out = _run("rules", "lint", str(copy))
+    assert code == 1 and "camera_and_call.yaml:13:68:" in out and "end of expression" in out and "1 error(s)" in out
 
 
 def test_rule_tests_pass_and_fail(tmp_path: Path) -> None:

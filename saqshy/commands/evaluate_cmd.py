@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from streams.evaluate import RuleScore, p95, read_incidents
+from streams.evaluate import evaluate as score
+from streams.sim.truth import read_truth
+
+
+def _fmt(x: float | None, pct: bool = False) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.0%}" if pct else f"{x:.0f}"
+
+
+def _row(table: Table, r: RuleScore, bold: bool = False) -> None:
+    cells = [
+        r.rule_id,
+        str(r.tp),
+        str(r.fp),
+        str(r.fn),
+        _fmt(r.precision, True),
+        _fmt(r.recall, True),
+        _fmt(r.ttd_mean),
+        _fmt(p95(r.ttd)),
+    ]
+    table.add_row(*(f"[bold]{c}" if bold else c for c in cells))
+
+
+@click.command("evaluate")
+@click.option("--truth", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True)
+@click.option("--incidents", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def evaluate(truth: Path, incidents: Path, as_json: bool) -> None:
+    """Score incidents against a simulation's ground truth: TP/FP/FN, precision, recall, time to detect."""
+    result = score(read_truth(truth), read_incidents(incidents))
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), sort_keys=True))
+        return
+    table = Table(title="Incidents vs ground truth")
+    for col in ("rule", "TP", "FP", "FN", "precision", "recall", "TTD mean s", "TTD p95 s"):
+        table.add_column(col, justify="left" if col == "rule" else "right")
+    for r in result.rules:
+        _row(table, r)
+    _row(table, result.totals, bold=True)
+    for rule_id, n in result.unplanted.items():
+        table.add_row(f"[dim]{rule_id}", "", "", "", "", "", "", f"[dim]unplanted: {n}")
+    Console().print(table)
