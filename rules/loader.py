@@ -166,7 +166,8 @@ def load_rules(paths: Iterable[FsPath | str], reference: ReferenceStore | None =
             continue
         if spec.enabled:
             compiled.append(rule)
-    errors.extend(_chain_errors(compiled, docs))
+    failed = set(seen) - {r.id for r in compiled}
+    errors.extend(_chain_errors(compiled, docs, failed))
     if errors:
         raise RuleSetError(errors)
     return RuleSet(
@@ -179,11 +180,13 @@ def load_rules(paths: Iterable[FsPath | str], reference: ReferenceStore | None =
     )
 
 
-def _chain_errors(rules: list[CRule], docs: dict[str, YamlDoc]) -> list[RuleError]:
+def _chain_errors(rules: list[CRule], docs: dict[str, YamlDoc], failed: set[str]) -> list[RuleError]:
+    """Chains on rules that do not exist (or are disabled) and cycles; a rule that failed to compile has
+    its own errors, so chains on it are not reported again."""
     ids = {r.id for r in rules}
     out = []
     for r in rules:
-        for dep in sorted(r.depends_on - ids):
+        for dep in sorted(r.depends_on - ids - failed):
             out.append(RuleError(f"chains on unknown or disabled rule '{dep}'", docs[r.id].location(("select",)), r.id))
     # cycles: depth-first search over depends_on
     graph = {r.id: r.depends_on & ids for r in rules}

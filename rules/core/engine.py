@@ -109,17 +109,17 @@ class Correlator:
             return []
         self.watermark = wm
         out: list[Incident] = []
-        for _, owner, kind, ref in self.timers.due(wm):
+        for due, owner, kind, ref in self.timers.due(wm):
             rt = self.runtimes.get(owner)
             if rt is None:
                 continue
             if kind == "close":
-                closed = rt.book.on_timer(wm, ref, wm)
+                closed = rt.book.on_timer(due, ref, wm)
                 if closed is not None:
                     out.append(closed)
                     out.extend(self._chain(closed, 0))
             else:
-                for m in rt.matcher.on_timer(wm, ref, wm):
+                for m in rt.matcher.on_timer(due, ref, wm):
                     out.extend(self._emit(rt, m, 0))
         if wm >= self._next_sweep:
             self._sweep(wm)

@@ -157,15 +157,13 @@ class IncidentBook:
         inc.state = state
         self.emitted += 1
         self.timers.register(last + self.merge_window, rule.state_key, "close", inc.id)
-        if new:
-            pass
         return state
 
     def on_timer(self, ts: float, inc_id: str, watermark: float) -> Incident | None:
         inc = self.by_id.get(inc_id)
         if inc is None or inc.state is None:
             return None
-        if inc.state.last_time.timestamp() + self.merge_window > watermark:
+        if inc.state.last_time.timestamp() + self.merge_window > ts:
             return None  # it was updated since this timer was set; a later timer closes it
         return self.close(inc_id, "no new events within the merge window", inc.state.last_time.timestamp() + self.merge_window)
 

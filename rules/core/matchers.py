@@ -411,10 +411,12 @@ class AbsenceMatcher(Matcher):
         if state is None:
             return []
         matches = []
-        due = [a for a in state.pending if a.ts + self.timeout <= watermark]
+        # Only what is due at this timer's own time: each pending event has its own timer, so the
+        # order of output follows the deadlines even when one watermark step passes many of them.
+        due = [a for a in state.pending if a.ts + self.timeout <= ts]
         if not due:
             return []
-        state.pending = [a for a in state.pending if a.ts + self.timeout > watermark]
+        state.pending = [a for a in state.pending if a.ts + self.timeout > ts]
         self.partials -= len(due)
         name = self.rule.selections[self.after].name
         for a in due:

@@ -1,4 +1,7 @@
-"""Event-time timers: one heap for the whole core; owners ignore timers that no longer apply."""
+"""Event-time timers: one heap for the whole core; owners ignore timers that no longer apply.
+
+Timers due together pop in the order of their content (time, owner, kind, ref), never of registration,
+so a core restored from a snapshot (which re-registers its timers) fires them in the same order."""
 
 from __future__ import annotations
 
@@ -8,19 +11,18 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Timers:
-    _heap: list[tuple[float, int, str, str, str]] = field(default_factory=list)
-    _seq: int = 0
+    _heap: list[tuple[float, str, str, str]] = field(default_factory=list)
 
     def register(self, ts: float, owner: str, kind: str, ref: str) -> None:
-        self._seq += 1
-        heapq.heappush(self._heap, (ts, self._seq, owner, kind, ref))
+        heapq.heappush(self._heap, (ts, owner, kind, ref))
 
     def due(self, watermark: float) -> list[tuple[float, str, str, str]]:
         out = []
         heap = self._heap
         while heap and heap[0][0] <= watermark:
-            ts, _, owner, kind, ref = heapq.heappop(heap)
-            out.append((ts, owner, kind, ref))
+            item = heapq.heappop(heap)
+            if not out or out[-1] != item:  # the same timer registered twice fires once
+                out.append(item)
         return out
 
     def next(self) -> float | None:

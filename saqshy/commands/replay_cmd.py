@@ -105,7 +105,7 @@ def summary_dict(summary: ReplaySummary, runner: EmbeddedRunner) -> dict[str, ob
         "rejected": dict(summary.rejected),
         "incidents": len(summary.incidents),
         "updates": summary.updates,
-        "by_rule": {r: dict(sorted(c.items())) for r, c in sorted(summary.by_rule_priority().items())},
+        "by_rule": {r: {str(p): n for p, n in sorted(c.items())} for r, c in sorted(summary.by_rule_priority().items())},
         "seconds": round(summary.seconds, 3),
         "events_per_s": round(summary.rate),
         "overflow": runner.core.overflow(),

@@ -32,9 +32,11 @@ def test_lint_ok_and_errors(tmp_path: Path) -> None:
 def test_rule_tests_pass_and_fail(tmp_path: Path) -> None:
     code, out = _run("rules", "test", str(CATALOG))
     assert code == 0 and " 0 failed" in out
-    broken = tmp_path / "r.yaml"
-    broken.write_text((CATALOG / "calls" / "gas_leak_cluster.yaml").read_text().replace("{priority: 3, events: 2}", "{priority: 1, events: 2}"))
-    code, out = _run("rules", "test", str(broken))
+    copy = tmp_path / "catalog"
+    shutil.copytree(CATALOG, copy)
+    broken = copy / "calls" / "gas_leak_cluster.yaml"
+    broken.write_text(broken.read_text().replace("{priority: 3, events: 2}", "{priority: 1, events: 2}"))
+    code, out = _run("rules", "test", str(copy))
     assert code == 1 and "FAIL" in out and "two gas calls" in out
 
 

@@ -118,7 +118,7 @@ def test_all_errors_of_all_files_at_once(tmp_path: Path) -> None:
     d.mkdir()
     (d / "a.yaml").write_text(GOOD.replace('"fire"', '"fire" &&'))
     (d / "b.yaml").write_text(GOOD.replace("t.good", "t.other").replace("priority: 2", "priority: 9"))
-    (d / "c.yaml").write_text(GOOD)  # fine, but nothing half-loads
+    (d / "c.yaml").write_text(GOOD.replace("t.good", "t.third"))  # fine, but nothing half-loads
     with pytest.raises(RuleSetError) as exc:
         load_rules([d])
     files = {str(e.location).split(":")[0].rsplit("/", 1)[-1] for e in exc.value.errors}
@@ -158,7 +158,7 @@ def test_chaining_needs_a_named_rule_and_no_cycles(tmp_path: Path) -> None:
     (d / "c.yaml").write_text(CHAIN.format(me="c", where='data.rule_id == "t.b"'))
     (d / "d.yaml").write_text(CHAIN.format(me="d", where='data.rule_id == "t.nope"'))
     errors = [str(e) for e in lint([d])]
-    assert any("a.yaml:5:" in e and "must name the rules" in e for e in errors)
+    assert any("a.yaml:6:5:" in e and "must name the rules" in e for e in errors)
     assert any("cycle" in e for e in errors)
     assert any("d.yaml" in e and "unknown or disabled rule 't.nope'" in e for e in errors)
 
