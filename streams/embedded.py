@@ -71,28 +71,28 @@ class EmbeddedRunner:
         self.dead_letters.put(dead_letter(raw, stage, reason, SourcePosition(file=self.source_name, line=lineno), event_id))
 
     def feed(self, raw: bytes, lineno: int) -> list[Incident]:
-        self.summary.lines += 1
+        summary = self.summary
+        summary.lines += 1
         if len(raw) > MAX_EVENT_BYTES:
             self._reject(raw[:4096], lineno, RejectStage.OVERSIZE, f"{len(raw)} bytes is over the {MAX_EVENT_BYTES} limit")
-            return []
-        if not raw.strip():
             return []
         try:
             record = decode_record(raw)
         except RecordDecodeError as exc:
-            self._reject(raw, lineno, exc.stage, exc.reason)
+            if raw.strip():  # blank lines are not events, nor errors
+                self._reject(raw, lineno, exc.stage, exc.reason)
             return []
-        self.summary.events += 1
-        out: list[Incident] = []
+        summary.events += 1
         ts = record.time.timestamp()
         core = self.core
         if ts > self._high:
             self._high = ts
             out = core.on_watermark(ts - self.ooo)
-        out += core.on_event(record)
-        late = core.take_late()
-        if late:
-            for drop in late:
+            out += core.on_event(record, ts=ts)
+        else:
+            out = core.on_event(record, ts=ts)
+        if core._late:
+            for drop in core.take_late():
                 self._reject(
                     raw,
                     lineno,

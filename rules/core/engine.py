@@ -78,6 +78,10 @@ class Correlator:
             for sel in rule.selections:
                 routes.append(Route(order, rule.state_key, sel))
             horizon = max(horizon, rule.lateness + _longest_wait(rule))
+        for route in routes:
+            route.rt = self.runtimes[route.state_key]
+            route.lateness = route.rt.rule.lateness
+            route.drop_late = route.rt.rule.late_policy == "dead_letter"
         self.router = Router(routes)
         ooo = ruleset.settings.max_out_of_orderness if max_out_of_orderness is None else max_out_of_orderness
         self._dedup_horizon = horizon + ooo
@@ -86,14 +90,18 @@ class Correlator:
         self._next_sweep = float("-inf")
 
     # --- the contract ------------------------------------------------------------------------
-    def on_event(self, event: Any, replica: bool = False) -> list[Incident]:
-        ts = event.time.timestamp()
-        self.stats.events += 1
+    def on_event(self, event: Any, replica: bool = False, ts: float | None = None) -> list[Incident]:
+        """`ts` is event.time as a POSIX timestamp when the caller already has it (saves a conversion)."""
+        if ts is None:
+            ts = event.time.timestamp()
+        stats = self.stats
+        stats.events += 1
         eid = event.id
-        if eid in self._seen:
-            self.stats.duplicates += 1
+        seen = self._seen
+        if eid in seen:
+            stats.duplicates += 1
             return []
-        self._seen[eid] = ts
+        seen[eid] = ts
         self._seen_order.append((ts, eid))
         etype = event.type
         if etype in REFERENCE_TYPES:
@@ -104,10 +112,13 @@ class Correlator:
         return self._route(event, ts, replica, 0)
 
     def on_watermark(self, t: datetime | float) -> list[Incident]:
-        wm = _ts(t)
+        wm = t if type(t) is float else _ts(t)
         if wm <= self.watermark:
             return []
         self.watermark = wm
+        heap = self.timers._heap
+        if (not heap or heap[0][0] > wm) and wm < self._next_sweep:
+            return []  # the common case, once per event: nothing due
         out: list[Incident] = []
         for due, owner, kind, ref in self.timers.due(wm):
             rt = self.runtimes.get(owner)
@@ -148,21 +159,28 @@ class Correlator:
         if not routes:
             return []
         out: list[Incident] = []
-        late_rules: list[str] = []
+        late_rules: list[str] | None = None
         entry: Entry | None = None
         wm = self.watermark
         for route in routes:
             sel = route.sel
             if sel.where is not None and not sel.where(ev):
                 continue
-            rt = self.runtimes[route.state_key]
-            rule = rt.rule
-            if ts < wm - rule.lateness and rule.late_policy == "dead_letter":
-                late_rules.append(rule.id)
+            rt = route.rt
+            if ts < wm - route.lateness and route.drop_late:
+                if late_rules is None:
+                    late_rules = []
+                late_rules.append(rt.rule.id)
                 continue
-            entry = Entry(ev, ts, sel.index, replica) if entry is None or entry.sel != sel.index else entry
             group = "|".join([str(g(ev)) for g in sel.group]) if sel.group else ""
-            for m in rt.matcher.on_event(sel, entry, group, wm):
+            matcher = rt.matcher
+            if matcher.stateless:
+                found = matcher.on_record(sel, ev, ts, replica, group)
+            else:
+                if entry is None or entry.sel != sel.index:
+                    entry = Entry(ev, ts, sel.index, replica)
+                found = matcher.on_event(sel, entry, group, wm)
+            for m in found:
                 out.extend(self._emit(rt, m, depth))
         if late_rules:
             self.stats.late_dropped += 1

@@ -20,6 +20,8 @@ class Matcher:
     """Group bookkeeping shared by every kind: LRU over groups (max_keys), TTL, overflow counts."""
 
     kind = "match"
+    # Stateless kinds take the record directly (on_record) and build an Entry only for a match.
+    stateless = True
 
     def __init__(self, rule: CRule, timers: Timers, reference: ReferenceStore):
         self.rule = rule
@@ -77,6 +79,11 @@ class Matcher:
             return []
         return [Match(entry, entry, {sel.name: entry.ev}, [entry], group, entry.ts)]
 
+    def on_record(self, sel: CSelection, ev: Any, ts: float, replica: bool, group: str) -> list[Match]:
+        if replica:
+            return []
+        return self.on_event(sel, Entry(ev, ts, sel.index, replica), group, ts)
+
     def on_timer(self, ts: float, ref: str, watermark: float) -> list[Match]:
         return []
 
@@ -108,6 +115,7 @@ class _Buffered(Matcher):
     """Kinds that keep recent events per selection in buffers with an optional grid index."""
 
     horizon = 0.0  # how far behind the trigger a partner may be (seconds)
+    stateless = False
 
     def __init__(self, rule: CRule, timers: Timers, reference: ReferenceStore):
         super().__init__(rule, timers, reference)
@@ -265,6 +273,7 @@ class SequenceMatcher(Matcher):
     """Ordered steps, each within its max_gap of the step before; optional steps may be skipped."""
 
     kind = "sequence"
+    stateless = False
 
     def __init__(self, rule: CRule, timers: Timers, reference: ReferenceStore):
         super().__init__(rule, timers, reference)
@@ -367,6 +376,7 @@ class AbsenceMatcher(Matcher):
     """After an `after` event, no `expect` event (same group, within R) within the timeout."""
 
     kind = "absence"
+    stateless = False
 
     def __init__(self, rule: CRule, timers: Timers, reference: ReferenceStore):
         super().__init__(rule, timers, reference)
@@ -468,16 +478,23 @@ class LookupMatcher(Matcher):
         self.as_name = spec.as_
 
     def on_event(self, sel: CSelection, entry: Entry, group: str, watermark: float) -> list[Match]:
-        if entry.replica or self.rule.lookup_key is None:
+        return self.on_record(sel, entry.ev, entry.ts, entry.replica, group)
+
+    def on_record(self, sel: CSelection, ev: Any, ts: float, replica: bool, group: str) -> list[Match]:
+        key_fn = self.rule.lookup_key
+        if replica or key_fn is None:
             return []
-        key = self.rule.lookup_key(entry.ev)
+        key = key_fn(ev)
         if not key:
             return []
-        found = self.reference.hotlist.lookup(str(key), entry.ts, self.fuzzy)
-        if found is None or not self.inside_ok(entry):
+        found = self.reference.hotlist.lookup(key if type(key) is str else str(key), ts, self.fuzzy)
+        if found is None:
+            return []
+        entry = Entry(ev, ts, sel.index, replica)
+        if not self.inside_ok(entry):
             return []
         hit, distance = found
-        return [Match(entry, entry, {sel.name: entry.ev}, [entry], group, entry.ts, hit=hit, hit_distance=distance)]
+        return [Match(entry, entry, {sel.name: ev}, [entry], group, ts, hit=hit, hit_distance=distance)]
 
 
 MATCHERS: dict[str, type[Matcher]] = {

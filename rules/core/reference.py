@@ -31,6 +31,7 @@ class Hotlist:
     def __init__(self) -> None:
         self._versions: dict[str, list[HotlistVersion]] = {}
         self._fuzzy: dict[int, FuzzyIndex] = {}
+        self._candidates: dict[int, dict[str, list[tuple[int, str]]]] = {}
 
     def __len__(self) -> int:
         return len(self._versions)
@@ -41,6 +42,7 @@ class Hotlist:
             self._versions[key] = []
             for index in self._fuzzy.values():
                 index.add(key)
+            self._candidates.clear()
         version = HotlistVersion(
             changed_ts,
             None if deleted else entry,
@@ -59,18 +61,39 @@ class Hotlist:
             return None
         return current.entry if current.valid_from <= ts < current.valid_to else None
 
-    def lookup(self, plate: str, ts: float, fuzzy: int) -> tuple[Any, int] | None:
-        """The best entry valid at ts for the plate: (entry, edit distance), exact matches first."""
+    CACHE_SIZE = 200_000
+
+    def candidates(self, plate: str, fuzzy: int) -> list[tuple[int, str]]:
+        """(distance, listed plate) pairs a read could be, whatever the time; cached per raw plate text,
+        because reads repeat and almost all of them are of no listed plate."""
+        cache = self._candidates.get(fuzzy)
+        if cache is None:
+            cache = self._candidates[fuzzy] = {}
+        found = cache.get(plate)
+        if found is not None:
+            return found
         key = normalize_plate(plate)
-        exact = self._entry_at(key, ts)
-        if exact is not None or fuzzy == 0:
-            return (exact, 0) if exact is not None else None
-        index = self._fuzzy.get(fuzzy)
-        if index is None:
-            index = self._fuzzy[fuzzy] = FuzzyIndex(fuzzy)
-            index.bulk(self._versions)
+        found = [(0, key)] if key in self._versions else []
+        if fuzzy:
+            index = self._fuzzy.get(fuzzy)
+            if index is None:
+                index = self._fuzzy[fuzzy] = FuzzyIndex(fuzzy)
+                index.bulk(self._versions)
+            found += [(d, p) for d, p in index.search(key) if d > 0]
+        if len(cache) >= self.CACHE_SIZE:
+            cache.clear()
+        cache[plate] = found
+        return found
+
+    def lookup(self, plate: str, ts: float, fuzzy: int) -> tuple[Any, int] | None:
+        """The best entry valid at ts for the plate: (entry, edit distance), nearest and most urgent first."""
+        found = self.candidates(plate, fuzzy)
+        if not found:
+            return None
         best: tuple[Any, int] | None = None
-        for distance, candidate in index.search(key):
+        for distance, candidate in found:
+            if best is not None and best[1] == 0:
+                break  # an exact match valid at ts beats any fuzzy one
             entry = self._entry_at(candidate, ts)
             if entry is not None and (best is None or (distance, entry.priority) < (best[1], best[0].priority)):
                 best = (entry, distance)

@@ -11,11 +11,17 @@ from typing import Any
 from rules.compiler import CSelection
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Route:
+    """One selection of one rule; `rt` (the rule's runtime) and the lateness fields are filled by the
+    correlator so the hot path reads them directly instead of looking them up per event."""
+
     order: int
     state_key: str
     sel: CSelection
+    rt: Any = None
+    lateness: float = 0.0
+    drop_late: bool = True
 
 
 def _safe_getter(path: tuple[str, ...]) -> Callable[[Any], Any]:
@@ -50,6 +56,9 @@ class _TypeRoutes:
             table.setdefault(value, []).append(route)
 
 
+_NONE: list[Route] = []
+
+
 class Router:
     def __init__(self, routes: list[Route]):
         self._types: dict[str, _TypeRoutes] = {}
@@ -62,9 +71,12 @@ class Router:
     def routes(self, ev: Any) -> list[Route]:
         tr = self._types.get(ev.type)
         if tr is None:
-            return []
+            return _NONE
         if not tr.indexed:
             return tr.always
+        if not tr.always and len(tr.indexed) == 1:
+            read, table = tr.indexed[0]
+            return table.get(read(ev), _NONE)
         found = list(tr.always)
         for read, table in tr.indexed:
             hit = table.get(read(ev))
