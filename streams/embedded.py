@@ -87,8 +87,10 @@ class EmbeddedRunner:
         core = self.core
         if ts > self._high:
             self._high = ts
-            out = core.on_watermark(ts - self.ooo)
-            out += core.on_event(record, ts=ts)
+            fired = core.on_watermark(ts - self.ooo)
+            out = core.on_event(record, ts=ts)
+            if fired:
+                out = fired + out  # a new list: the core's results are not ours to mutate
         else:
             out = core.on_event(record, ts=ts)
         if core._late:

@@ -31,7 +31,9 @@ from schemas import REFERENCE_TYPES, Incident, IncidentEvent
 SNAPSHOT_FORMAT = "saqshy.core.snapshot"
 SNAPSHOT_VERSION = 1
 MAX_CHAIN_DEPTH = 16
-SWEEP_EVERY = 300.0  # seconds of event time between state sweeps (TTL, expired windows)
+SWEEP_EVERY = 300.0
+# Returned when nothing happened (most events): one shared empty list, so callers must not mutate results.
+_NOTHING: list[Incident] = []  # seconds of event time between state sweeps (TTL, expired windows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +120,7 @@ class Correlator:
         self.watermark = wm
         heap = self.timers._heap
         if (not heap or heap[0][0] > wm) and wm < self._next_sweep:
-            return []  # the common case, once per event: nothing due
+            return _NOTHING  # the common case, once per event: nothing due (callers never mutate it)
         out: list[Incident] = []
         for due, owner, kind, ref in self.timers.due(wm):
             rt = self.runtimes.get(owner)
@@ -157,8 +159,8 @@ class Correlator:
     def _route(self, ev: Any, ts: float, replica: bool, depth: int) -> list[Incident]:
         routes = self.router.routes(ev)
         if not routes:
-            return []
-        out: list[Incident] = []
+            return _NOTHING
+        out: list[Incident] = _NOTHING
         late_rules: list[str] | None = None
         entry: Entry | None = None
         wm = self.watermark
@@ -181,6 +183,8 @@ class Correlator:
                     entry = Entry(ev, ts, sel.index, replica)
                 found = matcher.on_event(sel, entry, group, wm)
             for m in found:
+                if out is _NOTHING:
+                    out = []
                 out.extend(self._emit(rt, m, depth))
         if late_rules:
             self.stats.late_dropped += 1

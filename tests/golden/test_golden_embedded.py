@@ -6,6 +6,7 @@ from collections import Counter
 
 import pytest
 
+from rules.core import engine
 from rules.loader import load_rules
 from streams.dlq import MemoryDeadLetters
 from streams.embedded import EmbeddedRunner
@@ -24,3 +25,4 @@ def test_golden_scenario_on_embedded_runner(scenario: Scenario) -> None:
     again = []
     EmbeddedRunner(load_rules([CATALOG]), MemoryDeadLetters()).run(scenario.lines, again.append)
     assert [(u.id, u.version) for u in again] == [(u.id, u.version) for u in updates]
+    assert engine._NOTHING == []  # the shared empty result was never mutated by a caller
