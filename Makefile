@@ -11,10 +11,14 @@ DEMO_SEED  ?= 7
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
+
+# uv installs in seconds what pip takes minutes for; it lives in the venv, nothing global is needed.
+$(BIN)/uv: | $(BIN)/python
+	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip --default-pip >/dev/null
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
 
 # Reinstall when the project's dependencies change.
-$(VENV)/.installed-$(EXTRAS): pyproject.toml | $(BIN)/python
+$(VENV)/.installed-$(EXTRAS): pyproject.toml | $(BIN)/uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[$(EXTRAS)]"
 	touch $@
 

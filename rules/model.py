@@ -3,7 +3,6 @@ turns them into closures. `saqshy rules schema` exports these models as JSON Sch
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -149,6 +148,8 @@ class IncidentSpec(Spec):
     key: str | None = None
     merge_window: Duration = 1800.0
     merge_within: Distance | None = None
+    # first: the incident stays where it began; latest: it follows the newest match (a moving vehicle)
+    location: Literal["first", "latest"] = "first"
     priority: Annotated[PrioritySpec, BeforeValidator(_priority_shorthand)]
     labels: dict[Name, str] = Field(default_factory=dict)
     playbook: str | list[PlaybookStepSpec] | None = None
@@ -238,5 +239,3 @@ class PlaybookSpec(Spec):
     title: str = ""
     steps: Annotated[list[PlaybookStepSpec], Field(min_length=1)]
 
-
-_SEL_RE = re.compile(r"^[a-z][a-z0-9_]*$")

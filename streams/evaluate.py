@@ -33,7 +33,7 @@ class IncidentSummary:
     rule_id: str
     detected: datetime  # updated_time of the first version
     first_time: datetime
-    location: GeoPoint | None  # of the last version
+    location: GeoPoint | None  # of the first version: where it was detected (a moving incident moves on)
     versions: int
 
 
@@ -44,10 +44,10 @@ def fold_incidents(updates: Iterable[Incident]) -> list[IncidentSummary]:
     out = []
     for iid, versions in by_id.items():
         versions.sort(key=lambda v: (v.version, v.updated_time))
-        first, last = versions[0], versions[-1]
+        first = versions[0]
         out.append(
             IncidentSummary(
-                iid, first.rule_id, first.updated_time, first.first_time, last.location, len(versions)
+                iid, first.rule_id, first.updated_time, first.first_time, first.location, len(versions)
             )
         )
     out.sort(key=lambda s: (s.detected, s.id))

@@ -24,7 +24,7 @@ def incident_id(rule: CRule, key: str, first_event_id: str) -> str:
 
 
 class OpenIncident:
-    __slots__ = ("admin", "event_count", "event_ids", "first_ts", "id", "key", "lat", "lon", "seen", "state")
+    __slots__ = ("admin", "event_count", "event_ids", "first_ts", "id", "key", "lat", "loc_ts", "lon", "seen", "state")
 
     def __init__(self, inc_id: str, key: str, lat: float | None, lon: float | None, admin: Any):
         self.id = inc_id
@@ -36,6 +36,7 @@ class OpenIncident:
         self.seen: set[str] = set()
         self.event_count = 0
         self.first_ts = float("inf")
+        self.loc_ts = float("-inf")
         self.state: Incident | None = None
 
 
@@ -54,6 +55,7 @@ class IncidentBook:
         inc = rule.spec.incident
         self.merge_window = inc.merge_window
         self.merge_within = inc.merge_within
+        self.follow = inc.location == "latest"
         if self.merge_within is None and inc.key is None and rule.spec.correlate.within is not None:
             # Spatial rule without a key: nearby matches are the same incident.
             self.merge_within = rule.spec.correlate.within
@@ -95,11 +97,13 @@ class IncidentBook:
         ctx = self.context(m)
         key = rule.key_template(ctx) if rule.key_template else m.group
         inc = self._find(key, m)
-        new = inc is None
         if inc is None:
             inc = OpenIncident(incident_id(rule, key, m.trigger.ev.id), key, m.anchor.lat, m.anchor.lon, m.anchor.ev.admin)
+            inc.loc_ts = m.anchor.ts
             self.by_key.setdefault(key, []).append(inc)
             self.by_id[inc.id] = inc
+        elif self.follow and m.anchor.lat is not None and m.anchor.ts >= inc.loc_ts:
+            inc.lat, inc.lon, inc.admin, inc.loc_ts = m.anchor.lat, m.anchor.lon, m.anchor.ev.admin, m.anchor.ts
         added = False
         limit = rule.spec.limits.max_event_ids
         for e in m.entries:
@@ -192,14 +196,17 @@ class IncidentBook:
 
     def dump(self) -> list[Any]:
         return [
-            [inc.id, inc.key, inc.lat, inc.lon, sorted(inc.seen), inc.event_count, inc.state.model_dump(mode="json") if inc.state else None]
+            [inc.id, inc.key, inc.lat, inc.lon, sorted(inc.seen), inc.event_count, inc.state.model_dump(mode="json") if inc.state else None, inc.loc_ts if inc.loc_ts != float("-inf") else None]
             for inc in self.by_id.values()
         ]
 
     def load(self, rows: list[Any]) -> None:
-        for inc_id, key, lat, lon, seen, count, state in rows:
+        for row in rows:
+            inc_id, key, lat, lon, seen, count, state = row[:7]
             model = Incident.model_validate(state) if state else None
             inc = OpenIncident(inc_id, key, lat, lon, None)
+            if len(row) > 7 and row[7] is not None:
+                inc.loc_ts = float(row[7])
             inc.seen = set(seen)
             inc.event_count = count
             if model is not None:

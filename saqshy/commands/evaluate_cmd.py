@@ -44,10 +44,10 @@ def evaluate(truth: Path, incidents: Path, as_json: bool) -> None:
         return
     table = Table(title="Incidents vs ground truth")
     for col in ("rule", "TP", "FP", "FN", "precision", "recall", "TTD mean s", "TTD p95 s"):
-        table.add_column(col, justify="left" if col == "rule" else "right")
+        table.add_column(col, justify="left" if col == "rule" else "right", no_wrap=True)
     for r in result.rules:
         _row(table, r)
     _row(table, result.totals, bold=True)
-    for rule_id, n in result.unplanted.items():
-        table.add_row(f"[dim]{rule_id}", "", "", "", "", "", "", f"[dim]unplanted: {n}")
-    Console().print(table)
+    Console(width=max(100, Console().width)).print(table)
+    if result.unplanted:
+        click.echo("not planted by the simulator (no ground truth): " + ", ".join(f"{r} {n}" for r, n in result.unplanted.items()))

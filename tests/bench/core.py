@@ -38,8 +38,8 @@ def stream(hours: int, seed: int) -> Path:
         tmp = path.with_suffix(".tmp")
         subprocess.run(
             [sys.executable, "-m", "saqshy", "simulate", "--city", str(ROOT / "streams/sim/cities/alatau"),
-             "--hours", str(hours), "--seed", str(seed), "--out", str(tmp)],
-            check=True, stdout=subprocess.DEVNULL,
+             "--hours", str(hours), "--seed", str(seed), "--out", str(tmp), "--truth", str(path.with_suffix(".truth.jsonl"))],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         tmp.rename(path)
     return path

@@ -219,3 +219,30 @@ def test_chained_rule_sees_incident_updates(tmp_path: Path) -> None:
     assert esc and esc[0].title.startswith("big: ") and esc[0].priority == 1
     source = [u for u in updates if u.rule_id == "t.calls"]
     assert esc[0].key == source[0].id
+
+
+def test_incident_location_first_or_latest(tmp_path: Path) -> None:
+    rule = """\
+    id: t.follow
+    title: follow
+    category: wanted_vehicle
+    select:
+      read: {type: anpr.read}
+    correlate: {kind: match}
+    incident:
+      title: "{read.data.plate}"
+      key: "{read.data.plate}"
+      location: LOC
+      priority: 3
+    """
+    reads = [
+        event("anpr.read", 0, {"camera_id": "a1", "plate": "777ABA02", "confidence": 0.9}, (43.20, 76.90), eid="r1"),
+        event("anpr.read", 300, {"camera_id": "a2", "plate": "777ABA02", "confidence": 0.9}, (43.25, 76.95), eid="r2"),
+        event("anpr.read", 200, {"camera_id": "a3", "plate": "777ABA02", "confidence": 0.9}, (43.22, 76.92), eid="r3"),
+    ]
+    for loc, expected in (("first", (43.20, 76.90)), ("latest", (43.25, 76.95))):
+        (tmp_path / loc).mkdir()
+        rs = ruleset_from(tmp_path / loc, rule.replace("LOC", loc))
+        final = list(latest(drive(Correlator(rs), reads, ooo=300)).values())
+        assert len(final) == 1 and final[0].location is not None
+        assert (final[0].location.lat, final[0].location.lon) == expected, loc
