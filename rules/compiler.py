@@ -103,9 +103,6 @@ def compile_rule(
     errs = _Errors(spec.id)
     corr = spec.correlate
 
-    def where(path: Path) -> tuple[str, Any]:
-        return doc.text_origin(path), doc.location(path)
-
     def expr(text: str, scope: Scope, path: Path, expect: type | None = None) -> CompiledExpr | None:
         result: CompiledExpr | None = errs.run(
             lambda: compile_expr(text, scope, origin=doc.text_origin(path), env=env, expect=expect)
@@ -186,9 +183,7 @@ def compile_rule(
             lookup_key = k.fn if k else None
 
     # incident templates -----------------------------------------------------------------------
-    binding_types: dict[str, Any] = {
-        s.name: EVENT_CLASSES[s.event_type] for s in selections
-    }
+    binding_types: dict[str, Any] = {s.name: EVENT_CLASSES[s.event_type] for s in selections}
     binding_types.update({"count": int, "distinct": int, "sum": float, "group": str})
     if isinstance(corr, LookupSpec):
         binding_types[corr.as_] = HotlistEntry
@@ -244,7 +239,11 @@ def _group_exprs(spec: RuleSpec, names: list[str], doc: YamlDoc, errs: _Errors) 
     sizes = {len(v) for v in group_by.values()}
     if len(sizes) > 1:
         errs.items.append(
-            RuleError("every selection's group_by needs the same number of keys", doc.location(("correlate", "group_by")), spec.id)
+            RuleError(
+                "every selection's group_by needs the same number of keys",
+                doc.location(("correlate", "group_by")),
+                spec.id,
+            )
         )
     for n in names:
         if n not in group_by:
@@ -256,7 +255,11 @@ def _group_exprs(spec: RuleSpec, names: list[str], doc: YamlDoc, errs: _Errors) 
     for n in group_by:
         if n not in names:
             errs.items.append(
-                RuleError(f"group_by names '{n}', which is not a selection", doc.location(("correlate", "group_by", n), key=True), spec.id)
+                RuleError(
+                    f"group_by names '{n}', which is not a selection",
+                    doc.location(("correlate", "group_by", n), key=True),
+                    spec.id,
+                )
             )
     return out
 
@@ -267,14 +270,20 @@ def _check_names(spec: RuleSpec, names: list[str], doc: YamlDoc, errs: _Errors) 
     def need(name: str | None, path: Path) -> None:
         if name is not None and name not in names:
             errs.items.append(
-                RuleError(f"'{name}' is not a selection of this rule (have: {', '.join(names)})", doc.location(path), spec.id)
+                RuleError(
+                    f"'{name}' is not a selection of this rule (have: {', '.join(names)})", doc.location(path), spec.id
+                )
             )
 
     if isinstance(corr, MatchSpec | ThresholdSpec | LookupSpec):
         need(corr.select, ("correlate", "select"))
         if corr.select is None and len(names) != 1:
             errs.items.append(
-                RuleError(f"a {corr.kind} rule with several selections must say which one: select: NAME", doc.location(("correlate",)), spec.id)
+                RuleError(
+                    f"a {corr.kind} rule with several selections must say which one: select: NAME",
+                    doc.location(("correlate",)),
+                    spec.id,
+                )
             )
     if isinstance(corr, CooccurSpec):
         of = corr.of or names
@@ -283,7 +292,11 @@ def _check_names(spec: RuleSpec, names: list[str], doc: YamlDoc, errs: _Errors) 
         if len(of) < 2:
             errs.items.append(RuleError("cooccur needs at least two selections", doc.location(("correlate",)), spec.id))
         if corr.min is not None and corr.min > len(of):
-            errs.items.append(RuleError(f"min {corr.min} is more than the {len(of)} selections", doc.location(("correlate", "min")), spec.id))
+            errs.items.append(
+                RuleError(
+                    f"min {corr.min} is more than the {len(of)} selections", doc.location(("correlate", "min")), spec.id
+                )
+            )
     if isinstance(corr, SequenceSpec):
         for i, step in enumerate(corr.steps):
             need(step.select, ("correlate", "steps", i, "select"))
@@ -291,13 +304,23 @@ def _check_names(spec: RuleSpec, names: list[str], doc: YamlDoc, errs: _Errors) 
         need(corr.after, ("correlate", "after"))
         need(corr.expect, ("correlate", "expect"))
         if corr.after == corr.expect:
-            errs.items.append(RuleError("after and expect must be different selections", doc.location(("correlate", "expect")), spec.id))
+            errs.items.append(
+                RuleError(
+                    "after and expect must be different selections", doc.location(("correlate", "expect")), spec.id
+                )
+            )
     need(corr.anchor, ("correlate", "anchor"))
     if corr.anchor is not None and corr.within is None:
-        errs.items.append(RuleError("anchor only means something with within: DISTANCE", doc.location(("correlate", "anchor")), spec.id))
+        errs.items.append(
+            RuleError(
+                "anchor only means something with within: DISTANCE", doc.location(("correlate", "anchor")), spec.id
+            )
+        )
 
 
-def _playbook(spec: RuleSpec, playbooks: dict[str, PlaybookSpec], doc: YamlDoc, errs: _Errors) -> tuple[PlaybookStep, ...]:
+def _playbook(
+    spec: RuleSpec, playbooks: dict[str, PlaybookSpec], doc: YamlDoc, errs: _Errors
+) -> tuple[PlaybookStep, ...]:
     pb = spec.incident.playbook
     if pb is None:
         category = spec.incident.category or spec.category

@@ -71,7 +71,8 @@ def describe_group(matcher: Matcher, group: str) -> str:
         runs = Counter(steps[r.pos].select for r in state)
         return "; ".join(f"{n} run(s) waiting after step '{s}'" for s, n in runs.items())
     if isinstance(matcher, AbsenceMatcher):
-        return f"{len(state.pending)} waiting for '{names[matcher.expect]}', {len(state.expected)} '{names[matcher.expect]}' buffered"
+        expect = names[matcher.expect]
+        return f"{len(state.pending)} waiting for '{expect}', {len(state.expected)} '{expect}' buffered"
     return "stateless"
 
 
@@ -122,9 +123,7 @@ def explain(ruleset: RuleSet, rule_id: str, records: Iterable[Any], max_steps: i
             if len(steps) >= max_steps:
                 dropped += 1
                 continue
-            steps.append(
-                Step(rec.time.isoformat(), rec.id, name, group, describe_group(rt.matcher, group), made)
-            )
+            steps.append(Step(rec.time.isoformat(), rec.id, name, group, describe_group(rt.matcher, group), made))
             made = []
     open_partials = [f"group '{g}': {describe_group(rt.matcher, g)}" for g in list(rt.matcher.groups)[:20]]
     collect(core.on_watermark(float("inf")))

@@ -97,12 +97,11 @@ def _doc_path(value: Any, loc: tuple[int | str, ...]) -> tuple[Path, bool]:
     path: list[str | int] = []
     current = value
     for part in loc:
-        if isinstance(current, dict) and part in current:
+        if (isinstance(current, dict) and part in current) or (
+            isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        ):
             path.append(part)
-            current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
-            path.append(part)
-            current = current[part]
+            current = current[part]  # type: ignore[index]
         elif isinstance(current, dict) and isinstance(part, str) and part == loc[-1]:
             # a missing or unknown key: point at the mapping that should (not) have it
             return tuple(path), True
@@ -123,9 +122,8 @@ def _validate(model: type[BaseModel], doc: YamlDoc, errors: list[RuleError]) -> 
 
 def load_rules(paths: Iterable[FsPath | str], reference: ReferenceStore | None = None) -> RuleSet:
     """Load and compile every rule under `paths`; raises RuleSetError listing every problem found."""
-    paths = [FsPath(p) for p in paths]
     errors: list[RuleError] = []
-    rule_files, playbook_files, settings_files = _yaml_files(paths)
+    rule_files, playbook_files, settings_files = _yaml_files([FsPath(p) for p in paths])
     settings = RuleSetSettings()
     for f in settings_files[:1]:
         doc = _read(f, errors)
@@ -152,7 +150,9 @@ def load_rules(paths: Iterable[FsPath | str], reference: ReferenceStore | None =
         if spec is None:
             continue
         if spec.id in seen:
-            errors.append(RuleError(f"rule id '{spec.id}' is already used in {seen[spec.id]}", doc.location(("id",)), spec.id))
+            errors.append(
+                RuleError(f"rule id '{spec.id}' is already used in {seen[spec.id]}", doc.location(("id",)), spec.id)
+            )
             continue
         seen[spec.id] = doc.file
         docs[spec.id] = doc
@@ -204,7 +204,11 @@ def _chain_errors(rules: list[CRule], docs: dict[str, YamlDoc], failed: set[str]
 
     for r in rules:
         if r.id not in state and (cycle := visit(r.id, [])):
-            out.append(RuleError("rules chain in a cycle: " + " -> ".join(cycle), docs[cycle[0]].location(("select",)), cycle[0]))
+            out.append(
+                RuleError(
+                    "rules chain in a cycle: " + " -> ".join(cycle), docs[cycle[0]].location(("select",)), cycle[0]
+                )
+            )
             break
     return out
 

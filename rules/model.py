@@ -238,4 +238,3 @@ class PlaybookSpec(Spec):
     categories: list[str] = Field(default_factory=list)
     title: str = ""
     steps: Annotated[list[PlaybookStepSpec], Field(min_length=1)]
-

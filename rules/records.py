@@ -133,9 +133,7 @@ def _python_pattern(pattern: str, where: str) -> str:
     return pattern
 
 
-def _collect_meta(
-    items: typing.Iterable[Any], meta: dict[str, Any], validators: list[Any], where: str
-) -> None:
+def _collect_meta(items: typing.Iterable[Any], meta: dict[str, Any], validators: list[Any], where: str) -> None:
     for item in items:
         key = _CONSTRAINT_KEYS.get(type(item))
         if key is not None:
@@ -256,13 +254,7 @@ def _struct_for(model: type[BaseModel]) -> type[msgspec.Struct]:
         where = f"{model.__name__}.{fname}"
         if fname == "type" and tag is not None:
             continue
-        if (
-            info.alias
-            or info.validation_alias
-            or info.serialization_alias
-            or info.exclude
-            or info.discriminator
-        ):
+        if info.alias or info.validation_alias or info.serialization_alias or info.exclude or info.discriminator:
             raise RecordGenerationError(f"{where}: aliases, exclude and discriminator are not supported")
         annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
         translated = _translate(annotation, where)
@@ -364,11 +356,7 @@ def _decode_fast(raw: bytes | str) -> Any:
     """msgspec alone (strict, canonical input); raises msgspec.DecodeError on anything else."""
     rec = _DECODER.decode(raw)
     received = rec.received_time
-    if (
-        rec.time.tzinfo is _UTC
-        and (received is None or received.tzinfo is _UTC)
-        and type(rec) not in _NESTED_FIX
-    ):
+    if rec.time.tzinfo is _UTC and (received is None or received.tzinfo is _UTC) and type(rec) not in _NESTED_FIX:
         return rec  # the common case: every event time on the wire ends in "Z"
     if type(rec) in _FIX:
         try:

@@ -140,7 +140,10 @@ def _run_one(ruleset: RuleSet, rule: CRule, test: TestSpec, index: int, doc: Yam
             hits = [i for i in pool if _matches(i, exp)]
             if len(hits) != exp.count:
                 seen = "; ".join(_describe(i) for i in pool) or "none"
-                result.problems.append(f"expectation {n + 1}: wanted {exp.count} incident(s) like {_wanted(exp)}, got {len(hits)} (incidents: {seen})")
+                result.problems.append(
+                    f"expectation {n + 1}: wanted {exp.count} incident(s) like {_wanted(exp)}, "
+                    f"got {len(hits)} (incidents: {seen})"
+                )
     result.passed = not result.problems
     return result
 

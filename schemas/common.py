@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -17,7 +17,7 @@ def _to_utc(value: datetime) -> datetime:
     if value.utcoffset() == _ZERO:
         return value
     try:
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00+01:00 has no UTC instant in datetime's range
         raise ValueError("time is outside the representable range") from None
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from schemas.common import AdminLevel, Contract, GeoPoint, Geometry, GeoPolygon, UtcDatetime
+from schemas.common import AdminLevel, Contract, Geometry, GeoPoint, GeoPolygon, UtcDatetime
 
 
 class HotlistEntry(Contract):

@@ -15,10 +15,17 @@ class DeadLetterSink(Protocol):
     def close(self) -> None: ...
 
 
-def dead_letter(raw: bytes, stage: RejectStage, reason: str, source: SourcePosition, event_id: str | None = None) -> DeadLetter:
+def dead_letter(
+    raw: bytes, stage: RejectStage, reason: str, source: SourcePosition, event_id: str | None = None
+) -> DeadLetter:
     original, encoding = DeadLetter.wrap_original(raw.rstrip(b"\r\n"))
     return DeadLetter(
-        stage=stage, reason=reason[:MAX_REASON], original=original, original_encoding=encoding, source=source, event_id=event_id
+        stage=stage,
+        reason=reason[:MAX_REASON],
+        original=original,
+        original_encoding=encoding,
+        source=source,
+        event_id=event_id,
     )
 
 

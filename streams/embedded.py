@@ -68,13 +68,17 @@ class EmbeddedRunner:
     def _reject(self, raw: bytes, lineno: int, stage: RejectStage, reason: str, event_id: str | None = None) -> None:
         self.summary.rejected[stage.value] += 1
         self.summary.reasons[reason.split("\n", 1)[0][:120]] += 1
-        self.dead_letters.put(dead_letter(raw, stage, reason, SourcePosition(file=self.source_name, line=lineno), event_id))
+        self.dead_letters.put(
+            dead_letter(raw, stage, reason, SourcePosition(file=self.source_name, line=lineno), event_id)
+        )
 
     def feed(self, raw: bytes, lineno: int) -> list[Incident]:
         summary = self.summary
         summary.lines += 1
         if len(raw) > MAX_EVENT_BYTES:
-            self._reject(raw[:4096], lineno, RejectStage.OVERSIZE, f"{len(raw)} bytes is over the {MAX_EVENT_BYTES} limit")
+            self._reject(
+                raw[:4096], lineno, RejectStage.OVERSIZE, f"{len(raw)} bytes is over the {MAX_EVENT_BYTES} limit"
+            )
             return []
         try:
             record = decode_record(raw)
@@ -99,7 +103,8 @@ class EmbeddedRunner:
                     raw,
                     lineno,
                     RejectStage.LATE,
-                    f"{drop.lateness_s:.1f}s behind the watermark, past the allowed lateness of rules: {', '.join(drop.rule_ids)}",
+                    f"{drop.lateness_s:.1f}s behind the watermark, past the allowed lateness of rules: "
+                    + ", ".join(drop.rule_ids),
                     drop.event_id,
                 )
         return out

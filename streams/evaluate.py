@@ -46,9 +46,7 @@ def fold_incidents(updates: Iterable[Incident]) -> list[IncidentSummary]:
         versions.sort(key=lambda v: (v.version, v.updated_time))
         first = versions[0]
         out.append(
-            IncidentSummary(
-                iid, first.rule_id, first.updated_time, first.first_time, first.location, len(versions)
-            )
+            IncidentSummary(iid, first.rule_id, first.updated_time, first.first_time, first.location, len(versions))
         )
     out.sort(key=lambda s: (s.detected, s.id))
     return out

@@ -261,7 +261,9 @@ class Correlator:
         if not isinstance(doc, dict) or doc.get("format") != SNAPSHOT_FORMAT:
             raise CoreError("not a core snapshot (missing format marker)")
         if doc.get("version") != SNAPSHOT_VERSION:
-            raise CoreError(f"snapshot version {doc.get('version')} is not supported (this core reads {SNAPSHOT_VERSION})")
+            raise CoreError(
+                f"snapshot version {doc.get('version')} is not supported (this core reads {SNAPSHOT_VERSION})"
+            )
         self.watermark = doc["watermark"] if doc["watermark"] is not None else float("-inf")
         self._next_sweep = float("-inf")
         events = {k: record_from_builtins(v) for k, v in doc["events"].items()}
@@ -283,8 +285,6 @@ def _longest_wait(rule: CRule) -> float:
     waits = [getattr(c, "window", 0.0), getattr(c, "timeout", 0.0)]
     waits += [s.max_gap or 0.0 for s in getattr(c, "steps", [])]
     return max(waits)
-
-
 
 
 def incident_event_record(update: Incident) -> Any:

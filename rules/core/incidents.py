@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rules.compiler import CRule
-from rules.core.buffer import distance_m
 from rules.core.match import Match
 from rules.core.timers import Timers
+from rules.geo import haversine_m as distance_m
 from schemas import AdminPath, GeoPoint, Incident, IncidentStatus, PriorityTerm
 
 
@@ -98,7 +98,9 @@ class IncidentBook:
         key = rule.key_template(ctx) if rule.key_template else m.group
         inc = self._find(key, m)
         if inc is None:
-            inc = OpenIncident(incident_id(rule, key, m.trigger.ev.id), key, m.anchor.lat, m.anchor.lon, m.anchor.ev.admin)
+            inc = OpenIncident(
+                incident_id(rule, key, m.trigger.ev.id), key, m.anchor.lat, m.anchor.lon, m.anchor.ev.admin
+            )
             inc.loc_ts = m.anchor.ts
             self.by_key.setdefault(key, []).append(inc)
             self.by_id[inc.id] = inc
@@ -169,7 +171,9 @@ class IncidentBook:
             return None
         if inc.state.last_time.timestamp() + self.merge_window > ts:
             return None  # it was updated since this timer was set; a later timer closes it
-        return self.close(inc_id, "no new events within the merge window", inc.state.last_time.timestamp() + self.merge_window)
+        return self.close(
+            inc_id, "no new events within the merge window", inc.state.last_time.timestamp() + self.merge_window
+        )
 
     def close(self, inc_id: str, reason: str, ts: float) -> Incident | None:
         inc = self.by_id.pop(inc_id, None)
@@ -196,7 +200,16 @@ class IncidentBook:
 
     def dump(self) -> list[Any]:
         return [
-            [inc.id, inc.key, inc.lat, inc.lon, sorted(inc.seen), inc.event_count, inc.state.model_dump(mode="json") if inc.state else None, inc.loc_ts if inc.loc_ts != float("-inf") else None]
+            [
+                inc.id,
+                inc.key,
+                inc.lat,
+                inc.lon,
+                sorted(inc.seen),
+                inc.event_count,
+                inc.state.model_dump(mode="json") if inc.state else None,
+                inc.loc_ts if inc.loc_ts != float("-inf") else None,
+            ]
             for inc in self.by_id.values()
         ]
 
@@ -213,6 +226,8 @@ class IncidentBook:
                 inc.state = model
                 inc.event_ids = list(model.event_ids)
                 inc.admin = model.admin
-                self.timers.register(model.last_time.timestamp() + self.merge_window, self.rule.state_key, "close", inc.id)
+                self.timers.register(
+                    model.last_time.timestamp() + self.merge_window, self.rule.state_key, "close", inc.id
+                )
             self.by_key.setdefault(key, []).append(inc)
             self.by_id[inc_id] = inc

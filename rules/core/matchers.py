@@ -7,10 +7,11 @@ from collections import OrderedDict
 from typing import Any
 
 from rules.compiler import CRule, CSelection
-from rules.core.buffer import Buffer, Entry, distance_m
+from rules.core.buffer import Buffer, Entry
 from rules.core.match import Match
 from rules.core.reference import ReferenceStore
 from rules.core.timers import Timers
+from rules.geo import haversine_m as distance_m
 from rules.model import AbsenceSpec, CooccurSpec, LookupSpec, SequenceSpec, ThresholdSpec
 
 EntryRef = list[Any]  # [event id, ts, selection index, replica] in snapshots
@@ -212,7 +213,9 @@ class ThresholdMatcher(_Buffered):
             members = [e for e in pool if end - w <= e.ts <= end]
             value, distinct, total = self._value(members)
             if value >= self.at_least:
-                return [Match(entry, entry, {sel.name: entry.ev}, members, group, entry.ts, len(members), distinct, total)]
+                return [
+                    Match(entry, entry, {sel.name: entry.ev}, members, group, entry.ts, len(members), distinct, total)
+                ]
         return []
 
 
@@ -397,7 +400,10 @@ class AbsenceMatcher(Matcher):
         if sel.index == self.after:
             # The expected event may already be here (out-of-order arrival).
             if self.within is not None:
-                seen = next(iter(state.expected.near(entry.lat, entry.lon, self.within, entry.ts, entry.ts + self.timeout)), None)
+                seen = next(
+                    iter(state.expected.near(entry.lat, entry.lon, self.within, entry.ts, entry.ts + self.timeout)),
+                    None,
+                )
             else:
                 seen = next(iter(state.expected.recent(entry.ts, entry.ts + self.timeout)), None)
             if seen is None:

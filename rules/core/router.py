@@ -82,6 +82,6 @@ class Router:
             hit = table.get(read(ev))
             if hit:
                 found.extend(hit)
-        if len(found) > 1 and (tr.always and len(found) > len(tr.always) or len(tr.indexed) > 1):
+        if len(found) > 1 and ((tr.always and len(found) > len(tr.always)) or len(tr.indexed) > 1):
             found.sort(key=lambda r: r.order)
         return found

@@ -17,7 +17,7 @@ class Timers:
         heapq.heappush(self._heap, (ts, owner, kind, ref))
 
     def due(self, watermark: float) -> list[tuple[float, str, str, str]]:
-        out = []
+        out: list[tuple[float, str, str, str]] = []
         heap = self._heap
         while heap and heap[0][0] <= watermark:
             item = heapq.heappop(heap)

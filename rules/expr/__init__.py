@@ -115,9 +115,7 @@ def compile_template(
             if not piece.expr:
                 parts.append(piece.text)
                 continue
-            c = _compile(
-                piece.text, scope, env, None, lambda off: origin.shifted(text, off).col, piece.offset
-            )
+            c = _compile(piece.text, scope, env, None, lambda off: origin.shifted(text, off).col, piece.offset)
             parts.append(_renderer(c, env, piece.offset))
     except ExprError as exc:
         raise RuleError(exc.message, origin.shifted(text, exc.offset)) from None

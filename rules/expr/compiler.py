@@ -136,9 +136,7 @@ class Compiler:
             try:
                 self._tz = ZoneInfo(self.timezone)
             except (ZoneInfoNotFoundError, ValueError):
-                raise ExprError(
-                    f"unknown timezone '{self.timezone}' in the rule set settings", offset
-                ) from None
+                raise ExprError(f"unknown timezone '{self.timezone}' in the rule set settings", offset) from None
         return self._tz
 
     def compile(self, node: Node) -> Typed:
@@ -381,19 +379,14 @@ class Compiler:
         if spec is None or (node.method and not spec.method):
             if node.method:
                 methods = sorted(n for n, s in FUNCTIONS.items() if s.method)
-                raise ExprError(
-                    f"unknown method '{node.func}'{_hint(node.func, methods, 'methods')}", node.offset
-                )
-            raise ExprError(
-                f"unknown function '{node.func}'{_hint(node.func, list(FUNCTIONS), 'known')}", node.offset
-            )
+                raise ExprError(f"unknown method '{node.func}'{_hint(node.func, methods, 'methods')}", node.offset)
+            raise ExprError(f"unknown function '{node.func}'{_hint(node.func, list(FUNCTIONS), 'known')}", node.offset)
         n = len(node.args) - (1 if node.method else 0)
         lo, hi = spec.min_args - (1 if node.method else 0), (spec.max_args or 99) - (1 if node.method else 0)
         if not lo <= n <= hi:
             want = f"{lo}" if lo == hi else f"at least {lo}" if spec.max_args is None else f"{lo} to {hi}"
             raise ExprError(
-                f"{node.func}() takes {want} argument{'s' if want != '1' else ''}, got {n} "
-                f"(usage: {spec.signature})",
+                f"{node.func}() takes {want} argument{'s' if want != '1' else ''}, got {n} (usage: {spec.signature})",
                 node.offset,
             )
         args = [self.compile(a) for a in node.args]
@@ -537,7 +530,5 @@ def equalities(node: Node, paths: dict[int, _Path]) -> tuple[tuple[Path, frozens
             and c.right.items
             and all(isinstance(i, Lit) and i.value is not None for i in c.right.items)
         ):
-            out.append(
-                (paths[id(c.left)].names, frozenset(i.value for i in c.right.items if isinstance(i, Lit)))
-            )
+            out.append((paths[id(c.left)].names, frozenset(i.value for i in c.right.items if isinstance(i, Lit))))
     return tuple(out)

@@ -291,9 +291,7 @@ def _time_between(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
 def _geo(call: Call, args: list[Typed], i: int) -> None:
     t = args[i].type
     if not (t.is_geo() or t.kind in ("null", "dyn")):
-        raise ExprError(
-            f"{call.func}() argument {i + 1} must be a location or point(), got {t}", call.args[i].offset
-        )
+        raise ExprError(f"{call.func}() argument {i + 1} must be a location or point(), got {t}", call.args[i].offset)
 
 
 def _point(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
@@ -301,9 +299,7 @@ def _point(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
     _need(call, args, 1, "int", "float")
     for i, limit in ((0, 90.0), (1, 180.0)):
         if args[i].const and args[i].value is not None and abs(args[i].value) > limit:
-            raise ExprError(
-                f"point() {'latitude' if i == 0 else 'longitude'} out of range", call.args[i].offset
-            )
+            raise ExprError(f"point() {'latitude' if i == 0 else 'longitude'} out of range", call.args[i].offset)
     return _result(POINT, lift2(lambda lat, lon: Point(float(lat), float(lon)), args[0].fn, args[1].fn), args)
 
 
@@ -346,9 +342,7 @@ FUNCTIONS: dict[str, Func] = {
     "size": Func("size(list|string|map) -> int", 1, 1, _size, method=True),
     "lower": Func("lower(string) -> string", 1, 1, _case(str.lower), method=True),
     "upper": Func("upper(string) -> string", 1, 1, _case(str.upper), method=True),
-    "contains": Func(
-        "contains(string, string) -> bool", 2, 2, _string_test(lambda s, t: t in s), method=True
-    ),
+    "contains": Func("contains(string, string) -> bool", 2, 2, _string_test(lambda s, t: t in s), method=True),
     "startsWith": Func("startsWith(string, string) -> bool", 2, 2, _string_test(str.startswith), method=True),
     "endsWith": Func("endsWith(string, string) -> bool", 2, 2, _string_test(str.endswith), method=True),
     "matches": Func('matches(string, "regex") -> bool', 2, 2, _matches, method=True),

@@ -50,4 +50,7 @@ def evaluate(truth: Path, incidents: Path, as_json: bool) -> None:
     _row(table, result.totals, bold=True)
     Console(width=max(100, Console().width)).print(table)
     if result.unplanted:
-        click.echo("not planted by the simulator (no ground truth): " + ", ".join(f"{r} {n}" for r, n in result.unplanted.items()))
+        click.echo(
+            "not planted by the simulator (no ground truth): "
+            + ", ".join(f"{r} {n}" for r, n in result.unplanted.items())
+        )

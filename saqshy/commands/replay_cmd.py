@@ -22,10 +22,27 @@ from streams.embedded import EmbeddedRunner, ReplaySummary, open_lines
 
 
 @click.command("replay")
-@click.option("--rules", "rule_paths", multiple=True, type=click.Path(exists=True, path_type=Path), default=["rules/catalog"], show_default=True)
+@click.option(
+    "--rules",
+    "rule_paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    default=["rules/catalog"],
+    show_default=True,
+)
 @click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="Incident updates as JSON lines (default: none).")
-@click.option("--dlq", "dlq_path", type=click.Path(dir_okay=False, path_type=Path), help="Dead letters (default: INPUT.dlq.jsonl).")
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Incident updates as JSON lines (default: none).",
+)
+@click.option(
+    "--dlq",
+    "dlq_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Dead letters (default: INPUT.dlq.jsonl).",
+)
 @click.option("--latest-only", is_flag=True, help="Write only the last version of each incident.")
 @click.option("--max-out-of-orderness", type=float, default=None, help="Seconds; overrides ruleset.yaml.")
 @click.option("--no-progress", is_flag=True)
@@ -86,7 +103,7 @@ def _with_progress(runner: EmbeddedRunner, path: Path, sink: object, console: Co
     with Progress(*columns, console=console, transient=True) as progress, path.open("rb") as raw:
         task = progress.add_task("replay", total=size)
         # For .gz the bar follows the compressed bytes read, which is what the file size measures.
-        fh: IO[bytes] = gzip.GzipFile(fileobj=raw) if path.suffix == ".gz" else raw
+        fh: IO[bytes] = gzip.GzipFile(fileobj=raw) if path.suffix == ".gz" else raw  # type: ignore[assignment]
 
         def lines() -> Iterator[bytes]:
             for n, line in enumerate(fh, 1):
@@ -105,7 +122,9 @@ def summary_dict(summary: ReplaySummary, runner: EmbeddedRunner) -> dict[str, ob
         "rejected": dict(summary.rejected),
         "incidents": len(summary.incidents),
         "updates": summary.updates,
-        "by_rule": {r: {str(p): n for p, n in sorted(c.items())} for r, c in sorted(summary.by_rule_priority().items())},
+        "by_rule": {
+            r: {str(p): n for p, n in sorted(c.items())} for r, c in sorted(summary.by_rule_priority().items())
+        },
         "seconds": round(summary.seconds, 3),
         "events_per_s": round(summary.rate),
         "overflow": runner.core.overflow(),

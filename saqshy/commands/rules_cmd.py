@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -46,7 +48,9 @@ def lint(paths: tuple[Path, ...], quiet: bool) -> None:
     """Check rule files; every error is printed as FILE:LINE:COL, the exit code is 1 if any."""
     ruleset = _load(paths)
     if not quiet:
-        click.echo(f"ok: {len(ruleset.rules)} rule(s), {len(ruleset.playbooks)} playbook(s) in {len(ruleset.files)} file(s)")
+        click.echo(
+            f"ok: {len(ruleset.rules)} rule(s), {len(ruleset.playbooks)} playbook(s) in {len(ruleset.files)} file(s)"
+        )
 
 
 @rules.command("test")
@@ -93,7 +97,9 @@ def schema(out: Path | None) -> None:
 
 @rules.command("explain")
 @click.argument("rule_id")
-@click.option("--rules", "rule_paths", multiple=True, type=click.Path(exists=True, path_type=Path), default=[DEFAULT_RULES])
+@click.option(
+    "--rules", "rule_paths", multiple=True, type=click.Path(exists=True, path_type=Path), default=[DEFAULT_RULES]
+)
 @click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--steps", default=50, show_default=True, help="How many selected events to list.")
 def explain_cmd(rule_id: str, rule_paths: tuple[Path, ...], input_path: Path, steps: int) -> None:
@@ -109,7 +115,7 @@ def explain_cmd(rule_id: str, rule_paths: tuple[Path, ...], input_path: Path, st
         known = ", ".join(r.id for r in ruleset.rules)
         raise click.BadParameter(f"no rule '{rule_id}' (known: {known})", param_hint="RULE_ID") from None
 
-    def records():  # type: ignore[no-untyped-def]
+    def records() -> Iterator[Any]:
         with open_lines(input_path) as fh:
             for line in fh:
                 if line.strip():
@@ -136,7 +142,9 @@ def explain_cmd(rule_id: str, rule_paths: tuple[Path, ...], input_path: Path, st
         t = Table("incident", "ver", "status", "prio", "terms", "events", "title", title="incidents")
         for inc in report.incidents.values():
             terms = ", ".join(f"{p.name}{p.delta:+d}" for p in inc.priority_terms) or "-"
-            t.add_row(inc.id, str(inc.version), inc.status, str(inc.priority), terms, ", ".join(inc.event_ids[:6]), inc.title)
+            t.add_row(
+                inc.id, str(inc.version), inc.status, str(inc.priority), terms, ", ".join(inc.event_ids[:6]), inc.title
+            )
         console.print(t)
     if report.open_partials:
         console.print("[bold]partial matches at the end of input[/bold]")

@@ -87,9 +87,7 @@ def activity(ts: float, tz: ZoneInfo) -> float:
 
 
 class Background:
-    def __init__(
-        self, ctx: SimContext, npr: np.random.Generator, fleet: list[str], tz: ZoneInfo, scale: float
-    ) -> None:
+    def __init__(self, ctx: SimContext, npr: np.random.Generator, fleet: list[str], tz: ZoneInfo, scale: float) -> None:
         self.ctx, self.npr, self.fleet, self.tz, self.scale = ctx, npr, fleet, tz, scale
         cams = ctx.city.cameras
         self.anpr_cams = [c for c in cams if c.anpr]
@@ -127,9 +125,7 @@ class Background:
         lat, lon = self._where()
         phone = ctx.phone()
         if r.random() < 0.15:  # pranks and silent calls: located by the cell tower only
-            ctx.call(
-                t, lat, lon, CallCategory.OTHER, phone, geocode="cell_tower", description=r.choice(_PRANK)
-            )
+            ctx.call(t, lat, lon, CallCategory.OTHER, phone, geocode="cell_tower", description=r.choice(_PRANK))
             return
         cat = r.choices([c for c, _ in _CATEGORIES], [w for _, w in _CATEGORIES])[0]
         geocode = r.choices(["exact", "street", "district"], [74, 20, 6])[0]
@@ -219,9 +215,11 @@ class Background:
         # rest of the fleet passes rarely. No single car dominates the stream.
         commuters = max(1, len(self.fleet) // 3)
         regular = npr.random(n) < 0.7
-        veh = np.where(
-            regular, npr.integers(0, commuters, n), npr.integers(0, len(self.fleet), n)
-        ).astype(np.int64).tolist()
+        veh = (
+            np.where(regular, npr.integers(0, commuters, n), npr.integers(0, len(self.fleet), n))
+            .astype(np.int64)
+            .tolist()
+        )
         conf = np.clip(npr.normal(0.9, 0.05, n), 0.45, 0.995).tolist()
         ocr = (npr.random(n) < 0.03).tolist()
         speed = np.clip(npr.normal(48, 12, n), 3, 140).round(1).tolist()
@@ -255,9 +253,7 @@ class Background:
         for i in range(n):
             cam = self.video_cams[cams[i]]
             if "vehicle" in cam.analytics and r.random() < 0.4:
-                ctx.detection(
-                    ts[i], cam, Analytic.VEHICLE, conf[i], label=r.choice(["car", "car", "truck", "bus"])
-                )
+                ctx.detection(ts[i], cam, Analytic.VEHICLE, conf[i], label=r.choice(["car", "car", "truck", "bus"]))
             else:
                 ctx.detection(ts[i], cam, Analytic.PERSON, conf[i], label="person")
         self._false_alarms(h0, h1)
@@ -300,9 +296,7 @@ class Background:
         self._rare(h0, h1, 0.08, has("smoke"), det(Analytic.SMOKE, 0.7, 0.85, label="steam"))  # camera alone
         self._rare(h0, h1, 0.3, has("fight"), det(Analytic.FIGHT, 0.3, 0.58, label="fight"))
         self._rare(h0, h1, 0.5, has("fall"), det(Analytic.FALL, 0.3, 0.68, label="person"))
-        self._rare(
-            h0, h1, 3.0, has("stationary_vehicle"), det(Analytic.STATIONARY_VEHICLE, 0.2, 0.48, label="car")
-        )
+        self._rare(h0, h1, 3.0, has("stationary_vehicle"), det(Analytic.STATIONARY_VEHICLE, 0.2, 0.48, label="car"))
         self._rare(
             h0,
             h1,
@@ -328,9 +322,7 @@ class Background:
             )
         else:
             self._rare(h0, h1, 1.5, has("intrusion"), det(Analytic.INTRUSION, 0.3, 0.9, label="person"))
-            self._rare(
-                h0, h1, 0.5, has("line_crossing"), det(Analytic.LINE_CROSSING, 0.5, 0.9, label="person")
-            )
+            self._rare(h0, h1, 0.5, has("line_crossing"), det(Analytic.LINE_CROSSING, 0.5, 0.9, label="person"))
         crowd_zones = (ZoneKind.MASS_GATHERING, ZoneKind.TRANSPORT_HUB)
         self._rare(
             h0,
@@ -345,18 +337,14 @@ class Background:
                 h1,
                 1.5,
                 has("crowd"),
-                lambda t, c: ctx.detection(
-                    t, c, Analytic.CROWD, r.uniform(0.5, 0.85), count=r.randint(8, 45)
-                ),
+                lambda t, c: ctx.detection(t, c, Analytic.CROWD, r.uniform(0.5, 0.85), count=r.randint(8, 45)),
             )
             self._rare(
                 h0,
                 h1,
                 0.15,
                 lambda c: c.zone_kind == ZoneKind.MASS_GATHERING and has("crowd")(c),
-                lambda t, c: ctx.detection(
-                    t, c, Analytic.CROWD, r.uniform(0.6, 0.85), count=r.randint(50, 120)
-                ),
+                lambda t, c: ctx.detection(t, c, Analytic.CROWD, r.uniform(0.6, 0.85), count=r.randint(50, 120)),
             )
         elif 1 <= local_h < 5:  # no crowds at this hour, so a left bag in a hub is a near miss
             self._rare(

@@ -140,11 +140,7 @@ class City:
         """The closest street to a point and the distance to it in metres."""
         best: tuple[Street, float] | None = None
         for s in self.streets:
-            d = (
-                abs(lat - s.value) * M_PER_DEG_LAT
-                if s.axis == "lat"
-                else abs(lon - s.value) * self.m_per_deg_lon
-            )
+            d = abs(lat - s.value) * M_PER_DEG_LAT if s.axis == "lat" else abs(lon - s.value) * self.m_per_deg_lon
             if best is None or d < best[1]:
                 best = (s, d)
         assert best is not None
@@ -231,9 +227,7 @@ def _make_cameras(city: City, rng: random.Random, cfg: dict[str, Any]) -> list[C
         lat, lon = city.offset(a.value, c.value, rng.uniform(-60, 60), rng.uniform(-60, 60))
         owner = CameraOwner.POLICE if rng.random() < 0.6 else CameraOwner.MUNICIPAL
         cams.append(
-            Camera(
-                f"anpr-{i:03d}", round(lat, 6), round(lon, 6), owner, True, ("anpr",), f"{a.name} / {c.name}"
-            )
+            Camera(f"anpr-{i:03d}", round(lat, 6), round(lon, 6), owner, True, ("anpr",), f"{a.name} / {c.name}")
         )
     n = 0
     for zone in city.zones:
@@ -256,17 +250,13 @@ def _make_cameras(city: City, rng: random.Random, cfg: dict[str, Any]) -> list[C
                 )
             )
     while n < int(cfg["per_zone"]) * len(city.zones) + int(cfg["street"]):
-        lat, lon = city.snap_to_street(
-            rng.uniform(city.bbox[0], city.bbox[2]), rng.uniform(city.bbox[1], city.bbox[3])
-        )
+        lat, lon = city.snap_to_street(rng.uniform(city.bbox[0], city.bbox[2]), rng.uniform(city.bbox[1], city.bbox[3]))
         if city.zone_of(lat, lon) is not None:
             continue
         n += 1
         owner = rng.choices([CameraOwner.POLICE, CameraOwner.MUNICIPAL, CameraOwner.PRIVATE], [3, 5, 2])[0]
         road = city.nearest_street(lat, lon)[0].name
-        cams.append(
-            Camera(f"cam-{n:03d}", round(lat, 6), round(lon, 6), owner, False, _ANALYTICS[None], road)
-        )
+        cams.append(Camera(f"cam-{n:03d}", round(lat, 6), round(lon, 6), owner, False, _ANALYTICS[None], road))
     return cams
 
 

@@ -61,9 +61,7 @@ _REGIONS = ["02"] * 14 + [
     "19",
 ]
 _REASONS = (
-    ["stolen"] * 6
-    + ["wanted"] * 4
-    + ["robbery", "fled_scene", "unpaid_fines", "unpaid_fines", "amber_alert", "other"]
+    ["stolen"] * 6 + ["wanted"] * 4 + ["robbery", "fled_scene", "unpaid_fines", "unpaid_fines", "amber_alert", "other"]
 )
 
 
@@ -124,14 +122,10 @@ def make_hotlist(rng: random.Random, start: datetime, n: int = 50) -> list[Hotli
 def _norm_codes(plates: list[str]) -> np.ndarray[Any, np.dtype[np.uint8]]:
     # O/0 and B/8 fold together, so "distance" below counts only differences OCR would not explain.
     table = str.maketrans({"O": "0", "B": "8"})
-    return np.frombuffer("".join(p.translate(table) for p in plates).encode(), dtype=np.uint8).reshape(
-        len(plates), 8
-    )
+    return np.frombuffer("".join(p.translate(table) for p in plates).encode(), dtype=np.uint8).reshape(len(plates), 8)
 
 
-def make_fleet(
-    npr: np.random.Generator, hotlist: list[HotlistEntry], start: datetime, n: int = 60_000
-) -> list[str]:
+def make_fleet(npr: np.random.Generator, hotlist: list[HotlistEntry], start: datetime, n: int = 60_000) -> list[str]:
     """Plates of the city's cars, none within 2 characters of a wanted plate (so background reads with
     one OCR error never fall within the rules' fuzzy distance of 1); expired entries are added back."""
     digits = npr.integers(0, 10, size=(n, 3))
@@ -194,9 +188,7 @@ def reference_events(city: City, hotlist: list[HotlistEntry], start: datetime) -
     ]
     refs += [AdminAreaEvent(id=f"ref-area-{x.area_id}", source="sim/ref", time=start, data=x) for x in areas]
     for z in city.zones:
-        rec = ZoneRecord(
-            zone_id=z.zone_id, name=z.name, kind=z.kind, geometry=GeoPolygon.model_validate(z.geometry)
-        )
+        rec = ZoneRecord(zone_id=z.zone_id, name=z.name, kind=z.kind, geometry=GeoPolygon.model_validate(z.geometry))
         refs.append(ZoneEvent(id=f"ref-zone-{z.zone_id}", source="sim/ref", time=start, data=rec))
     for c in city.cameras:
         cam = CameraRecord(

@@ -36,9 +36,7 @@ class Plan:
     taken: list[tuple[float, float, float]] = field(default_factory=list)  # (t, lat, lon)
 
     def free(self, ctx: SimContext, t: float, lat: float, lon: float) -> bool:
-        return all(
-            abs(t - t2) > 5400 or ctx.city.distance_m(lat, lon, a, b) > 1500 for t2, a, b in self.taken
-        )
+        return all(abs(t - t2) > 5400 or ctx.city.distance_m(lat, lon, a, b) > 1500 for t2, a, b in self.taken)
 
     def take(self, t: float, lat: float, lon: float) -> None:
         self.taken.append((t, lat, lon))
@@ -55,9 +53,7 @@ def _pick_camera(ctx: SimContext, plan: Plan, t: float, ok: Callable[[Camera], b
 def _pick_street_point(ctx: SimContext, plan: Plan, t: float) -> tuple[float, float]:
     b, r = ctx.city.bbox, ctx.rng
     for _ in range(50):
-        lat, lon = ctx.city.snap_to_street(
-            r.uniform(b[0] + 0.01, b[2] - 0.01), r.uniform(b[1] + 0.01, b[3] - 0.01)
-        )
+        lat, lon = ctx.city.snap_to_street(r.uniform(b[0] + 0.01, b[2] - 0.01), r.uniform(b[1] + 0.01, b[3] - 0.01))
         if plan.free(ctx, t, lat, lon):
             break
     plan.take(t, lat, lon)
@@ -109,58 +105,40 @@ def fire_camera_and_call(ctx: SimContext, plan: Plan, t0: float) -> list[TruthIt
     track = ctx.track
     for k in range(r.randint(1, 3)):  # the analytic keeps updating its track
         ids.append(
-            ctx.detection(
-                t0 + 45 * (k + 1), cam, analytic, r.uniform(0.72, 0.97), phase=Phase.UPDATE, track_id=track
-            )
+            ctx.detection(t0 + 45 * (k + 1), cam, analytic, r.uniform(0.72, 0.97), phase=Phase.UPDATE, track_id=track)
         )
     t_call = t0 + r.uniform(-240, 360)
     lat, lon = _near(ctx, cam.lat, cam.lon, 40, 220)
     ids.append(
-        ctx.call(
-            t_call, lat, lon, CallCategory.FIRE, ctx.phone(), description="Smoke from a building, flames seen"
-        )
+        ctx.call(t_call, lat, lon, CallCategory.FIRE, ctx.phone(), description="Smoke from a building, flames seen")
     )
     ctx.request(Request(t_call + 60, UnitType.FIRE, lat, lon, ids[-1]))
     if r.random() < 0.5:
         lat2, lon2 = _near(ctx, cam.lat, cam.lon, 40, 200)
         ids.append(
-            ctx.call(
-                t_call + r.uniform(60, 240), lat2, lon2, CallCategory.FIRE, ctx.phone(), description="Fire"
-            )
+            ctx.call(t_call + r.uniform(60, 240), lat2, lon2, CallCategory.FIRE, ctx.phone(), description="Fire")
         )
-    return [
-        _truth(
-            ctx, "fire", "fire.camera_and_call", max(t0, t_call), min(t0, t_call), cam.lat, cam.lon, ids, 2
-        )
-    ]
+    return [_truth(ctx, "fire", "fire.camera_and_call", max(t0, t_call), min(t0, t_call), cam.lat, cam.lon, ids, 2)]
 
 
 def calls_mass_incident(ctx: SimContext, plan: Plan, t0: float) -> list[TruthItem]:
     r = ctx.rng
     lat, lon = _pick_street_point(ctx, plan, t0)
     times = [t0, *sorted(t0 + r.uniform(20, 480) for _ in range(r.randint(3, 6)))]
-    category = r.choice(
-        [CallCategory.PUBLIC_ORDER, CallCategory.VIOLENCE, CallCategory.RESCUE, CallCategory.MEDICAL]
-    )
+    category = r.choice([CallCategory.PUBLIC_ORDER, CallCategory.VIOLENCE, CallCategory.RESCUE, CallCategory.MEDICAL])
     ids = []
     for t in times:
         la, lo = _near(ctx, lat, lon, 0, 150)
         ids.append(ctx.call(t, la, lo, category, ctx.phone(), description="Many people, shouting, need help"))
     ctx.request(Request(times[1], UnitType.POLICE, lat, lon, ids[1]))
-    return [
-        _truth(ctx, "mass_incident", "calls.mass_incident", times[3], t0, lat, lon, ids, 3, category.value)
-    ]
+    return [_truth(ctx, "mass_incident", "calls.mass_incident", times[3], t0, lat, lon, ids, 3, category.value)]
 
 
 def traffic_accident_confirmed(ctx: SimContext, plan: Plan, t0: float) -> list[TruthItem]:
     r = ctx.rng
     lat, lon = _pick_street_point(ctx, plan, t0)
     injured = r.choice([0, 0, 1, 1, 2, 3])
-    ids = [
-        ctx.call(
-            t0, lat, lon, CallCategory.ACCIDENT, ctx.phone(), description="Two cars collided", injured=injured
-        )
-    ]
+    ids = [ctx.call(t0, lat, lon, CallCategory.ACCIDENT, ctx.phone(), description="Two cars collided", injured=injured)]
     ctx.request(Request(t0 + 30, UnitType.POLICE, lat, lon, ids[0]))
     if injured:
         ctx.request(Request(t0 + 40, UnitType.AMBULANCE, lat, lon, ids[0]))
@@ -182,12 +160,8 @@ def traffic_accident_confirmed(ctx: SimContext, plan: Plan, t0: float) -> list[T
     t_rec = t0 + r.uniform(120, 600)
     la, lo = _near(ctx, lat, lon, 10, 120)
     sev = Severity.MINOR_INJURY if injured else Severity.PROPERTY_DAMAGE
-    ids.append(
-        ctx.accident(t_rec, la, lo, sev, vehicles=r.randint(2, 3), injured=injured, factors=["speeding"])
-    )
-    return [
-        _truth(ctx, "accident", "traffic.accident_confirmed", t_rec, t0, la, lo, ids, 2 if injured else 3)
-    ]
+    ids.append(ctx.accident(t_rec, la, lo, sev, vehicles=r.randint(2, 3), injured=injured, factors=["speeding"]))
+    return [_truth(ctx, "accident", "traffic.accident_confirmed", t_rec, t0, la, lo, ids, 2 if injured else 3)]
 
 
 def _anpr_cam(ctx: SimContext, plan: Plan, t: float, exclude: str = "") -> Camera:
@@ -262,9 +236,7 @@ def sos_no_unit_on_scene(ctx: SimContext, plan: Plan, t0: float) -> list[TruthIt
     ids = [ctx.sos(t0, b.device_id, b.lat, b.lon, message="help")]
     if r.random() < 0.5:  # help comes, but too late: after the 8-minute deadline
         la, lo = _near(ctx, b.lat, b.lon, 10, 60)
-        ctx.request(
-            Request(t0 + r.uniform(420, 600), UnitType.POLICE, la, lo, ids[0], arrive_s=r.uniform(240, 360))
-        )
+        ctx.request(Request(t0 + r.uniform(420, 600), UnitType.POLICE, la, lo, ids[0], arrive_s=r.uniform(240, 360)))
     return [_truth(ctx, "sos_unanswered", "sos.no_unit_on_scene", t0 + 480, t0, b.lat, b.lon, ids, 1)]
 
 
@@ -320,9 +292,7 @@ def video_night_intrusion_critical(ctx: SimContext, plan: Plan, t0: float) -> li
             track_id=track,
         )
     )
-    return [
-        _truth(ctx, "night_intrusion", "video.night_intrusion_critical", t0, t0, cam.lat, cam.lon, ids, 2)
-    ]
+    return [_truth(ctx, "night_intrusion", "video.night_intrusion_critical", t0, t0, cam.lat, cam.lon, ids, 2)]
 
 
 def calls_repeat_phone(ctx: SimContext, plan: Plan, t0: float) -> list[TruthItem]:
@@ -345,9 +315,7 @@ def calls_gas_leak_cluster(ctx: SimContext, plan: Plan, t0: float) -> list[Truth
     for t in times:
         la, lo = _near(ctx, lat, lon, 0, 200)
         ids.append(
-            ctx.call(
-                t, la, lo, CallCategory.GAS, ctx.phone(), description="Strong smell of gas in the stairwell"
-            )
+            ctx.call(t, la, lo, CallCategory.GAS, ctx.phone(), description="Strong smell of gas in the stairwell")
         )
     ctx.request(Request(t0 + 30, UnitType.GAS, lat, lon, ids[0]))
     return [_truth(ctx, "gas_leak", "calls.gas_leak_cluster", times[1], t0, lat, lon, ids, 3)]
@@ -359,15 +327,9 @@ def video_fight_with_call(ctx: SimContext, plan: Plan, t0: float) -> list[TruthI
     ids = [ctx.detection(t0, cam, Analytic.FIGHT, r.uniform(0.6, 0.9), label="fight")]
     t_call = t0 + r.uniform(-180, 420)
     la, lo = _near(ctx, cam.lat, cam.lon, 40, 220)
-    ids.append(
-        ctx.call(t_call, la, lo, CallCategory.VIOLENCE, ctx.phone(), description="A fight, several men")
-    )
+    ids.append(ctx.call(t_call, la, lo, CallCategory.VIOLENCE, ctx.phone(), description="A fight, several men"))
     ctx.request(Request(t_call + 30, UnitType.POLICE, la, lo, ids[-1]))
-    return [
-        _truth(
-            ctx, "fight", "video.fight_with_call", max(t0, t_call), min(t0, t_call), cam.lat, cam.lon, ids, 2
-        )
-    ]
+    return [_truth(ctx, "fight", "video.fight_with_call", max(t0, t_call), min(t0, t_call), cam.lat, cam.lon, ids, 2)]
 
 
 def video_fall_medical(ctx: SimContext, plan: Plan, t0: float) -> list[TruthItem]:
@@ -388,16 +350,12 @@ def video_fall_medical(ctx: SimContext, plan: Plan, t0: float) -> list[TruthItem
         )
     )
     ctx.request(Request(t_call + 60, UnitType.AMBULANCE, la, lo, ids[-1]))
-    return [
-        _truth(ctx, "fall", "video.fall_medical", max(t0, t_call), min(t0, t_call), cam.lat, cam.lon, ids, 2)
-    ]
+    return [_truth(ctx, "fall", "video.fall_medical", max(t0, t_call), min(t0, t_call), cam.lat, cam.lon, ids, 2)]
 
 
 def video_crowd_in_zone(ctx: SimContext, plan: Plan, t0: float) -> list[TruthItem]:
     r = ctx.rng
-    cam = _pick_camera(
-        ctx, plan, t0, lambda c: c.zone_kind == ZoneKind.MASS_GATHERING and "crowd" in c.analytics
-    )
+    cam = _pick_camera(ctx, plan, t0, lambda c: c.zone_kind == ZoneKind.MASS_GATHERING and "crowd" in c.analytics)
     times = [t0]
     for _ in range(r.randint(2, 3)):
         times.append(times[-1] + r.uniform(90, 220))
@@ -407,9 +365,7 @@ def video_crowd_in_zone(ctx: SimContext, plan: Plan, t0: float) -> list[TruthIte
     for t in times[1:]:
         count += r.randint(10, 80)
         ids.append(
-            ctx.detection(
-                t, cam, Analytic.CROWD, r.uniform(0.7, 0.9), count=count, phase=Phase.UPDATE, track_id=track
-            )
+            ctx.detection(t, cam, Analytic.CROWD, r.uniform(0.7, 0.9), count=count, phase=Phase.UPDATE, track_id=track)
         )
     return [_truth(ctx, "crowd", "video.crowd_in_zone", times[2], t0, cam.lat, cam.lon, ids, 3)]
 

@@ -193,9 +193,7 @@ class Fleet:
                 t += r.uniform(15, 30)
             u.next_fix = t
             for task in u.tasks:
-                times += [
-                    x for x in (task.t_dispatch, task.t_enroute, task.t_onscene, task.t_clear) if h0 <= x < h1
-                ]
+                times += [x for x in (task.t_dispatch, task.t_enroute, task.t_onscene, task.t_clear) if h0 <= x < h1]
             for ts in sorted(times):
                 status, lat, lon, heading, speed, ref = u.state(ts)
                 lat, lon = ctx.city.offset(lat, lon, r.gauss(0, 4), r.gauss(0, 4))  # GNSS noise

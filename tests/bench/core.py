@@ -11,6 +11,7 @@ Prints one JSON line. BENCH_HOURS / BENCH_SEED choose the stream (default a 24-h
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -37,9 +38,25 @@ def stream(hours: int, seed: int) -> Path:
         CACHE.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         subprocess.run(
-            [sys.executable, "-m", "saqshy", "simulate", "--city", str(ROOT / "streams/sim/cities/alatau"),
-             "--hours", str(hours), "--seed", str(seed), "--out", str(tmp), "--truth", str(path.with_suffix(".truth.jsonl"))],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "saqshy",
+                "simulate",
+                "--city",
+                str(ROOT / "streams/sim/cities/alatau"),
+                "--hours",
+                str(hours),
+                "--seed",
+                str(seed),
+                "--out",
+                str(tmp),
+                "--truth",
+                str(path.with_suffix(".truth.jsonl")),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         tmp.rename(path)
     return path
@@ -71,10 +88,8 @@ def main() -> None:
     def decode_only() -> int:
         n = 0
         for line in lines(path):
-            try:
+            with contextlib.suppress(RecordDecodeError):
                 decode_record(line)
-            except RecordDecodeError:
-                pass
             n += 1
         return n
 

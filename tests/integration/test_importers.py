@@ -15,9 +15,7 @@ from streams.importers import ImportResult
 
 pytestmark = pytest.mark.realdata
 
-DATA = Path(
-    os.environ.get("SAQSHY_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data")
-)
+DATA = Path(os.environ.get("SAQSHY_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
 SF_FIRE = DATA / "calls" / "sf_fire_calls_for_service_dec2016.csv"
 NYC = DATA / "accidents" / "nyc_mv_collisions_crashes_sample.csv"
 SF_POLICE = DATA / "crime" / "sf_police_incidents_dec2018.csv"
@@ -104,8 +102,7 @@ def test_bad_rows_are_skipped_not_fatal(tmp_path: Path) -> None:
     header += "COLLISION_ID,VEHICLE_TYPE_1\n"
     csv = tmp_path / "bad.csv"
     csv.write_text(
-        header + "13/45/2018,8:30,40.7,-73.9,0,0,1,Sedan\n01/02/2018,8:30,,,0,0,2,\n"
-        "01/02/2018,8:30,40.7,-73.9,x,0,3,\n"
+        header + "13/45/2018,8:30,40.7,-73.9,0,0,1,Sedan\n01/02/2018,8:30,,,0,0,2,\n01/02/2018,8:30,40.7,-73.9,x,0,3,\n"
     )
     res: ImportResult = import_nyc_collisions(csv)
     assert res.skipped == {"no crash time": 1, "no location": 1} and res.counts["accident.record"] == 1

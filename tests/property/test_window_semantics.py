@@ -81,7 +81,10 @@ def test_absence_matches_brute_force_under_bounded_disorder(
 ) -> None:
     rs = _ruleset(ABSENCE.format(t=timeout))
     evs = [event("sos.press", p + 0.5, {"device_id": f"d{p}"}, eid=f"p{p}") for p in presses]
-    evs += [event("unit.gps", a, {"unit_id": "u", "unit_type": "police", "status": "on_scene"}, eid=f"a{a}") for a in arrivals]
+    evs += [
+        event("unit.gps", a, {"unit_id": "u", "unit_type": "police", "status": "on_scene"}, eid=f"a{a}")
+        for a in arrivals
+    ]
     # deliver in the order of time + jitter (< 30 s): disorder bounded by the watermark's 30 s
     order = sorted(range(len(evs)), key=lambda i: (evs[i].time.timestamp() + jitter[i % len(jitter)], i))
     updates = drive(Correlator(rs), [evs[i] for i in order], ooo=30)

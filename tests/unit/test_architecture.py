@@ -27,8 +27,16 @@ FORBIDDEN_THIRD_PARTY: dict[str, set[str]] = {
     "detectors": {"faust", "pyflink", "clickhouse_connect", "chdb"},
 }
 FIRST_PARTY = set(ALLOWED) | {"saqshy", "tests"}
-CLOCK_CALLS = {("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"), ("date", "today"), ("time", "time"),
-               ("time", "monotonic"), ("time", "perf_counter"), ("time", "time_ns")}
+CLOCK_CALLS = {
+    ("datetime", "now"),
+    ("datetime", "utcnow"),
+    ("datetime", "today"),
+    ("date", "today"),
+    ("time", "time"),
+    ("time", "monotonic"),
+    ("time", "perf_counter"),
+    ("time", "time_ns"),
+}
 
 
 def _modules(package: str) -> list[Path]:
@@ -92,7 +100,11 @@ def test_core_does_no_io() -> None:
             bad.append(f"{path.relative_to(ROOT)} imports {mod}")
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in {"open", "eval", "exec"}:
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in {"open", "eval", "exec"}
+            ):
                 bad.append(f"{path.relative_to(ROOT)}:{node.lineno} calls {node.func.id}()")
     assert not bad, "\n".join(bad)
 

@@ -49,7 +49,9 @@ def test_schema_is_json_schema() -> None:
 def test_replay_writes_incidents_and_dead_letters(tmp_path: Path) -> None:
     out_file, dlq = tmp_path / "inc.jsonl", tmp_path / "dlq.jsonl"
     events = SCENARIOS / "anpr_route_disorder" / "events.jsonl"
-    code, out = _run("replay", "--rules", str(CATALOG), "--input", str(events), "--out", str(out_file), "--dlq", str(dlq), "--json")
+    code, out = _run(
+        "replay", "--rules", str(CATALOG), "--input", str(events), "--out", str(out_file), "--dlq", str(dlq), "--json"
+    )
     summary = json.loads(out)
     assert code == 0 and summary["rejected"] == {"decode": 1, "validate": 1, "late": 1}
     assert summary["by_rule"]["anpr.wanted_vehicle"] == {"2": 1}

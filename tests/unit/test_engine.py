@@ -61,7 +61,13 @@ incident:
 def _calls(n: int, seed: int = 1, spread: float = 0.01) -> list:
     rnd = random.Random(seed)
     return [
-        event("call.112", i * 20.0, {"call_id": f"c{i}", "category": "crime"}, (43.25 + rnd.uniform(0, spread), 76.9 + rnd.uniform(0, spread)), eid=f"call-{seed}-{i}")
+        event(
+            "call.112",
+            i * 20.0,
+            {"call_id": f"c{i}", "category": "crime"},
+            (43.25 + rnd.uniform(0, spread), 76.9 + rnd.uniform(0, spread)),
+            eid=f"call-{seed}-{i}",
+        )
         for i in range(n)
     ]
 
@@ -134,7 +140,15 @@ def test_snapshot_restore_continues_exactly(tmp_path: Path) -> None:
     for i in range(10):
         evs.append(event("sos.press", i * 300.0 + 5, {"device_id": f"sos-{i}"}, (43.26, 76.91), eid=f"sos-{i}"))
         if i % 2:
-            evs.append(event("unit.gps", i * 300.0 + 200, {"unit_id": "p1", "unit_type": "police", "status": "on_scene"}, (43.2601, 76.9101), eid=f"gps-{i}"))
+            evs.append(
+                event(
+                    "unit.gps",
+                    i * 300.0 + 200,
+                    {"unit_id": "p1", "unit_type": "police", "status": "on_scene"},
+                    (43.2601, 76.9101),
+                    eid=f"gps-{i}",
+                )
+            )
     evs.sort(key=lambda e: e.time)
     straight = drive(Correlator(rs), evs, ooo=30)
     for cut in (1, 40, 95, len(evs) - 1):
@@ -190,7 +204,12 @@ def test_state_is_bounded_by_limits_and_windows(tmp_path: Path) -> None:
     # 5,000 calls spread over the whole city for 10 hours: buffers must expire with the window
     rnd = random.Random(9)
     evs = [
-        event("call.112", i * 7.2, {"call_id": f"c{i}", "category": "crime"}, (43.1 + rnd.random() * 0.3, 76.7 + rnd.random() * 0.4))
+        event(
+            "call.112",
+            i * 7.2,
+            {"call_id": f"c{i}", "category": "crime"},
+            (43.1 + rnd.random() * 0.3, 76.7 + rnd.random() * 0.4),
+        )
         for i in range(5000)
     ]
     drive(core, evs, flush=False)

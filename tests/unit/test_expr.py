@@ -48,9 +48,7 @@ def video(**data: Any) -> VideoDetectionEvent:
         "label": "fire",
         "confidence": 0.93,
     }
-    return VideoDetectionEvent(
-        id="v1", source="vms", time=T0, location=loc, data=VideoDetection(**(fields | data))
-    )
+    return VideoDetectionEvent(id="v1", source="vms", time=T0, location=loc, data=VideoDetection(**(fields | data)))
 
 
 def call(**data: Any) -> EmergencyCallEvent:
@@ -139,9 +137,7 @@ def test_constant_expressions(text: str, value: Any) -> None:
 def test_division_by_a_literal_zero_is_a_compile_error() -> None:
     e = err("data.confidence / 0")
     assert (
-        "division by zero" in e.message
-        and e.location is not None
-        and e.location.col == col("data.confidence / 0", "0")
+        "division by zero" in e.message and e.location is not None and e.location.col == col("data.confidence / 0", "0")
     )
 
 
@@ -288,9 +284,7 @@ def test_condition_must_be_boolean() -> None:
 def test_unknown_names_and_fields() -> None:
     scope = Scope.bindings({"call": EmergencyCallEvent, "count": int})
     e = err("cal.data.injured > 0", scope)
-    assert e.message == "unknown name 'cal' (did you mean 'call'?)" and e.location == SourceLocation(
-        "r.yaml", 7, 12
-    )
+    assert e.message == "unknown name 'cal' (did you mean 'call'?)" and e.location == SourceLocation("r.yaml", 7, 12)
     e = err("data.confidense > 0.5")
     assert e.message == "unknown field 'confidense' on VideoDetection (did you mean 'confidence'?)"
     assert e.location is not None and e.location.col == col("data.confidense > 0.5", "confidense")
@@ -578,9 +572,7 @@ def test_template_errors_point_into_the_template(text: str, needle: str, fragmen
 
 # --- agreement with Python and speed --------------------------------------------------------------
 
-_numbers = st.one_of(
-    st.integers(-(10**6), 10**6), st.floats(-1e6, 1e6, allow_nan=False).map(lambda f: round(f, 3))
-)
+_numbers = st.one_of(st.integers(-(10**6), 10**6), st.floats(-1e6, 1e6, allow_nan=False).map(lambda f: round(f, 3)))
 
 
 @given(_numbers, _numbers, st.sampled_from(["+", "-", "*", "/", "<", "<=", ">", ">=", "==", "!="]))
@@ -588,9 +580,7 @@ def test_arithmetic_and_comparison_agree_with_python(a: float, b: float, op: str
     scope = Scope.bindings({"a": type(a), "b": type(b)})
     c = compile_expr(f"a {op} b", scope, origin=ORIGIN, env=ENV)
     oracle = {"a": a, "b": b}
-    expected: Any = (
-        (None if b == 0 else a / b) if op == "/" else eval(f"a {op} b", {}, oracle)
-    )  # generated numbers
+    expected: Any = (None if b == 0 else a / b) if op == "/" else eval(f"a {op} b", {}, oracle)  # generated numbers
     got = c.fn({"a": a, "b": b})
     assert got == expected or (isinstance(got, float) and math.isclose(got, expected, rel_tol=1e-12))
     if not (op == "/" and b == 0):  # a literal division by zero is a compile error

@@ -370,7 +370,12 @@ REJECTS += [
         RejectStage.VALIDATE,
         "data.fov.coordinates",
     ),
-    ("year 1 with offset", _vd(time="0001-01-01T00:00:00+01:00"), RejectStage.VALIDATE, "outside the representable range"),
+    (
+        "year 1 with offset",
+        _vd(time="0001-01-01T00:00:00+01:00"),
+        RejectStage.VALIDATE,
+        "outside the representable range",
+    ),
 ]
 
 
@@ -443,9 +448,7 @@ _json_scalars = (
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20)
-    | st.sampled_from(
-        ["", "1", "0.5", "true", "null", "person", "2024-05-14T09:30:12Z", "Polygon", "video.detection"]
-    )
+    | st.sampled_from(["", "1", "0.5", "true", "null", "person", "2024-05-14T09:30:12Z", "Polygon", "video.detection"])
 )
 _json_values = st.recursive(
     _json_scalars,

@@ -54,7 +54,7 @@ def test_good_rule_loads(tmp_path: Path) -> None:
 
 
 def test_yaml_syntax_error_has_position(tmp_path: Path) -> None:
-    text = GOOD.replace('  priority: 2', '  priority: [2')
+    text = GOOD.replace("  priority: 2", "  priority: [2")
     errors = _errors(tmp_path, text)
     assert len(errors) == 1 and "YAML" in errors[0] and "r.yaml:" in errors[0]
 
@@ -65,7 +65,9 @@ def test_duplicate_key(tmp_path: Path) -> None:
 
 
 def test_unknown_and_missing_fields(tmp_path: Path) -> None:
-    text = GOOD.replace("correlate:\n  kind: match", "correlate:\n  kind: match\n  windw: 5m").replace("title: good\n", "")
+    text = GOOD.replace("correlate:\n  kind: match", "correlate:\n  kind: match\n  windw: 5m").replace(
+        "title: good\n", ""
+    )
     errors = _errors(tmp_path, text)
     _located(errors, text, "windw", "unknown field 'windw'")
     assert any("missing field 'title'" in e for e in errors)
@@ -83,7 +85,7 @@ def test_expression_syntax_error(tmp_path: Path) -> None:
 
 
 def test_type_errors_in_conditions(tmp_path: Path) -> None:
-    text = GOOD.replace('data.analytic == "fire"', "data.confidence == \"high\"")
+    text = GOOD.replace('data.analytic == "fire"', 'data.confidence == "high"')
     errors = _errors(tmp_path, text)
     assert len(errors) == 1 and "r.yaml:7:" in errors[0] and "compare" in errors[0]
 
@@ -100,7 +102,9 @@ def test_template_error_points_into_the_template(tmp_path: Path) -> None:
 
 
 def test_unknown_event_type_and_selection_names(tmp_path: Path) -> None:
-    text = GOOD.replace("type: video.detection", "type: video.detectoin").replace("kind: match", "kind: match\n  select: smoke")
+    text = GOOD.replace("type: video.detection", "type: video.detectoin").replace(
+        "kind: match", "kind: match\n  select: smoke"
+    )
     errors = _errors(tmp_path, text)
     _located(errors, text, "video.detectoin", "unknown event type")
     _located(errors, text, "smoke", "'smoke' is not a selection")
@@ -164,12 +168,16 @@ def test_chaining_needs_a_named_rule_and_no_cycles(tmp_path: Path) -> None:
 
 
 def test_kind_specific_checks(tmp_path: Path) -> None:
-    text = GOOD.replace("kind: match", "kind: sequence\n  steps:\n    - {select: fire}\n    - {select: fire, optional: true}")
+    text = GOOD.replace(
+        "kind: match", "kind: sequence\n  steps:\n    - {select: fire}\n    - {select: fire, optional: true}"
+    )
     errors = _errors(tmp_path, text)
     assert any("cannot be optional" in e for e in errors)
     text = GOOD.replace("kind: match", "kind: absence\n  after: fire\n  expect: fire\n  timeout: 5m")
     assert any("must be different" in e for e in _errors(tmp_path, text))
-    text = GOOD.replace("kind: match", "kind: threshold\n  window: 5m\n  count: 2\n  sum: {of: data.confidence, at_least: 2}")
+    text = GOOD.replace(
+        "kind: match", "kind: threshold\n  window: 5m\n  count: 2\n  sum: {of: data.confidence, at_least: 2}"
+    )
     assert any("exactly one of count, distinct, sum" in e for e in _errors(tmp_path, text))
 
 

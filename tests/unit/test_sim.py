@@ -147,9 +147,7 @@ def test_planted_sos_gets_no_unit_in_time(run: Path, lines: list[bytes]) -> None
         and e.data.unit_type == UnitType.POLICE  # type: ignore[attr-defined]
     ]
     by_id = {e.id: e for e in events}
-    planted = {
-        t.event_ids[0] for t in read_truth(default_truth_path(run)) if t.rule_id == "sos.no_unit_on_scene"
-    }
+    planted = {t.event_ids[0] for t in read_truth(default_truth_path(run)) if t.rule_id == "sos.no_unit_on_scene"}
     for e in events:
         if kind(e) != "sos.press":
             continue
