@@ -56,7 +56,12 @@ class YamlDoc:
 
 def load_yaml(text: str, file: str) -> YamlDoc:
     """Parse one YAML document; YAML errors become RuleError with the parser's position."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # e.g. a control character: checked when the reader starts
+        raise RuleError(
+            f"YAML: {exc.reason} (character {exc.character!r})", _offset_location(text, file, exc.position)
+        ) from None
     try:
         node = loader.get_single_node()
         doc = YamlDoc(file=file, text=text, value=None)
@@ -70,6 +75,11 @@ def load_yaml(text: str, file: str) -> YamlDoc:
         raise RuleError(f"YAML: {exc}", SourceLocation(file, 1, 1)) from None
     finally:
         loader.dispose()
+
+
+def _offset_location(text: str, file: str, offset: int) -> SourceLocation:
+    before = text[:offset]
+    return SourceLocation(file, before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1)
 
 
 def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: Path, doc: YamlDoc) -> Any:
