@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from rules.compiler import CRule
@@ -101,8 +102,10 @@ def explain(ruleset: RuleSet, rule_id: str, records: Iterable[Any], max_steps: i
         if ts > high:
             high = ts
             made = collect(core.on_watermark(high - ooo))
-            if made and steps:
-                steps[-1].incidents.extend(made)
+            if made and len(steps) < max_steps:
+                # a timer fired (absence deadline, incident closing): time passing did it, not an event
+                when = datetime.fromtimestamp(high - ooo, tz=UTC).isoformat()
+                steps.append(Step(when, "-", "(watermark)", "", "timers due", made))
         selected: list[tuple[str, str]] = []
         for sel, st in zip(target.selections, stats, strict=True):
             if rec.type != sel.event_type:
@@ -125,6 +128,8 @@ def explain(ruleset: RuleSet, rule_id: str, records: Iterable[Any], max_steps: i
                 continue
             steps.append(Step(rec.time.isoformat(), rec.id, name, group, describe_group(rt.matcher, group), made))
             made = []
+        if made and len(steps) < max_steps:  # raised through a chained rule's incident, not a selection here
+            steps.append(Step(rec.time.isoformat(), rec.id, "(chained)", "", "", made))
     open_partials = [f"group '{g}': {describe_group(rt.matcher, g)}" for g in list(rt.matcher.groups)[:20]]
     collect(core.on_watermark(float("inf")))
     report = ExplainReport(

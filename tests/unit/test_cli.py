@@ -69,3 +69,9 @@ def test_explain_says_why(tmp_path: Path) -> None:
     assert code == 0 and "condition was never true" in out
     code, out = _run("rules", "explain", "sos.no_unit_on_scene", "--rules", str(CATALOG), "--input", str(events))
     assert "no 'sos.press' event in the input" in out
+
+
+def test_explain_shows_timers_as_their_own_steps() -> None:
+    events = SCENARIOS / "sos_without_response" / "events.jsonl"
+    code, out = _run("rules", "explain", "sos.no_unit_on_scene", "--rules", str(CATALOG), "--input", str(events))
+    assert code == 0 and "(watermark)" in out and "fired: 2 incident(s)" in out
