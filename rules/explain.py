@@ -79,9 +79,8 @@ def describe_group(matcher: Matcher, group: str) -> str:
 
 def explain(ruleset: RuleSet, rule_id: str, records: Iterable[Any], max_steps: int = 200) -> ExplainReport:
     target = ruleset.rule(rule_id)
-    subset = _with_dependencies(ruleset, target)
     ruleset.reference.reset()
-    core = Correlator(RuleSet(subset, ruleset.settings, ruleset.playbooks, ruleset.reference, docs=ruleset.docs))
+    core = Correlator(ruleset.subset(rule_id))
     rt = core.runtimes[target.state_key]
     stats = [SelectionStats(s.name, s.event_type, target.spec.select[s.name].where) for s in target.selections]
     steps: list[Step] = []
@@ -137,17 +136,6 @@ def explain(ruleset: RuleSet, rule_id: str, records: Iterable[Any], max_steps: i
     )
     report.reasons = _reasons(target, report)
     return report
-
-
-def _with_dependencies(ruleset: RuleSet, rule: CRule) -> tuple[CRule, ...]:
-    wanted = {rule.id}
-    frontier = [rule]
-    while frontier:
-        for dep in frontier.pop().depends_on:
-            if dep not in wanted:
-                wanted.add(dep)
-                frontier.append(ruleset.rule(dep))
-    return tuple(r for r in ruleset.rules if r.id in wanted)
 
 
 def _reasons(rule: CRule, report: ExplainReport) -> list[str]:

@@ -35,6 +35,18 @@ class RuleSet:
                 return r
         raise KeyError(rule_id)
 
+    def subset(self, rule_id: str) -> RuleSet:
+        """The rule and every rule it chains on (transitively), in chain order, sharing settings and reference."""
+        wanted = {rule_id}
+        frontier = [self.rule(rule_id)]
+        while frontier:
+            for dep in frontier.pop().depends_on:
+                if dep not in wanted:
+                    wanted.add(dep)
+                    frontier.append(self.rule(dep))
+        rules = tuple(r for r in self.rules if r.id in wanted)
+        return RuleSet(rules, self.settings, self.playbooks, self.reference, self.files, self.docs)
+
 
 def _yaml_files(paths: Sequence[FsPath]) -> tuple[list[FsPath], list[FsPath], list[FsPath]]:
     rules: list[FsPath] = []

@@ -10,7 +10,7 @@ import orjson
 from pydantic import ValidationError
 
 from rules.compiler import CRule
-from rules.core.engine import Correlator, _longest_wait
+from rules.core.engine import Correlator, longest_wait
 from rules.errors import RuleError, SourceLocation
 from rules.loader import RuleSet, validation_errors
 from rules.model import ExpectSpec, TestSpec
@@ -57,32 +57,16 @@ def build_test_events(rule_id: str, test: TestSpec, index: int, doc: YamlDoc) ->
     return events
 
 
-class _SubDoc(YamlDoc):
-    pass
-
-
 def _subdoc(doc: YamlDoc, prefix: tuple[str | int, ...]) -> YamlDoc:
     """A view of the YAML document rooted at `prefix` (the test event), for error positions."""
     value: Any = doc.value
     for p in prefix:
         value = value[p]
-    sub = _SubDoc(file=doc.file, text=doc.text, value=value)
+    sub = YamlDoc(file=doc.file, text=doc.text, value=value)
     n = len(prefix)
     sub.values = {k[n:]: v for k, v in doc.values.items() if k[:n] == prefix}
     sub.keys = {k[n:]: v for k, v in doc.keys.items() if k[:n] == prefix}
     return sub
-
-
-def _dependencies(ruleset: RuleSet, rule: CRule) -> list[CRule]:
-    wanted = {rule.id}
-    frontier = [rule]
-    while frontier:
-        r = frontier.pop()
-        for dep in r.depends_on:
-            if dep not in wanted:
-                wanted.add(dep)
-                frontier.append(ruleset.rule(dep))
-    return [r for r in ruleset.rules if r.id in wanted]
 
 
 def run_rule_tests(ruleset: RuleSet, rule_ids: set[str] | None = None) -> list[TestResult]:
@@ -105,14 +89,7 @@ def _run_one(ruleset: RuleSet, rule: CRule, test: TestSpec, index: int, doc: Yam
         result.problems.append(str(exc))
         return result
     ruleset.reference.reset()
-    subset = RuleSet(
-        rules=tuple(_dependencies(ruleset, rule)),
-        settings=ruleset.settings,
-        playbooks=ruleset.playbooks,
-        reference=ruleset.reference,
-        docs=ruleset.docs,
-    )
-    core = Correlator(subset)
+    core = Correlator(ruleset.subset(rule.id))
     ooo = ruleset.settings.max_out_of_orderness
     updates: list[Incident] = []
     high = float("-inf")
@@ -123,7 +100,7 @@ def _run_one(ruleset: RuleSet, rule: CRule, test: TestSpec, index: int, doc: Yam
             high = ts
             updates.extend(core.on_watermark(high - ooo))
         updates.extend(core.on_event(record))
-    until = test.until if test.until is not None else _longest_wait(rule) + rule.lateness + 1.0
+    until = test.until if test.until is not None else longest_wait(rule) + rule.lateness + 1.0
     if events:
         updates.extend(core.on_watermark(high + until))
     latest: dict[str, Incident] = {}

@@ -79,7 +79,7 @@ class Correlator:
             self.runtimes[rule.state_key] = RuleRuntime(rule, matcher, IncidentBook(rule, self.timers))
             for sel in rule.selections:
                 routes.append(Route(order, rule.state_key, sel))
-            horizon = max(horizon, rule.lateness + _longest_wait(rule))
+            horizon = max(horizon, rule.lateness + longest_wait(rule))
         for route in routes:
             route.rt = self.runtimes[route.state_key]
             route.lateness = route.rt.rule.lateness
@@ -280,7 +280,7 @@ class Correlator:
         self.stats.events = doc.get("stats", {}).get("events", 0)
 
 
-def _longest_wait(rule: CRule) -> float:
+def longest_wait(rule: CRule) -> float:
     c = rule.spec.correlate
     waits = [getattr(c, "window", 0.0), getattr(c, "timeout", 0.0)]
     waits += [s.max_gap or 0.0 for s in getattr(c, "steps", [])]
