@@ -44,7 +44,7 @@ rules-test: install
 	$(BIN)/saqshy rules test rules/catalog -v
 
 bench: install
-	$(BIN)/python -m tests.bench.core
+	BENCH=$(BENCH) $(BIN)/python -m tests.bench
 
 lint: install
 	$(BIN)/ruff check .
