@@ -1,0 +1,109 @@
+"""Pseudonymisation of personal data (phone numbers, caller names).
+
+Personal data leaves the engine in clear text only on the incident shown to the dispatcher who needs it.
+Everywhere else (logs, archive, alerts, dead letters) it is replaced by a keyed hash so that history still
+matches by phone without the phone itself being stored.
+
+Output format (stable, part of the contract, the archive stores it):
+
+    "h1:" + lowercase hex of the first 16 bytes (128 bits) of HMAC-SHA256(secret, normalised value)
+
+Normalisation is done by the caller's field kind: `pseudonymise_phone` keeps only digits and a leading "+"
+so "+7 (701) 123-45-67" and "+77011234567" give the same pseudonym; `pseudonymise` hashes the value as given
+(after Unicode NFC and strip). "h1" is the scheme version: a change of hash, truncation or normalisation
+gets a new prefix so old and new pseudonyms are never confused.
+
+The secret comes from settings (`PrivacySettings.from_env`, SAQSHY_PSEUDONYM_SECRET, hex or raw text),
+never from code. Pure module: no clock, no I/O except reading the environment in `from_env`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+PREFIX = "h1:"
+DIGEST_BYTES = 16
+ENV_SECRET = "SAQSHY_PSEUDONYM_SECRET"
+MIN_SECRET_BYTES = 16
+# A fixed development secret so tests and the embedded demo work without configuration; a deployment
+# sets SAQSHY_PSEUDONYM_SECRET (from_env(require=True) refuses to start without it).
+DEV_SECRET = b"saqshy-development-secret-not-for-production"
+
+
+class PrivacyError(ValueError):
+    """A pseudonymisation setting is missing or too weak."""
+
+
+def _normalise(value: str) -> bytes:
+    return unicodedata.normalize("NFC", value).strip().encode("utf-8")
+
+
+def pseudonymise(value: str, secret: bytes) -> str:
+    """Keyed, deterministic pseudonym of `value`: "h1:" + 32 lowercase hex characters."""
+    if not secret:
+        raise PrivacyError("pseudonymisation secret is empty")
+    digest = hmac.new(secret, _normalise(value), hashlib.sha256).digest()
+    return PREFIX + digest[:DIGEST_BYTES].hex()
+
+
+def normalise_phone(phone: str) -> str:
+    """Digits only, with a leading "+" kept: formatting differences must not split a caller's history."""
+    s = phone.strip()
+    digits = "".join(ch for ch in s if ch.isdigit())
+    return ("+" + digits) if s.startswith("+") else digits
+
+
+def pseudonymise_phone(phone: str, secret: bytes) -> str:
+    return pseudonymise(normalise_phone(phone), secret)
+
+
+def is_pseudonym(value: str) -> bool:
+    if not value.startswith(PREFIX) or len(value) != len(PREFIX) + 2 * DIGEST_BYTES:
+        return False
+    return all(c in "0123456789abcdef" for c in value[len(PREFIX) :])
+
+
+def _parse_secret(raw: str) -> bytes:
+    """ "hex:..." is decoded as hex, anything else is taken as UTF-8 text."""
+    if raw.startswith("hex:"):
+        try:
+            return bytes.fromhex(raw[4:])
+        except ValueError as e:
+            raise PrivacyError(f"{ENV_SECRET}: invalid hex ({e})") from None
+    return raw.encode("utf-8")
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    """The pseudonymisation secret of a deployment (settings hook for every runtime and the archive)."""
+
+    secret: bytes = field(default=DEV_SECRET, repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.secret) < MIN_SECRET_BYTES:
+            raise PrivacyError(f"pseudonymisation secret must be at least {MIN_SECRET_BYTES} bytes")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, require: bool = False) -> PrivacySettings:
+        env = os.environ if env is None else env
+        raw = env.get(ENV_SECRET)
+        if raw is None or raw == "":
+            if require:
+                raise PrivacyError(f"{ENV_SECRET} is not set")
+            return cls()
+        return cls(_parse_secret(raw))
+
+    @property
+    def is_development(self) -> bool:
+        return self.secret == DEV_SECRET
+
+    def pseudonymise(self, value: str) -> str:
+        return pseudonymise(value, self.secret)
+
+    def pseudonymise_phone(self, phone: str) -> str:
+        return pseudonymise_phone(phone, self.secret)
