@@ -71,3 +71,21 @@ def latest(updates: Iterable[Incident]) -> dict[str, Incident]:
     for u in updates:
         out[u.id] = u
     return out
+
+
+def catalog_subset(tmp: Path, parts: Iterable[str]) -> Path:
+    """A rules directory with some of the catalog's rule files (dirs or files), its settings and playbooks."""
+    import shutil
+
+    root = tmp / "catalog-subset"
+    root.mkdir()
+    shutil.copy(CATALOG / "ruleset.yaml", root / "ruleset.yaml")
+    shutil.copytree(CATALOG / "playbooks", root / "playbooks")
+    for part in parts:
+        src = CATALOG / part
+        if src.is_dir():
+            shutil.copytree(src, root / part)
+        else:
+            (root / part).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, root / part)
+    return root

@@ -1,0 +1,99 @@
+"""How events are spread over partitions so that several workers share a city and every incident is still
+found exactly once (DESIGN.md, Distribution). Pure: the producer, the Kafka worker and the Flink job use it.
+
+  single   one key for everything: exact for any rule set; scale by running one worker group per rule set
+           or per region.
+  spatial  the key is a grid cell at least as wide as the largest rule radius. Each event is also copied,
+           marked as a replica, into every neighbouring cell its radius touches; replicas only support
+           matches, so only the partition owning the anchor's cell raises the incident. Exact for rules whose
+           matches are bounded in space around their anchor; the plan refuses rule sets with other rules.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rules.loader import RuleSet
+
+Mode = Literal["single", "spatial"]
+METRES_PER_DEGREE = 111_320.0
+SINGLE_KEY = b"all"
+
+
+class PartitionPlanError(ValueError):
+    """The rule set cannot be partitioned this way; the message names the rules and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionPlan:
+    mode: Mode
+    cell_m: float = 0.0
+    radius_m: float = 0.0  # replication radius: the largest `within` of the rules
+
+    def _row(self, lat: float) -> int:
+        return math.floor(lat * METRES_PER_DEGREE / self.cell_m)
+
+    def _col(self, row: int, lon: float) -> int:
+        # columns are as wide in metres as rows are tall, at the row's middle latitude
+        dlat = self.cell_m / METRES_PER_DEGREE
+        dlon = dlat / max(math.cos(math.radians((row + 0.5) * dlat)), 1e-6)
+        return math.floor(lon / dlon)
+
+    def cell(self, lat: float, lon: float) -> tuple[int, int]:
+        row = self._row(lat)
+        return row, self._col(row, lon)
+
+    def key(self, lat: float | None, lon: float | None, fallback: str) -> bytes:
+        """The partition key of an event; events without a location spread by `fallback` (their id)."""
+        if self.mode == "single":
+            return SINGLE_KEY
+        if lat is None or lon is None:
+            return fallback.encode()
+        row, col = self.cell(lat, lon)
+        return f"{row}:{col}".encode()
+
+    def replica_keys(self, lat: float | None, lon: float | None) -> list[bytes]:
+        """Keys of the neighbouring cells within radius_m of the point (not its own cell)."""
+        if self.mode == "single" or lat is None or lon is None or self.radius_m <= 0:
+            return []
+        own = self.cell(lat, lon)
+        # the circle's bounding box (1% wider for the curvature), cell by cell
+        dlat = self.radius_m * 1.01 / METRES_PER_DEGREE
+        dlon = dlat / max(math.cos(math.radians(abs(lat) + dlat)), 1e-6)
+        cells = {
+            (row, col)
+            for row in range(self._row(lat - dlat), self._row(lat + dlat) + 1)
+            for col in range(self._col(row, lon - dlon), self._col(row, lon + dlon) + 1)
+        }
+        cells.discard(own)
+        return [f"{r}:{c}".encode() for r, c in sorted(cells)]
+
+
+def cell_local_problem(rule: Any) -> str | None:
+    """Why a rule's matches are not bounded around their anchor (None when they are)."""
+    c = rule.spec.correlate
+    if rule.depends_on:
+        return "chains on other rules' incidents, which live in other partitions"
+    if c.group_by is not None and c.within is None:
+        return "groups by a key (group_by) with no radius, so its events may lie in any cell"
+    if c.kind not in ("match", "lookup") and c.within is None and c.inside is None:
+        return f"a {c.kind} rule with no radius (within) or zone (inside) correlates events across the city"
+    if c.kind == "lookup" and rule.spec.incident.key is not None and rule.spec.incident.merge_within is None:
+        return "merges incidents by a key with no radius (merge_within), across cells"
+    return None
+
+
+def plan_for(ruleset: RuleSet, mode: Mode, cell_m: float | None = None) -> PartitionPlan:
+    if mode == "single":
+        return PartitionPlan("single")
+    problems = [f"{r.id} ({r.file}): {why}" for r in ruleset.rules if (why := cell_local_problem(r)) is not None]
+    if problems:
+        raise PartitionPlanError(
+            "these rules cannot run on spatial partitions (run them with --partitioning single, or in a "
+            "worker group of their own):\n  " + "\n  ".join(problems)
+        )
+    radius = max((float(r.spec.correlate.within) for r in ruleset.rules if r.spec.correlate.within), default=0.0)
+    cell = max(cell_m or 0.0, radius, 500.0)
+    return PartitionPlan("spatial", cell, radius)
