@@ -1,5 +1,6 @@
 """The Saqshy contract: pydantic v2 models of events, incidents, reference records and dead letters."""
 
+from schemas.alert import AlertArea, AlertChannel, PublicAlert
 from schemas.common import (
     SCHEMA_VERSION,
     AdminLevel,
@@ -9,6 +10,14 @@ from schemas.common import (
     GeoPoint,
     GeoPolygon,
     UnitType,
+)
+from schemas.context import (
+    CameraHit,
+    HistoryCount,
+    IncidentContext,
+    UnitArrival,
+    UnitRecommendation,
+    UnitShortfall,
 )
 from schemas.deadletter import DeadLetter, RejectStage, SourcePosition
 from schemas.events import (
@@ -68,12 +77,15 @@ __all__ = [
     "AdminAreaRecord",
     "AdminLevel",
     "AdminPath",
+    "AlertArea",
+    "AlertChannel",
     "Analytic",
     "AnprRead",
     "AnprReadEvent",
     "BBox",
     "CallCategory",
     "CameraEvent",
+    "CameraHit",
     "CameraOwner",
     "CameraRecord",
     "DeadLetter",
@@ -87,22 +99,28 @@ __all__ = [
     "GeoPoint",
     "GeoPolygon",
     "Geometry",
+    "HistoryCount",
     "HotlistEntry",
     "HotlistEvent",
     "Incident",
+    "IncidentContext",
     "IncidentEvent",
     "IncidentStatus",
     "IncidentUpdate",
     "Phase",
     "PlaybookStep",
     "PriorityTerm",
+    "PublicAlert",
     "RejectStage",
     "Severity",
     "SosPress",
     "SosPressEvent",
     "SourcePosition",
+    "UnitArrival",
     "UnitGps",
     "UnitGpsEvent",
+    "UnitRecommendation",
+    "UnitShortfall",
     "UnitStatus",
     "UnitType",
     "VideoDetection",

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from schemas.common import SCHEMA_VERSION, AdminPath, Contract, GeoPoint, UnitType, UtcDatetime
+from schemas.context import IncidentContext, UnitArrival
 
 
 class IncidentStatus(StrEnum):
@@ -62,6 +63,12 @@ class Incident(Contract):
     labels: dict[str, str] = Field(default_factory=dict)
     playbook: list[PlaybookStep] = Field(default_factory=list)
     close_reason: str | None = None
+    # Units that reported on_scene for this incident (unit.gps with assigned_incident), first arrival first;
+    # time_to_arrive_s is the first arrival minus first_time. Kept by the core across versions.
+    arrivals: list[UnitArrival] = Field(default_factory=list)
+    time_to_arrive_s: Annotated[float, Field(ge=0.0)] | None = None
+    # Added by enrichment (rules.context) on the way out; the core never sets it.
+    context: IncidentContext | None = None
     schema_version: str = SCHEMA_VERSION
 
 

@@ -111,6 +111,10 @@ class Correlator:
         elif etype == "dispatch.action" and event.data.action == "close":
             out = self._close_by_dispatcher(event.data.incident_id, ts)
             return out + self._route(event, ts, replica, 0)
+        elif etype == "unit.gps" and event.data.assigned_incident and event.data.status == "on_scene":
+            arrived = self._arrive(event.data, ts)
+            if arrived:
+                return arrived + self._route(event, ts, replica, 0)
         return self._route(event, ts, replica, 0)
 
     def on_watermark(self, t: datetime | float) -> list[Incident]:
@@ -211,6 +215,14 @@ class Correlator:
             if incident_id in rt.book.by_id:
                 closed = rt.book.close(incident_id, "closed by dispatcher", ts)
                 return [closed, *self._chain(closed, 0)] if closed else []
+        return []
+
+    def _arrive(self, gps: Any, ts: float) -> list[Incident]:
+        """The unit loop: a unit on scene at an incident it was assigned to updates that incident."""
+        for rt in self.runtimes.values():
+            if gps.assigned_incident in rt.book.by_id:
+                arrived = rt.book.arrive(gps.assigned_incident, gps.unit_id, str(gps.unit_type), ts)
+                return [arrived, *self._chain(arrived, 0)] if arrived else []
         return []
 
     def _sweep(self, wm: float) -> None:

@@ -11,7 +11,7 @@ from rules.compiler import CRule
 from rules.core.match import Match
 from rules.core.timers import Timers
 from rules.geo import haversine_m as distance_m
-from schemas import AdminPath, GeoPoint, Incident, IncidentStatus, PriorityTerm
+from schemas import AdminPath, GeoPoint, Incident, IncidentStatus, PriorityTerm, UnitArrival, UnitType
 
 
 def utc(ts: float) -> datetime:
@@ -159,6 +159,8 @@ class IncidentBook:
             event_count=max(1, inc.event_count),
             labels={name: fn(ctx) for name, fn in rule.labels},
             playbook=list(rule.playbook),
+            arrivals=prev.arrivals if prev else [],
+            time_to_arrive_s=prev.time_to_arrive_s if prev else None,
         )
         inc.state = state
         self.emitted += 1
@@ -194,6 +196,32 @@ class IncidentBook:
                 "updated_time": utc(max(ts, prev.updated_time.timestamp())),
             }
         )
+
+    def arrive(self, inc_id: str, unit_id: str, unit_type: str, ts: float) -> Incident | None:
+        """A unit reported on_scene for an open incident: a new version records it (once per unit)."""
+        inc = self.by_id.get(inc_id)
+        if inc is None or inc.state is None:
+            return None
+        prev = inc.state
+        if any(a.unit_id == unit_id for a in prev.arrivals):
+            return None
+        first = prev.first_time.timestamp()
+        arrival = UnitArrival(
+            unit_id=unit_id, unit_type=UnitType(unit_type), arrived_time=utc(ts), time_to_arrive_s=max(0.0, ts - first)
+        )
+        arrivals = sorted([*prev.arrivals, arrival], key=lambda a: (a.arrived_time, a.unit_id))
+        state = prev.model_copy(
+            update={
+                "version": prev.version + 1,
+                "status": IncidentStatus.UPDATED,
+                "arrivals": arrivals,
+                "time_to_arrive_s": arrivals[0].time_to_arrive_s,
+                "updated_time": utc(max(ts, prev.updated_time.timestamp())),
+            }
+        )
+        inc.state = state
+        self.emitted += 1
+        return state
 
     def size(self) -> int:
         return len(self.by_id)
