@@ -5,13 +5,17 @@ They change through ref.* events (from files or compacted topics); the core neve
 
 from __future__ import annotations
 
+import math
 from bisect import insort
 from dataclasses import dataclass, field
 from typing import Any
 
 import shapely
+import shapely.ops
 
 from rules.core.plates import FuzzyIndex, normalize_plate
+from rules.core.spatial import AdminIndex, CameraIndex, to_shape
+from rules.geo import haversine_m
 
 
 @dataclass(slots=True)
@@ -111,13 +115,6 @@ class _Zone:
     geometry: shapely.Geometry
 
 
-def to_shape(geometry: Any) -> shapely.Geometry:
-    """A GeoJSON (lon, lat) Polygon/MultiPolygon record as a shapely geometry in (x=lon, y=lat)."""
-    if geometry.type == "Polygon":
-        return shapely.Polygon(geometry.coordinates[0], geometry.coordinates[1:])
-    return shapely.MultiPolygon([shapely.Polygon(p[0], p[1:]) for p in geometry.coordinates])
-
-
 @dataclass
 class ZoneIndex:
     """Named zones; `contains(lat, lon, name)` matches a zone id, a zone name or a zone kind."""
@@ -125,6 +122,8 @@ class ZoneIndex:
     _zones: dict[str, _Zone] = field(default_factory=dict)
     _by_label: dict[str, list[shapely.Geometry]] = field(default_factory=dict)
     _records: dict[str, Any] = field(default_factory=dict)
+    _tree: shapely.STRtree | None = None
+    _tree_ids: list[str] = field(default_factory=list)
 
     def apply(self, record: Any, deleted: bool) -> None:
         if deleted:
@@ -136,6 +135,7 @@ class ZoneIndex:
             self._zones[record.zone_id] = _Zone(record.zone_id, record.name, str(record.kind), geom)
             self._records[record.zone_id] = record
         self._by_label = {}
+        self._tree = None
 
     def _shapes(self, label: str) -> list[shapely.Geometry]:
         shapes = self._by_label.get(label)
@@ -148,7 +148,33 @@ class ZoneIndex:
         return any(shapely.contains_xy(g, lon, lat) for g in self._shapes(name))
 
     def zones_at(self, lat: float, lon: float) -> list[str]:
-        return sorted(z.zone_id for z in self._zones.values() if shapely.contains_xy(z.geometry, lon, lat))
+        """Ids of the zones containing the point, through an STRtree rebuilt lazily after a change."""
+        if self._tree is None:
+            self._tree_ids = sorted(self._zones)
+            self._tree = shapely.STRtree([self._zones[z].geometry for z in self._tree_ids])
+        hits = self._tree.query(shapely.Point(lon, lat), predicate="intersects")
+        return sorted(self._tree_ids[int(i)] for i in hits)
+
+    def zones_near(self, lat: float, lon: float, radius_m: float) -> list[tuple[str, float]]:
+        """(zone id, distance in metres to its edge, 0 inside) of zones within radius_m; for enrichment."""
+        self.zones_at(lat, lon)  # builds the tree
+        assert self._tree is not None
+        dlat = radius_m / 111_195.0
+        dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
+        point = shapely.Point(lon, lat)
+        box = shapely.box(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
+        out = []
+        for i in self._tree.query(box, predicate="intersects"):
+            zid = self._tree_ids[int(i)]
+            geom = self._zones[zid].geometry
+            if shapely.contains_xy(geom, lon, lat):
+                out.append((zid, 0.0))
+                continue
+            near = shapely.ops.nearest_points(geom, point)[0]
+            d = haversine_m(lat, lon, near.y, near.x)
+            if d <= radius_m:
+                out.append((zid, round(d, 1)))
+        return sorted(out, key=lambda x: (x[1], x[0]))
 
     def records(self) -> list[Any]:
         return list(self._records.values())
@@ -162,6 +188,10 @@ class ReferenceStore:
         self.zones = ZoneIndex()
         self.cameras: dict[str, Any] = {}
         self.admin_areas: dict[str, Any] = {}
+        # Spatial indexes for enrichment (rules.context); rebuilt lazily on the first query after a change,
+        # so applying a reference event costs no more than a dict update.
+        self.camera_index = CameraIndex()
+        self.admin_index = AdminIndex()
         self.changes = 0
         # The reference events applied, latest per table key (hotlist: every version), for snapshots.
         self._log: dict[tuple[str, str], list[tuple[float, Any]]] = {}
@@ -176,8 +206,11 @@ class ReferenceStore:
         self.zones._zones.clear()
         self.zones._records.clear()
         self.zones._by_label = {}
+        self.zones._tree = None
         self.cameras.clear()
         self.admin_areas.clear()
+        self.camera_index = CameraIndex()
+        self.admin_index = AdminIndex()
         self._log.clear()
 
     def apply(self, event: Any, ts: float) -> None:
@@ -198,11 +231,13 @@ class ReferenceStore:
                 self.cameras.pop(data.camera_id, None)
             else:
                 self.cameras[data.camera_id] = data
+            self.camera_index.apply(data, deleted)
         elif etype == "ref.admin_area":
             if deleted:
                 self.admin_areas.pop(data.area_id, None)
             else:
                 self.admin_areas[data.area_id] = data
+            self.admin_index.apply(data, deleted)
         self.changes += 1
 
 

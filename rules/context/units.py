@@ -1,0 +1,106 @@
+"""Unit state from GPS: the latest fix per unit, and the nearest available units for an incident.
+
+Staleness is judged in event time (the incident's time), never by the clock, so every runtime recommends
+the same units for the same input.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rules.geo import haversine_m
+
+# Average straight-line-to-road factor and city speeds (km/h) by unit type: a GUESS for a dense grid city;
+# deployments override both in EnricherSettings.
+DEFAULT_SPEEDS_KMH: Mapping[str, float] = {"police": 40.0, "ambulance": 45.0, "fire": 35.0, "rescue": 40.0, "gas": 35.0}
+AVAILABLE = "available"
+_M_PER_DEG = 111_195.0
+
+
+@dataclass(slots=True)
+class UnitFix:
+    unit_id: str
+    unit_type: str
+    status: str
+    lat: float
+    lon: float
+    ts: float
+    callsign: str | None
+
+    def row(self) -> list[Any]:
+        return [self.unit_id, self.unit_type, self.status, self.lat, self.lon, self.ts, self.callsign]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    fix: UnitFix
+    distance_m: float
+    eta_s: float
+
+
+class UnitBoard:
+    """Latest fix per unit; a fix older than the one held (late delivery) is ignored."""
+
+    def __init__(self, speeds_kmh: Mapping[str, float] | None = None, road_factor: float = 1.35) -> None:
+        self.speeds = dict(DEFAULT_SPEEDS_KMH if speeds_kmh is None else speeds_kmh)
+        self.road_factor = road_factor
+        self._units: dict[str, UnitFix] = {}
+        self._by_type: dict[str, dict[str, UnitFix]] = {}
+
+    def __len__(self) -> int:
+        return len(self._units)
+
+    def observe(self, event: Any, ts: float) -> None:
+        loc = event.location
+        if loc is None:
+            return
+        data = event.data
+        held = self._units.get(data.unit_id)
+        if held is not None and held.ts > ts:
+            return
+        fix = UnitFix(data.unit_id, str(data.unit_type), str(data.status), loc.lat, loc.lon, ts, data.callsign)
+        self._put(fix)
+
+    def _put(self, fix: UnitFix) -> None:
+        old = self._units.get(fix.unit_id)
+        if old is not None and old.unit_type != fix.unit_type:
+            self._by_type.get(old.unit_type, {}).pop(fix.unit_id, None)
+        self._units[fix.unit_id] = fix
+        self._by_type.setdefault(fix.unit_type, {})[fix.unit_id] = fix
+
+    def eta_s(self, unit_type: str, distance_m: float) -> float:
+        speed = self.speeds.get(unit_type, 35.0) / 3.6
+        return distance_m * self.road_factor / speed
+
+    def nearest(
+        self, lat: float, lon: float, unit_type: str, count: int, at_ts: float, stale_s: float, exclude: set[str]
+    ) -> list[Candidate]:
+        """The `count` nearest available units of the type with a fix within stale_s of at_ts."""
+        if count <= 0:
+            return []
+        kx = math.cos(math.radians(lat))
+        ranked: list[tuple[float, str, UnitFix]] = []
+        for fix in self._by_type.get(unit_type, {}).values():
+            if fix.status != AVAILABLE or abs(at_ts - fix.ts) > stale_s or fix.unit_id in exclude:
+                continue
+            dy = fix.lat - lat
+            dx = (fix.lon - lon) * kx
+            ranked.append((dx * dx + dy * dy, fix.unit_id, fix))  # equirectangular: right order at city scale
+        ranked.sort(key=lambda r: (r[0], r[1]))
+        out = []
+        for _, _, fix in ranked[:count]:
+            d = haversine_m(lat, lon, fix.lat, fix.lon)
+            out.append(Candidate(fix, d, self.eta_s(fix.unit_type, d)))
+        return out
+
+    def dump(self) -> list[list[Any]]:
+        return [self._units[k].row() for k in sorted(self._units)]
+
+    def load(self, rows: list[list[Any]]) -> None:
+        self._units.clear()
+        self._by_type.clear()
+        for unit_id, unit_type, status, lat, lon, ts, callsign in rows:
+            self._put(UnitFix(unit_id, unit_type, status, float(lat), float(lon), float(ts), callsign))
