@@ -26,6 +26,8 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from schemas import EmergencyCall, Incident
+
 PREFIX = "h1:"
 DIGEST_BYTES = 16
 ENV_SECRET = "SAQSHY_PSEUDONYM_SECRET"
@@ -107,3 +109,45 @@ class PrivacySettings:
 
     def pseudonymise_phone(self, phone: str) -> str:
         return pseudonymise_phone(phone, self.secret)
+
+
+# --- records -------------------------------------------------------------------------------------
+# Incident labels that hold personal data by name; their values are also replaced wherever they appear in
+# the incident's key, group, title and summary (a rule keyed by phone puts it there).
+PERSONAL_LABELS = frozenset({"phone", "caller", "caller_name", "caller_phone", "name"})
+
+
+def redact_incident(incident: Incident, settings: PrivacySettings) -> Incident:
+    """The incident as it may be archived, logged or published: personal values replaced by pseudonyms."""
+    personal = {
+        value: (settings.pseudonymise_phone(value) if "phone" in name else settings.pseudonymise(value))
+        for name, value in incident.labels.items()
+        if name in PERSONAL_LABELS and value
+    }
+    if not personal:
+        return incident
+
+    def scrub(text: str) -> str:
+        for value in sorted(personal, key=len, reverse=True):
+            text = text.replace(value, personal[value])
+        return text
+
+    return incident.model_copy(
+        update={
+            "labels": {k: personal.get(v, v) if k in PERSONAL_LABELS else scrub(v) for k, v in incident.labels.items()},
+            "key": scrub(incident.key),
+            "group": scrub(incident.group),
+            "title": scrub(incident.title),
+            "summary": scrub(incident.summary),
+        }
+    )
+
+
+def redact_call(call: EmergencyCall, settings: PrivacySettings) -> EmergencyCall:
+    """A 112 call with its phone and caller name pseudonymised (for the event archive and dead letters)."""
+    return call.model_copy(
+        update={
+            "phone": settings.pseudonymise_phone(call.phone) if call.phone else None,
+            "caller_name": settings.pseudonymise(call.caller_name) if call.caller_name else None,
+        }
+    )

@@ -11,13 +11,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from rules.alerts.policy import AlertPolicy
+from rules.context.enricher import EnricherSettings
+from rules.context.runtime import ContextCorrelator
 from rules.core.engine import Correlator
 from rules.loader import RuleSet
-from rules.records import RecordDecodeError, decode_record
-from schemas import DeadLetter, Incident, RejectStage, SourcePosition
+from rules.records import RecordDecodeError, decode_record, record_from_model
+from schemas import DeadLetter, EventBase, Incident, PublicAlert, RejectStage, SourcePosition
 from streams.dlq import DeadLetterSink, MemoryDeadLetters, dead_letter
 
 MAX_EVENT_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class ContextOptions:
+    """Turns on enrichment (rules.context): reference events loaded before the stream, settings, alerts."""
+
+    reference: tuple[EventBase, ...] = ()
+    settings: EnricherSettings | None = None
+    alerts: AlertPolicy | None = None
 
 
 @dataclass
@@ -30,6 +42,7 @@ class ReplaySummary:
     incidents: dict[str, Incident] = field(default_factory=dict)  # latest state per id
     seconds: float = 0.0
     duplicates: int = 0
+    alerts: list[PublicAlert] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -57,8 +70,16 @@ class EmbeddedRunner:
         dead_letters: DeadLetterSink | None = None,
         source_name: str = "-",
         max_out_of_orderness: float | None = None,
+        context: ContextOptions | None = None,
     ):
-        self.core = Correlator(ruleset, max_out_of_orderness)
+        self.context = context
+        self.alert_sink: Callable[[PublicAlert], None] | None = None
+        self.core: Correlator | ContextCorrelator
+        if context is None:
+            self.core = self._base = Correlator(ruleset, max_out_of_orderness)
+        else:
+            self.core = ContextCorrelator(ruleset, max_out_of_orderness, context.settings, context.alerts)
+            self._base = self.core.core
         self.ooo = ruleset.settings.max_out_of_orderness if max_out_of_orderness is None else max_out_of_orderness
         self.dead_letters = dead_letters if dead_letters is not None else MemoryDeadLetters()
         self.source_name = source_name
@@ -97,7 +118,7 @@ class EmbeddedRunner:
                 out = fired + out  # a new list: the core's results are not ours to mutate
         else:
             out = core.on_event(record, ts=ts)
-        if core._late:
+        if self._base._late:
             for drop in core.take_late():
                 self._reject(
                     raw,
@@ -113,24 +134,45 @@ class EmbeddedRunner:
         """End of input: event time runs out, so every timer fires and open incidents close."""
         return self.core.on_watermark(float("inf"))
 
-    def run(self, lines: Iterable[bytes], sink: Callable[[Incident], None] | None = None) -> ReplaySummary:
+    def take_alerts(self) -> list[PublicAlert]:
+        return self.core.take_alerts() if isinstance(self.core, ContextCorrelator) else []
+
+    def run(
+        self,
+        lines: Iterable[bytes],
+        sink: Callable[[Incident], None] | None = None,
+        alert_sink: Callable[[PublicAlert], None] | None = None,
+    ) -> ReplaySummary:
         started = time.perf_counter()
         incidents = self.summary.incidents
+        if self.context is not None and self.context.reference:
+            for ev in self.context.reference:  # reference tables first, as a compacted topic is read first
+                self.core.on_event(record_from_model(ev))
         for lineno, raw in enumerate(lines, 1):
             for inc in self.feed(raw, lineno):
                 incidents[inc.id] = inc
                 self.summary.updates += 1
                 if sink is not None:
                     sink(inc)
+            if self.context is not None:
+                self._alerts(alert_sink)
         for inc in self.finish():
             incidents[inc.id] = inc
             self.summary.updates += 1
             if sink is not None:
                 sink(inc)
+        self._alerts(alert_sink)
         self.summary.seconds = time.perf_counter() - started
         self.summary.duplicates = self.core.stats.duplicates
         self.dead_letters.close()
         return self.summary
+
+    def _alerts(self, alert_sink: Callable[[PublicAlert], None] | None) -> None:
+        alert_sink = alert_sink or self.alert_sink
+        for alert in self.take_alerts():
+            self.summary.alerts.append(alert)
+            if alert_sink is not None:
+                alert_sink(alert)
 
 
 def iter_incidents(path: Path) -> Iterator[Incident]:

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rules.geo import haversine_m
+from rules.privacy import PERSONAL_LABELS
 from rules.units import parse_duration
 from schemas import AlertArea, AlertChannel, GeoPoint, Incident, PublicAlert
 
@@ -130,7 +131,8 @@ class AlertPolicy:
     def build(self, spec: AlertSpec, incident: Incident, zones_near: list[ZoneNear], place: str) -> PublicAlert:
         loc = incident.location
         assert loc is not None
-        values = _SafeFormat({**incident.labels, "title": incident.title, "place": place})
+        labels = {k: v for k, v in incident.labels.items() if k not in PERSONAL_LABELS}  # never in a public text
+        values = _SafeFormat({**labels, "title": incident.title, "place": place})
         ring = circle_ring(loc.lat, loc.lon, spec.radius_m)
         area = AlertArea(
             description=f"{spec.radius_m:g} m around {place}",

@@ -27,7 +27,7 @@ from rules.context.history import History, normalise_address
 from rules.context.scopes import scope_ids
 from rules.context.units import DEFAULT_SPEEDS_KMH, UnitBoard
 from rules.core.reference import ReferenceStore
-from rules.privacy import PrivacySettings
+from rules.privacy import PrivacySettings, redact_incident
 from schemas import (
     CameraHit,
     GeoPoint,
@@ -236,7 +236,7 @@ class Enricher:
         district = incident.admin.district if incident.admin is not None else None
         place = near[0].name if near else (district or "")
         place = place or f"{incident.location.lat:.4f}, {incident.location.lon:.4f}"
-        alert = self.alerts.build(spec, incident, near, place)
+        alert = self.alerts.build(spec, redact_incident(incident, self.settings.privacy), near, place)
         self._alerted[incident.id] = alert
         self._out.append(alert)
 

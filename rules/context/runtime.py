@@ -73,6 +73,15 @@ class ContextCorrelator:
     def has_late(self) -> bool:
         return bool(self.core._late)
 
+    def overflow(self) -> dict[str, int]:
+        return self.core.overflow()
+
+    def state_size(self) -> dict[str, int]:
+        sizes = self.core.state_size()
+        sizes["_units"] = len(self.enricher.units)
+        sizes["_history"] = len(self.enricher.history)
+        return sizes
+
     def take_alerts(self) -> list[PublicAlert]:
         return self.enricher.take_alerts()
 

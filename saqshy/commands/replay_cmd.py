@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
@@ -14,11 +15,15 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
+from rules.alerts import AlertError, load_alert_policy, load_warning_devices, to_cap_xml
+from rules.context import ContextError, EnricherSettings
+from rules.context.files import load_reference_files
 from rules.errors import RuleSetError
 from rules.loader import load_rules
-from schemas import Incident
+from rules.privacy import PrivacySettings
+from schemas import Incident, PublicAlert
 from streams.dlq import FileDeadLetters
-from streams.embedded import EmbeddedRunner, ReplaySummary, open_lines
+from streams.embedded import ContextOptions, EmbeddedRunner, ReplaySummary, open_lines
 
 
 @click.command("replay")
@@ -44,6 +49,33 @@ from streams.embedded import EmbeddedRunner, ReplaySummary, open_lines
     help="Dead letters (default: INPUT.dlq.jsonl).",
 )
 @click.option("--latest-only", is_flag=True, help="Write only the last version of each incident.")
+@click.option(
+    "--context/--no-context",
+    "with_context",
+    default=True,
+    show_default=True,
+    help="Enrich incidents (admin path, cameras, history, units) and decide public alerts.",
+)
+@click.option(
+    "--reference",
+    "reference_paths",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Reference table files (.geojson/.csv/.yaml) loaded before the stream; repeatable.",
+)
+@click.option("--reference-as-of", default="1970-01-01T00:00:00Z", show_default=True, help="Event time of --reference.")
+@click.option(
+    "--alert-policy",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Public alert policy YAML [default: the built-in rules/alerts/default_policy.yaml].",
+)
+@click.option(
+    "--warning-devices",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="GeoJSON of information boards and loudspeakers (alert channels).",
+)
+@click.option("--alerts-out", type=click.Path(dir_okay=False, path_type=Path), help="Public alerts as JSON lines.")
+@click.option("--cap-dir", type=click.Path(file_okay=False, path_type=Path), help="One CAP 1.2 XML file per alert.")
 @click.option("--max-out-of-orderness", type=float, default=None, help="Seconds; overrides ruleset.yaml.")
 @click.option("--no-progress", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
@@ -53,6 +85,13 @@ def replay(
     out_path: Path | None,
     dlq_path: Path | None,
     latest_only: bool,
+    with_context: bool,
+    reference_paths: tuple[Path, ...],
+    reference_as_of: str,
+    alert_policy: Path | None,
+    warning_devices: Path | None,
+    alerts_out: Path | None,
+    cap_dir: Path | None,
     max_out_of_orderness: float | None,
     no_progress: bool,
     as_json: bool,
@@ -66,7 +105,25 @@ def replay(
         sys.exit(1)
     dlq_path = dlq_path or input_path.with_name(input_path.name.removesuffix(".gz") + ".dlq.jsonl")
     dead = FileDeadLetters(dlq_path)
-    runner = EmbeddedRunner(ruleset, dead, source_name=str(input_path), max_out_of_orderness=max_out_of_orderness)
+    try:
+        context = _context(with_context, reference_paths, reference_as_of, alert_policy, warning_devices)
+    except (ContextError, AlertError, ValueError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    runner = EmbeddedRunner(
+        ruleset, dead, source_name=str(input_path), max_out_of_orderness=max_out_of_orderness, context=context
+    )
+    alerts_fh: IO[bytes] | None = alerts_out.open("wb") if alerts_out else None
+    if cap_dir is not None:
+        cap_dir.mkdir(parents=True, exist_ok=True)
+
+    def alert_sink(alert: PublicAlert) -> None:
+        if alerts_fh is not None:
+            alerts_fh.write(alert.model_dump_json(exclude_none=True).encode() + b"\n")
+        if cap_dir is not None:
+            (cap_dir / f"{alert.id}.xml").write_bytes(to_cap_xml(alert))
+
+    runner.alert_sink = alert_sink
     out: IO[bytes] | None = out_path.open("wb") if out_path and not latest_only else None
 
     def sink(inc: Incident) -> None:
@@ -82,6 +139,8 @@ def replay(
     finally:
         if out is not None:
             out.close()
+        if alerts_fh is not None:
+            alerts_fh.close()
     if out_path and latest_only:
         with out_path.open("wb") as fh:
             for inc in sorted(summary.incidents.values(), key=lambda i: (i.first_time, i.id)):
@@ -90,6 +149,24 @@ def replay(
         click.echo(orjson.dumps(summary_dict(summary, runner)).decode())
     else:
         print_summary(summary, runner, Console(), dlq_path if dead.count else None)
+
+
+def _context(
+    enabled: bool,
+    reference_paths: tuple[Path, ...],
+    as_of: str,
+    policy_path: Path | None,
+    devices_path: Path | None,
+) -> ContextOptions | None:
+    if not enabled:
+        return None
+    when = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        raise ValueError("--reference-as-of needs an offset (e.g. Z)")
+    devices = load_warning_devices(devices_path) if devices_path else []
+    policy = load_alert_policy(policy_path, devices) if policy_path else load_alert_policy(devices=devices)
+    settings = EnricherSettings(privacy=PrivacySettings.from_env())
+    return ContextOptions(tuple(load_reference_files(reference_paths, when)), settings, policy)
 
 
 def _lines(path: Path) -> Iterator[bytes]:
@@ -128,6 +205,7 @@ def summary_dict(summary: ReplaySummary, runner: EmbeddedRunner) -> dict[str, ob
         "seconds": round(summary.seconds, 3),
         "events_per_s": round(summary.rate),
         "overflow": runner.core.overflow(),
+        "alerts": len(summary.alerts),
     }
 
 
