@@ -79,6 +79,12 @@ from streams.embedded import ContextOptions, EmbeddedRunner, ReplaySummary, open
 @click.option("--max-out-of-orderness", type=float, default=None, help="Seconds; overrides ruleset.yaml.")
 @click.option("--no-progress", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option(
+    "--archive",
+    "archive_dsn",
+    default=None,
+    help="Also archive the events and every incident version to ClickHouse: chdb://PATH or http(s)://host:8123.",
+)
 def replay(
     rule_paths: tuple[Path, ...],
     input_path: Path,
@@ -95,6 +101,7 @@ def replay(
     max_out_of_orderness: float | None,
     no_progress: bool,
     as_json: bool,
+    archive_dsn: str | None,
 ) -> None:
     """Correlate an events file (JSON lines, .gz ok) in process with the rules, like the live jobs do."""
     try:
@@ -126,7 +133,11 @@ def replay(
     runner.alert_sink = alert_sink
     out: IO[bytes] | None = out_path.open("wb") if out_path and not latest_only else None
 
+    versions: list[Incident] = []
+
     def sink(inc: Incident) -> None:
+        if archive_dsn:
+            versions.append(inc)
         if out is not None:
             out.write(inc.model_dump_json(exclude_none=True).encode() + b"\n")
 
@@ -145,6 +156,8 @@ def replay(
         with out_path.open("wb") as fh:
             for inc in sorted(summary.incidents.values(), key=lambda i: (i.first_time, i.id)):
                 fh.write(inc.model_dump_json(exclude_none=True).encode() + b"\n")
+    if archive_dsn:
+        _archive(archive_dsn, input_path, versions)
     if as_json:
         click.echo(orjson.dumps(summary_dict(summary, runner)).decode())
     else:
@@ -167,6 +180,22 @@ def _context(
     policy = load_alert_policy(policy_path, devices) if policy_path else load_alert_policy(devices=devices)
     settings = EnricherSettings(privacy=PrivacySettings.from_env())
     return ContextOptions(tuple(load_reference_files(reference_paths, when)), settings, policy)
+
+
+def _archive(dsn: str, input_path: Path, versions: list[Incident]) -> None:
+    from jobs.archive import ArchiveError
+    from jobs.archive.replay import archive_replay
+
+    try:
+        report = archive_replay(dsn, input_path, versions)
+    except ArchiveError as exc:
+        click.echo(f"archive: {exc}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"archived {report.events:,} events and {report.incidents:,} incident versions to {dsn} "
+        f"in {report.seconds:.1f} s",
+        err=True,
+    )
 
 
 def _lines(path: Path) -> Iterator[bytes]:

@@ -1,0 +1,81 @@
+"""`saqshy map`: the crime map from the archive, as a self-contained HTML page and a PNG."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+import click
+
+
+@click.command("map")
+@click.option("--archive", "dsn", envvar="SAQSHY_ARCHIVE", default="chdb://build/archive", show_default=True)
+@click.option("--database", default="saqshy", show_default=True)
+@click.option("--from", "from_", type=click.DateTime(["%Y-%m-%d"]), help="First day (UTC) [default: archive's first].")
+@click.option("--to", "to", type=click.DateTime(["%Y-%m-%d"]), help="Last day, inclusive [default: archive's last].")
+@click.option("--category", "categories", multiple=True, help="Only these categories (repeatable).")
+@click.option("--region", help="Only this area: a district, city or region name of the admin path.")
+@click.option(
+    "--layer",
+    type=click.Choice(["incident", "call.112", "accident.record", "sos.press"]),
+    default="incident",
+    show_default=True,
+    help="Incidents Saqshy produced, or located calls / accidents / SOS presses as archived.",
+)
+@click.option("--resolution", type=click.Choice(["6", "7", "8", "9"]), default="8", show_default=True)
+@click.option(
+    "--by",
+    "by",
+    type=click.Choice(["auto", "hour", "day"]),
+    default="auto",
+    help="Time slider step (auto: hours up to 3 days).",
+)
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=Path("build/crime-map.html"))
+@click.option(
+    "--png", "png", type=click.Path(dir_okay=False, path_type=Path), help="PNG path [default: OUT with .png]."
+)
+@click.option("--title", default="Saqshy crime map", show_default=True)
+def map_(
+    dsn: str,
+    database: str,
+    from_: datetime | None,
+    to: datetime | None,
+    categories: tuple[str, ...],
+    region: str | None,
+    layer: str,
+    resolution: str,
+    by: str,
+    out: Path,
+    png: Path | None,
+    title: str,
+) -> None:
+    """Hexagon heat map (H3 cells) of incidents or located events, with counts on hover and a time slider."""
+    from jobs.archive import ArchiveError
+    from jobs.archive.dsn import connect
+    from jobs.crimemap.query import MapQuery, archive_time_range, day_range, fetch
+    from jobs.crimemap.render import write_html, write_png
+
+    try:
+        client = connect(dsn)
+        start_d: date | None = from_.date() if from_ else None
+        end_d: date | None = to.date() if to else None
+        if start_d is None or end_d is None:
+            span = archive_time_range(client, database, layer)
+            if span is None:
+                raise ArchiveError(f"the archive has no {layer} on the map yet (run `saqshy replay --archive` first)")
+            start_d, end_d = start_d or span[0], end_d or span[1]
+        start, end = day_range(start_d, end_d)
+        bucket = by if by != "auto" else ("hour" if (end - start).days <= 3 else "day")
+        query = MapQuery(start, end, layer, categories, region, int(resolution), bucket)  # type: ignore[arg-type]
+        data = fetch(client, query, database)
+        client.close()
+        write_html(data, out, title)
+        png_path = png or out.with_suffix(".png")
+        write_png(data, png_path, title)
+    except ArchiveError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"{data.total:,} {layer} in {len(data.cells):,} cells, {len(data.buckets)} {bucket}(s) -> {out}, {png_path}"
+    )
