@@ -153,3 +153,20 @@ def explain_cmd(rule_id: str, rule_paths: tuple[Path, ...], input_path: Path, st
     console.print("[bold]verdict[/bold]")
     for reason in report.reasons:
         console.print(f"  {reason}")
+
+
+@rules.command("backtest")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--from", "from_", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day (UTC).")
+@click.option("--to", "to", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last day, inclusive.")
+@click.option("--archive", "dsn", envvar="SAQSHY_ARCHIVE", default="chdb://build/archive", show_default=True)
+@click.option("--database", default="saqshy", show_default=True)
+@click.option("--base", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path(DEFAULT_RULES))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def backtest_cmd(
+    paths: tuple[Path, ...], from_: Any, to: Any, dsn: str, database: str, base: Path, as_json: bool
+) -> None:
+    """Replay archived events through the rules in PATHS; incidents per rule and day vs the deployed rules."""
+    from jobs.backtest.cli import run_backtest
+
+    run_backtest(paths, from_.date(), to.date(), dsn, database, base, as_json)

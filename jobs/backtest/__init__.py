@@ -1,0 +1,1 @@
+"""Backtesting: replay archived events through the core with candidate rules, compare with what was deployed."""
