@@ -16,6 +16,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "evaluate": ("saqshy.commands.evaluate_cmd", "evaluate", "Score incidents against ground truth."),
     "import": ("saqshy.commands.import_cmd", "import_", "Turn real public data files into events."),
     "detect": ("saqshy.commands.detect_cmd", "detect", "Run a video detector worker on a camera."),
+    "db": ("saqshy.commands.db_cmd", "db", "Archive schema: apply ClickHouse migrations, access SQL."),
+    "archive": ("saqshy.commands.archive_cmd", "archive", "Archive Kafka events and incidents to ClickHouse."),
+    "map": ("saqshy.commands.map_cmd", "map_", "Write the crime map (HTML + PNG) from the archive."),
 }
 
 
