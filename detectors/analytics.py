@@ -1,0 +1,336 @@
+"""Per-camera analytics on tracks: track lifecycle, zones (intrusion, loitering, crowd), line crossing,
+abandoned objects and stationary vehicles. Pure: frames and clocks come in as arguments, findings go out.
+
+An object is in a zone by the bottom centre of its box (its feet or wheels), as Frigate does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from shapely import prepared
+from shapely.geometry import Point, Polygon
+
+from detectors.background import StaticBlob
+from detectors.config import VEHICLES, CameraConfig, Line, Zone
+from detectors.tracker import Box, Track, covered, iou
+from schemas.events import Analytic, Phase
+
+PARKED_MEMORY_S = 600.0  # a stationary vehicle whose track was lost and found again is not a new event
+LINE_MARGIN_PX = 3.0  # a point this close to a line has not crossed it yet (no double counts from jitter)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing worth an event, in frame pixels; events.py turns it into the contract's VideoDetection."""
+
+    analytic: Analytic
+    phase: Phase
+    label: str
+    confidence: float
+    box: Box | None
+    track_id: int | None = None
+    zone_id: str | None = None
+    line_id: str | None = None
+    direction: str | None = None
+    count: int | None = None
+    dwell_s: float | None = None
+
+
+@dataclass
+class _ZoneStay:
+    since: float
+    intrusion_sent: bool = False
+    loiter_sent: bool = False
+
+
+@dataclass
+class _LeftObject:
+    id: int
+    box: Box
+    label: str
+    confidence: float
+    first_t: float
+    last_seen: float
+    attended_t: float  # last time a person was near it
+    fired: bool = False
+
+
+@dataclass
+class _CrowdState:
+    active: bool = False
+    count: int = 0
+    last_t: float = 0.0
+
+
+@dataclass
+class _Parked:
+    box: Box
+    until: float
+    track_id: int
+
+
+def _side(line: Line, p: tuple[float, float]) -> float:
+    (ax, ay), (bx, by) = line.a, line.b
+    length = ((bx - ax) ** 2 + (by - ay) ** 2) ** 0.5 or 1.0
+    return ((bx - ax) * (p[1] - ay) - (by - ay) * (p[0] - ax)) / length  # signed distance; > 0: right of a->b
+
+
+def _crosses_segment(line: Line, p: tuple[float, float], q: tuple[float, float]) -> bool:
+    """Does the path p->q cut the segment a-b itself (not only its infinite extension)?"""
+    (ax, ay), (bx, by) = line.a, line.b
+    d1 = (q[0] - p[0]) * (ay - p[1]) - (q[1] - p[1]) * (ax - p[0])
+    d2 = (q[0] - p[0]) * (by - p[1]) - (q[1] - p[1]) * (bx - p[0])
+    return d1 * d2 <= 0
+
+
+@dataclass
+class Analytics:
+    cfg: CameraConfig
+    _zones: list[tuple[Zone, prepared.PreparedGeometry]] = field(init=False)
+    _stays: dict[tuple[int, str], _ZoneStay] = field(default_factory=dict)
+    _sides: dict[tuple[int, str], tuple[float, tuple[float, float]]] = field(default_factory=dict)
+    _crowds: dict[str, _CrowdState] = field(default_factory=dict)
+    _left: dict[int, _LeftObject] = field(default_factory=dict)
+    _parked: dict[int, _Parked] = field(default_factory=dict)  # track id -> its stationary state
+    _parked_memory: list[_Parked] = field(default_factory=list)
+    _next_object_id: int = 1_000_000  # left objects found by the background model get ids apart from tracks
+    _frame_area: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._zones = [(z, prepared.prep(Polygon(z.polygon))) for z in self.cfg.zones]
+
+    def step(
+        self, t: float, wall: datetime, tracks: list[Track], ended: list[Track], blobs: list[StaticBlob] | None
+    ) -> list[Finding]:
+        out: list[Finding] = []
+        for tr in tracks:
+            self._lifecycle(tr, t, out)
+            self._stationary(tr, t, out)
+        for tr in ended:
+            self._end(tr, t, out)
+        self._zone_rules(tracks, t, wall, out)
+        self._lines(tracks, out)
+        self._abandoned(tracks, blobs, t, out)
+        return out
+
+    def close(self, t: float) -> list[Finding]:
+        """End of stream: end what is open so consumers do not wait for updates that never come."""
+        out: list[Finding] = []
+        for obj in self._left.values():
+            if obj.fired:
+                out.append(Finding(Analytic.ABANDONED_OBJECT, Phase.END, obj.label, obj.confidence, obj.box, obj.id))
+        for zid, c in self._crowds.items():
+            if c.active:
+                out.append(Finding(Analytic.CROWD, Phase.END, "person", 1.0, None, zone_id=zid, count=c.count))
+        self._left.clear()
+        self._crowds.clear()
+        return out
+
+    # --- track lifecycle -------------------------------------------------------------------------
+
+    @staticmethod
+    def _kind(label: str) -> Analytic | None:
+        return Analytic.PERSON if label == "person" else Analytic.VEHICLE if label in VEHICLES else None
+
+    def _lifecycle(self, tr: Track, t: float, out: list[Finding]) -> None:
+        kind = self._kind(tr.label)
+        if kind is None:
+            return
+        if not tr.announced:
+            tr.announced, tr.last_update_t = True, t
+            out.append(Finding(kind, Phase.NEW, tr.label, tr.score, tr.box, tr.id))
+        elif t - tr.last_update_t >= self.cfg.tracker.update_every_s and tr.id not in self._parked:
+            tr.last_update_t = t  # a parked vehicle sends no updates: that is what floods other systems
+            out.append(Finding(kind, Phase.UPDATE, tr.label, tr.score, tr.box, tr.id))
+
+    def _end(self, tr: Track, t: float, out: list[Finding]) -> None:
+        kind = self._kind(tr.label)
+        if kind is not None and tr.announced:
+            out.append(Finding(kind, Phase.END, tr.label, tr.score, tr.box, tr.id, dwell_s=t - tr.first_t))
+        parked = self._parked.pop(tr.id, None)
+        if parked is not None:  # lost while parked (occlusion, detector flicker): remember the spot
+            self._parked_memory.append(_Parked(parked.box, t + PARKED_MEMORY_S, parked.track_id))
+        for key in [k for k in self._stays if k[0] == tr.id]:
+            stay = self._stays.pop(key)
+            if stay.loiter_sent:
+                out.append(
+                    Finding(
+                        Analytic.LOITERING, Phase.END, tr.label, tr.score, tr.box, tr.id, key[1], dwell_s=t - stay.since
+                    )
+                )
+        for key in [k for k in self._sides if k[0] == tr.id]:
+            del self._sides[key]
+
+    def _stationary(self, tr: Track, t: float, out: list[Finding]) -> None:
+        sc = self.cfg.stationary
+        p = tr.point
+        moved = ((p[0] - tr.anchor[0]) ** 2 + (p[1] - tr.anchor[1]) ** 2) ** 0.5 > sc.move_px
+        if moved:
+            tr.anchor, tr.anchor_t = p, t
+        if not sc.enabled or tr.label not in sc.classes:
+            return
+        if tr.id in self._parked:
+            if moved:
+                del self._parked[tr.id]
+                out.append(Finding(Analytic.STATIONARY_VEHICLE, Phase.END, tr.label, tr.score, tr.box, tr.id))
+            return
+        if t - tr.anchor_t < sc.still_s:
+            return
+        self._parked_memory = [m for m in self._parked_memory if m.until > t]
+        for m in self._parked_memory:
+            if iou(m.box, tr.box) > 0.5:  # the same parked car, found again: no second event
+                self._parked_memory.remove(m)
+                self._parked[tr.id] = _Parked(tr.box, 0.0, m.track_id)
+                return
+        self._parked[tr.id] = _Parked(tr.box, 0.0, tr.id)
+        out.append(
+            Finding(Analytic.STATIONARY_VEHICLE, Phase.NEW, tr.label, tr.score, tr.box, tr.id, dwell_s=t - tr.anchor_t)
+        )
+
+    # --- zones and lines -------------------------------------------------------------------------
+
+    def _zone_rules(self, tracks: list[Track], t: float, wall: datetime, out: list[Finding]) -> None:
+        local = wall.astimezone(self.cfg.utc_offset)
+        for zone, geom in self._zones:
+            inside = [tr for tr in tracks if tr.label in zone.classes and geom.contains(Point(tr.point))]
+            inside_ids = {tr.id for tr in inside}
+            for key in [k for k in self._stays if k[1] == zone.id and k[0] not in inside_ids]:
+                stay = self._stays.pop(key)  # left the zone (tracks that ended were handled in _end)
+                if stay.loiter_sent:
+                    out.append(
+                        Finding(
+                            Analytic.LOITERING, Phase.END, "person", 1.0, None, key[0], zone.id, dwell_s=t - stay.since
+                        )
+                    )
+            armed = not zone.schedules or any(s.active(local.weekday(), local.time()) for s in zone.schedules)
+            for tr in inside:
+                stay = self._stays.setdefault((tr.id, zone.id), _ZoneStay(t))
+                if zone.intrusion and armed and not stay.intrusion_sent:
+                    stay.intrusion_sent = True
+                    out.append(Finding(Analytic.INTRUSION, Phase.NEW, tr.label, tr.score, tr.box, tr.id, zone.id))
+                if zone.loiter_s is not None and not stay.loiter_sent and t - stay.since >= zone.loiter_s:
+                    stay.loiter_sent = True
+                    out.append(
+                        Finding(
+                            Analytic.LOITERING,
+                            Phase.NEW,
+                            tr.label,
+                            tr.score,
+                            tr.box,
+                            tr.id,
+                            zone.id,
+                            dwell_s=t - stay.since,
+                        )
+                    )
+            if zone.crowd_threshold is not None:
+                self._crowd(zone, len(inside), t, out)
+
+    def _crowd(self, zone: Zone, n: int, t: float, out: list[Finding]) -> None:
+        assert zone.crowd_threshold is not None
+        c = self._crowds.setdefault(zone.id, _CrowdState())
+        label = sorted(zone.classes)[0]
+        if not c.active and n >= zone.crowd_threshold:
+            c.active, c.count, c.last_t = True, n, t
+            out.append(Finding(Analytic.CROWD, Phase.NEW, label, 1.0, None, zone_id=zone.id, count=n))
+        elif c.active and n < max(1, int(zone.crowd_threshold * 0.8)):  # hysteresis: no flapping at the edge
+            c.active, c.count = False, n
+            out.append(Finding(Analytic.CROWD, Phase.END, label, 1.0, None, zone_id=zone.id, count=n))
+        elif c.active and n != c.count and t - c.last_t >= self.cfg.tracker.update_every_s:
+            c.count, c.last_t = n, t
+            out.append(Finding(Analytic.CROWD, Phase.UPDATE, label, 1.0, None, zone_id=zone.id, count=n))
+
+    def _lines(self, tracks: list[Track], out: list[Finding]) -> None:
+        for line in self.cfg.lines:
+            for tr in tracks:
+                if tr.label not in line.classes:
+                    continue
+                p = tr.point
+                s = _side(line, p)
+                if abs(s) < LINE_MARGIN_PX:
+                    continue
+                key = (tr.id, line.id)
+                prev = self._sides.get(key)
+                self._sides[key] = (s, p)
+                if prev is None or (prev[0] > 0) == (s > 0) or not _crosses_segment(line, prev[1], p):
+                    continue
+                direction = "in" if s > 0 else "out"
+                out.append(
+                    Finding(
+                        Analytic.LINE_CROSSING,
+                        Phase.NEW,
+                        tr.label,
+                        tr.score,
+                        tr.box,
+                        tr.id,
+                        line_id=line.id,
+                        direction=direction,
+                    )
+                )
+
+    # --- abandoned objects -----------------------------------------------------------------------
+
+    def _abandoned(self, tracks: list[Track], blobs: list[StaticBlob] | None, t: float, out: list[Finding]) -> None:
+        ac = self.cfg.abandoned
+        if not ac.enabled:
+            return
+        people = [tr for tr in tracks if tr.label == "person"]
+        seen: set[int] = set()
+        for tr in tracks:  # bags the detector labels and tracks
+            if tr.label in ac.classes and t - tr.anchor_t >= ac.still_s:
+                obj = self._left.setdefault(tr.id, _LeftObject(tr.id, tr.box, tr.label, tr.score, t, t, t))
+                obj.box, obj.last_seen = tr.box, t
+                seen.add(obj.id)
+        for blob in blobs or []:  # unlabelled objects that appeared and stopped (the detector may miss a bag)
+            if blob.age_s < ac.still_s or not self._plausible(blob.box):
+                continue
+            if any(covered(blob.box, p.box) > 0.3 for p in people):
+                continue  # a person standing still, not an object
+            left = next((o for o in self._left.values() if iou(o.box, blob.box) > 0.3), None)
+            if left is None:
+                left = _LeftObject(self._next_object_id, blob.box, "object", 0.5, t, t, t)
+                self._next_object_id += 1
+                self._left[left.id] = left
+            left.box, left.last_seen = blob.box, t
+            seen.add(left.id)
+        for obj in list(self._left.values()):
+            if obj.id not in seen and t - obj.last_seen > 2.0:
+                del self._left[obj.id]
+                if obj.fired:
+                    out.append(
+                        Finding(Analytic.ABANDONED_OBJECT, Phase.END, obj.label, obj.confidence, obj.box, obj.id)
+                    )
+                continue
+            w = obj.box[2] - obj.box[0]
+            radius = max(60.0, ac.near * w)
+            cx, cy = (obj.box[0] + obj.box[2]) / 2, obj.box[3]
+            if any(((p.point[0] - cx) ** 2 + (p.point[1] - cy) ** 2) ** 0.5 <= radius for p in people):
+                obj.attended_t = t
+            if not obj.fired and t - obj.attended_t >= ac.unattended_s:
+                obj.fired = True
+                out.append(
+                    Finding(
+                        Analytic.ABANDONED_OBJECT,
+                        Phase.NEW,
+                        obj.label,
+                        obj.confidence,
+                        obj.box,
+                        obj.id,
+                        dwell_s=t - obj.first_t,
+                    )
+                )
+
+    def _plausible(self, box: Box) -> bool:
+        return (
+            True
+            if self._frame_area <= 0
+            else (
+                self.cfg.abandoned.min_area
+                <= (box[2] - box[0]) * (box[3] - box[1]) / self._frame_area
+                <= self.cfg.abandoned.max_area
+            )
+        )
+
+    def set_frame_size(self, width: int, height: int) -> None:
+        self._frame_area = float(width * height)

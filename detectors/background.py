@@ -1,0 +1,104 @@
+"""Static foreground for left objects: a dual background model (long-term vs short-term), as in Porikli et al.
+
+A pixel that differs from the long-term background but matches the short-term one is something new that stopped
+moving. The long-term model only learns where the scene matches it (selective update), so a left bag is not
+absorbed; a change that stays longer than `absorb_s` is finally learned (a parked car is not left forever).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from detectors.model import Image
+from detectors.motion import small_grey
+
+Box = tuple[float, float, float, float]
+FloatImage = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class StaticBlob:
+    box: Box  # full-frame pixels
+    age_s: float  # how long every pixel of it has been static (the minimum over the blob)
+
+
+class StaticForeground:
+    def __init__(
+        self,
+        width: int = 160,
+        threshold: float = 22.0,
+        short_tau_s: float = 1.0,
+        slow_tau_s: float = 120.0,
+        absorb_s: float = 600.0,
+    ) -> None:
+        self.width, self.threshold = width, threshold
+        self.short_tau, self.slow_tau, self.absorb_s = short_tau_s, slow_tau_s, absorb_s
+        self.long: FloatImage | None = None
+        self.short: FloatImage | None = None
+        self.age: FloatImage | None = None
+        self.last_t = 0.0
+        self._kernel = np.ones((3, 3), np.uint8)
+
+    def reset(self) -> None:
+        self.long = self.short = self.age = None
+
+    def update(self, frame: Image, t: float) -> list[StaticBlob]:
+        g = small_grey(frame, self.width).astype(np.float32)
+        if self.long is None or self.short is None or self.age is None or self.long.shape != g.shape:
+            self.long, self.short, self.age = g.copy(), g.copy(), np.zeros_like(g)
+            self.last_t = t
+            return []
+        dt = max(1e-3, t - self.last_t)
+        self.last_t = t
+        fg_long = np.abs(g - self.long) > self.threshold
+        cv2.accumulateWeighted(g, self.short, min(1.0, dt / self.short_tau))
+        fg_short = np.abs(g - self.short) > self.threshold
+        static = fg_long & ~fg_short
+        self.age = np.where(static, self.age + dt, 0.0).astype(np.float32)
+        # Learn the long-term background only where it already matches (slow drift, e.g. daylight) or where a
+        # change has stayed longer than absorb_s.
+        learn = (~fg_long) | (self.age > self.absorb_s)
+        a = min(1.0, dt / self.slow_tau)
+        self.long[learn] += a * (g[learn] - self.long[learn])
+        self.long[self.age > self.absorb_s] = g[self.age > self.absorb_s]
+        return self._blobs(g, frame.shape[1] / g.shape[1])
+
+    def _blobs(self, g: FloatImage, scale: float) -> list[StaticBlob]:
+        assert self.age is not None and self.long is not None
+        mask = cv2.morphologyEx((self.age > 0).astype(np.uint8), cv2.MORPH_CLOSE, self._kernel, iterations=2)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        out = []
+        for i in range(1, n):
+            x, y, w, h, area = (int(v) for v in stats[i])
+            if area < 4:
+                continue
+            if self._ghost(g, labels == i, (x, y, w, h)):
+                continue
+            ages = self.age[labels == i]
+            ages = ages[ages > 0]
+            # The median, not the minimum: a blob's rim flickers in and out of the threshold.
+            age = float(np.median(ages)) if ages.size else 0.0
+            out.append(StaticBlob((x * scale, y * scale, (x + w) * scale, (y + h) * scale), age))
+        return out
+
+    def _ghost(self, g: FloatImage, mask: npt.NDArray[np.bool_], rect: tuple[int, int, int, int]) -> bool:
+        """Something that was in the first frames and then left looks like a new static object (a ghost).
+        A real object brings edges; a ghost's edges are in the old background, not in the frame: learn it away."""
+        assert self.long is not None and self.age is not None
+        x, y, w, h = rect
+        win = (slice(max(0, y - 2), y + h + 2), slice(max(0, x - 2), x + w + 2))
+
+        def energy(img: FloatImage) -> float:
+            sub = img[win]
+            gx, gy = cv2.Sobel(sub, cv2.CV_32F, 1, 0), cv2.Sobel(sub, cv2.CV_32F, 0, 1)
+            return float(np.abs(gx).sum() + np.abs(gy).sum())
+
+        if energy(g) >= energy(self.long):
+            return False
+        self.long[mask] = g[mask]
+        self.age[mask] = 0.0
+        return True
