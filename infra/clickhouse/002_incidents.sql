@@ -1,4 +1,5 @@
--- Incidents: every version the engine emitted (full state per version); the newest version of an id wins.
+-- Incidents: every version the engine emitted (full state per version), history kept: the replacing key is
+-- (id, version), so only a redelivered copy of a version collapses; incidents_latest shows the newest.
 -- Public columns carry no personal data: the key/group (often a phone or a plate) are pseudonymised and phone
 -- numbers in texts are replaced by their pseudonyms. The clear values live only in the restricted_* columns,
 -- which the BI roles are not granted (see server/001_access.sql).
@@ -36,14 +37,14 @@ CREATE TABLE IF NOT EXISTS ${db}.incidents
     restricted_payload String CODEC(ZSTD(3)) COMMENT 'RESTRICTED: the incident exactly as emitted (JSON)',
     archived_at DateTime64(3, 'UTC') DEFAULT now64(3)
 )
--- Not partitioned: ReplacingMergeTree replaces only within a partition, and no time of an incident is
--- guaranteed to stay the same across its versions.
-ENGINE = ReplacingMergeTree(version)
-ORDER BY id;
+-- Not partitioned: ReplacingMergeTree replaces only within a partition, and the times of an incident can
+-- move between its versions.
+ENGINE = ReplacingMergeTree
+ORDER BY (id, version);
 
 -- The current state of every incident (invoker's rights: row policies on incidents apply through it).
 CREATE VIEW IF NOT EXISTS ${db}.incidents_latest AS
-SELECT * EXCEPT (archived_at) FROM ${db}.incidents FINAL;
+SELECT * EXCEPT (archived_at) FROM ${db}.incidents FINAL ORDER BY id, version DESC LIMIT 1 BY id;
 
 -- Which events an incident was built from (an event can support many incidents).
 CREATE TABLE IF NOT EXISTS ${db}.incident_events
