@@ -151,3 +151,26 @@ def redact_call(call: EmergencyCall, settings: PrivacySettings) -> EmergencyCall
             "caller_name": settings.pseudonymise(call.caller_name) if call.caller_name else None,
         }
     )
+
+
+def redact_raw_event(raw: bytes, settings: PrivacySettings) -> bytes:
+    """A raw input line with a 112 call's phone and caller name pseudonymised, for dead letters and logs.
+
+    Lines that are not a JSON object are returned unchanged: they cannot be parsed, so nothing in them
+    can be found to replace (the dead-letter stage says why they were rejected)."""
+    import orjson
+
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw
+    data = doc.get("data") if isinstance(doc, dict) else None
+    if not isinstance(data, dict):
+        return raw
+    changed = False
+    for name in ("phone", "caller_name"):
+        value = data.get(name)
+        if isinstance(value, str) and value and not is_pseudonym(value):
+            data[name] = settings.pseudonymise_phone(value) if name == "phone" else settings.pseudonymise(value)
+            changed = True
+    return orjson.dumps(doc) if changed else raw

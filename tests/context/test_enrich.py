@@ -207,3 +207,24 @@ def test_bad_snapshot_is_a_clear_error(tmp_path: Path) -> None:
         core.restore(b"{}")
     with pytest.raises(ContextError, match="snapshot"):
         core.enricher.restore(b"not json")
+
+
+def test_scope_topics_from_admin_areas() -> None:
+    from rules.context.scopes import admin_paths, scope_topics
+
+    records = [a.data for a in areas()]
+    topics = scope_topics(admin_paths(records))
+    assert topics == [
+        "saqshy.incidents.scope.kazakhstan",
+        "saqshy.incidents.scope.kazakhstan.almaty-region",
+        "saqshy.incidents.scope.kazakhstan.almaty-region.alatau",
+        "saqshy.incidents.scope.kazakhstan.almaty-region.alatau.auezov-district",
+        "saqshy.incidents.scope.kazakhstan.almaty-region.alatau.medeu-district",
+    ]
+    assert scope_ids(None) == ["unassigned"]
+    assert scope_ids(AdminPath(republic="Қазақстан", region="Алматы облысы")) == [
+        "qazaqstan",
+        "qazaqstan/almaty-oblysy",
+    ]
+    one, two = scope_ids(AdminPath(republic="東京")), scope_ids(AdminPath(republic="大阪"))
+    assert one != two and one[0].startswith("n")

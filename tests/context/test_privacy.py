@@ -75,3 +75,15 @@ def test_redact_incident_and_call() -> None:
     call = EmergencyCall(call_id="c", phone="+77011234567", caller_name="Aigerim", category=CallCategory.FIRE)
     rc = redact_call(call, s)
     assert rc.phone == s.pseudonymise_phone("+77011234567") and rc.caller_name == s.pseudonymise("Aigerim")
+
+
+def test_redact_raw_event_for_dead_letters() -> None:
+    from rules.privacy import redact_raw_event
+
+    s = PrivacySettings(KEY)
+    raw = b'{"id":"c1","type":"call.112","data":{"phone":"+77011234567","caller_name":"Aigerim","category":"bad"}}'
+    red = redact_raw_event(raw, s)
+    assert b"+77011234567" not in red and b"Aigerim" not in red
+    assert s.pseudonymise_phone("+77011234567").encode() in red
+    assert redact_raw_event(red, s) == red  # already pseudonymised: unchanged
+    assert redact_raw_event(b"not json", s) == b"not json"
