@@ -106,8 +106,8 @@ class Analytics:
     ) -> list[Finding]:
         out: list[Finding] = []
         for tr in tracks:
-            self._lifecycle(tr, t, out)
             self._stationary(tr, t, out)
+            self._lifecycle(tr, t, out)
         for tr in ended:
             self._end(tr, t, out)
         self._zone_rules(tracks, t, wall, out)
@@ -138,6 +138,8 @@ class Analytics:
         kind = self._kind(tr.label)
         if kind is None:
             return
+        if tr.id in self._parked and not tr.announced:
+            return  # a parked vehicle found again after its track was lost: it says nothing until it moves
         if not tr.announced:
             tr.announced, tr.last_update_t = True, t
             out.append(Finding(kind, Phase.NEW, tr.label, tr.score, tr.box, tr.id))
@@ -176,14 +178,14 @@ class Analytics:
                 del self._parked[tr.id]
                 out.append(Finding(Analytic.STATIONARY_VEHICLE, Phase.END, tr.label, tr.score, tr.box, tr.id))
             return
-        if t - tr.anchor_t < sc.still_s:
-            return
         self._parked_memory = [m for m in self._parked_memory if m.until > t]
         for m in self._parked_memory:
             if iou(m.box, tr.box) > 0.5:  # the same parked car, found again: no second event
                 self._parked_memory.remove(m)
                 self._parked[tr.id] = _Parked(tr.box, 0.0, m.track_id)
                 return
+        if t - tr.anchor_t < sc.still_s:
+            return
         self._parked[tr.id] = _Parked(tr.box, 0.0, tr.id)
         out.append(
             Finding(Analytic.STATIONARY_VEHICLE, Phase.NEW, tr.label, tr.score, tr.box, tr.id, dwell_s=t - tr.anchor_t)
