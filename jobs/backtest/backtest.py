@@ -95,8 +95,7 @@ class BacktestReport:
 def candidate_ruleset(candidate: Sequence[Path], base: Path) -> RuleSet:
     """The base rule directory (settings, playbooks, other rules for chains) with the candidate files in
     place of the base rules of the same ids."""
-    cand_files = [f for p in candidate for f in (sorted(p.rglob("*.y*ml")) if p.is_dir() else [p])]
-    cand_files = [f for f in cand_files if f.name != SETTINGS_FILE]
+    cand_files = rule_files(candidate)
     ids = {_rule_id(f) for f in cand_files} - {None}
     with tempfile.TemporaryDirectory(prefix="saqshy-backtest-") as tmp:
         root = Path(tmp)
@@ -125,9 +124,23 @@ def _rule_id(path: Path) -> str | None:
     return str(rid) if rid is not None else None
 
 
+def rule_files(paths: Sequence[Path]) -> list[Path]:
+    """Rule files under `paths`, like the loader sees them (not ruleset.yaml, not playbooks/)."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out += [
+                f
+                for f in sorted(p.rglob("*.y*ml"))
+                if f.name != SETTINGS_FILE and "playbooks" not in f.relative_to(p).parts[:-1]
+            ]
+        elif p.name != SETTINGS_FILE:
+            out.append(p)
+    return out
+
+
 def candidate_ids(candidate: Sequence[Path]) -> list[str]:
-    files = [f for p in candidate for f in (sorted(p.rglob("*.y*ml")) if p.is_dir() else [p])]
-    return sorted({rid for f in files if f.name != SETTINGS_FILE and (rid := _rule_id(f)) is not None})
+    return sorted({rid for f in rule_files(candidate) if (rid := _rule_id(f)) is not None})
 
 
 # --- events -------------------------------------------------------------------------------------------
@@ -173,7 +186,7 @@ def archived_events(client: Client, db: str, start: datetime, end: datetime) -> 
 def archived_incidents(client: Client, db: str, rule_ids: Sequence[str], start: datetime, end: datetime) -> list[Any]:
     return list(
         client.query(
-            f"SELECT rule_id, id, toDate(first_time) FROM {db}.incidents FINAL WHERE rule_id IN {{r:Array(String)}} "
+            f"SELECT rule_id, id, toDate(first_time) FROM {db}.incidents_latest WHERE rule_id IN {{r:Array(String)}} "
             "AND first_time >= {s:DateTime64(3, 'UTC')} AND first_time < {e:DateTime64(3, 'UTC')}",
             parameters={"r": list(rule_ids), "s": start, "e": end},
         ).result_rows
