@@ -59,8 +59,14 @@ class UnitBoard:
             return
         data = event.data
         held = self._units.get(data.unit_id)
-        if held is not None and held.ts > ts:
-            return
+        if held is not None:
+            if held.ts > ts:
+                return
+            if held.unit_type == data.unit_type:  # the common case: update in place, no allocation
+                held.status, held.lat, held.lon, held.ts = str(data.status), loc.lat, loc.lon, ts
+                if data.callsign is not None:
+                    held.callsign = data.callsign
+                return
         fix = UnitFix(data.unit_id, str(data.unit_type), str(data.status), loc.lat, loc.lon, ts, data.callsign)
         self._put(fix)
 
