@@ -9,8 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import pytest
+from pydantic import BaseModel
 
 from rules.alerts import load_alert_policy
 from rules.context import ContextCorrelator
@@ -21,7 +22,7 @@ from tests.context.support import call_rules, feed
 from tests.support import event
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "asyncapi"
-MODELS = {"Incident": Incident, "PublicAlert": PublicAlert, "DeadLetter": DeadLetter}
+MODELS: dict[str, type[BaseModel]] = {"Incident": Incident, "PublicAlert": PublicAlert, "DeadLetter": DeadLetter}
 
 
 @pytest.fixture(scope="module")

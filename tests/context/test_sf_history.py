@@ -25,11 +25,11 @@ pytestmark = [
 
 def test_address_and_area_history_match_brute_force(tmp_path: Path) -> None:
     imported = import_sf_fire(SF_CALLS)
-    events = sorted(imported.events, key=lambda e: (e.time, e.id))
+    events: list[Any] = sorted(imported.events, key=lambda e: (e.time, e.id))
     records: list[Any] = [record_from_model(e) for e in events]
     core = ContextCorrelator(call_rules(tmp_path))
     out = feed(core, records)
-    first = {}
+    first: dict[str, Any] = {}
     for inc in out:
         first.setdefault(inc.id, inc)
     calls = [e for e in events if e.type == "call.112"]
@@ -64,4 +64,4 @@ def test_address_and_area_history_match_brute_force(tmp_path: Path) -> None:
     assert checked_addr > 1000 and checked_area == len(calls)
     assert repeats > 50, "the real data has repeat addresses; the test must exercise them"
     # SF calls carry no phone numbers, so no phone history appears
-    assert all(h.by != "phone" for inc in first.values() for h in inc.context.history)  # type: ignore[union-attr]
+    assert all(h.by != "phone" for inc in first.values() for h in inc.context.history)

@@ -12,7 +12,16 @@ import shapely
 from rules.core.reference import ReferenceStore
 from rules.core.spatial import to_shape
 from rules.records import record_from_model
-from schemas import AdminAreaEvent, AdminAreaRecord, AdminLevel, CameraEvent, CameraRecord, GeoPoint, GeoPolygon
+from schemas import (
+    AdminAreaEvent,
+    AdminAreaRecord,
+    AdminLevel,
+    CameraEvent,
+    CameraRecord,
+    GeoPoint,
+    GeoPolygon,
+    ZoneEvent,
+)
 from streams.sim.city import load_city
 from streams.sim.generator import reference_events
 
@@ -29,7 +38,7 @@ def _store(events: list[Any]) -> ReferenceStore:
 
 def test_admin_path_matches_the_simulator_city() -> None:
     city = load_city(ALATAU)
-    store = _store([e for e in reference_events(city, [], T) if e.type in ("ref.admin_area", "ref.zone")])
+    store = _store([e for e in reference_events(city, [], T) if isinstance(e, AdminAreaEvent | ZoneEvent)])
     rng = random.Random(5)
     checked = 0
     for _ in range(500):
@@ -89,7 +98,7 @@ def test_camera_views_update_without_restart() -> None:
 
 def test_zones_near() -> None:
     city = load_city(ALATAU)
-    store = _store([e for e in reference_events(city, [], T) if e.type == "ref.zone"])
+    store = _store([e for e in reference_events(city, [], T) if isinstance(e, ZoneEvent)])
     zone = city.zones[0]
     c = zone.shape.centroid
     assert store.zones.zones_near(c.y, c.x, 10)[0] == (zone.zone_id, 0.0)
