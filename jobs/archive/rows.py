@@ -158,7 +158,7 @@ def event_columns(records: Sequence[Rec], pseudo: Pseudonymiser) -> list[list[An
         t = rec.type
         groups.setdefault(t, []).append(pseudo.record(rec) if t in personal else rec)
     columns: dict[str, list[Any]] = {name: [] for name in EVENT_COLUMNS}
-    enc = _ENC.encode
+    enc_lines = _ENC.encode_lines
     for etype, recs in groups.items():
         typed = BY_TYPE.get(etype, {})
         n = len(recs)
@@ -170,10 +170,18 @@ def event_columns(records: Sequence[Rec], pseudo: Pseudonymiser) -> list[list[An
             for name in _LOCATION:
                 columns[name].extend(map(attrgetter(name), locs))
         admins = [r.admin for r in recs]
+        has_admin = None not in admins
         for name in _ADMIN:
-            columns[name].extend(["" if a is None else (getattr(a, name) or "") for a in admins])
-        columns["payload"].extend([enc(r.data) for r in recs])
+            if has_admin:
+                values = list(map(attrgetter(name), admins))
+                if None in values:
+                    values = ["" if v is None else v for v in values]
+            else:
+                values = ["" if a is None else (getattr(a, name) or "") for a in admins]
+            columns[name].extend(values)
         datas = [r.data for r in recs]
+        # One C call for the whole group; JSON escapes newlines inside strings, so splitting on them is safe.
+        columns["payload"].extend(enc_lines(datas).split(b"\n")[:-1])
         for name in EVENT_COLUMNS:
             getter = COMMON.get(name) or typed.get(name)
             if getter is not None:
