@@ -24,6 +24,7 @@ from rules.alerts.cap import cap_reference
 from rules.alerts.policy import AlertPolicy, ZoneNear
 from rules.context.errors import ContextError
 from rules.context.history import History, normalise_address
+from rules.context.roster import RosterUnit
 from rules.context.scopes import scope_ids
 from rules.context.units import DEFAULT_SPEEDS_KMH, UnitBoard
 from rules.core.reference import ReferenceStore
@@ -57,6 +58,7 @@ class EnricherSettings:
     call_horizon_s: float = 6 * 3600.0  # how long a call's address/phone is kept to key its incident's history
     zone_near_m: float = 300.0  # zones this close count for alert policies
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    roster: Mapping[str, RosterUnit] | None = None  # rules.context.roster.load_roster; None: units from GPS alone
 
 
 @dataclass(slots=True)
@@ -72,7 +74,7 @@ class Enricher:
     ) -> None:
         self.reference = reference
         self.settings = s = settings or EnricherSettings()
-        self.units = UnitBoard(s.speeds_kmh, s.road_factor)
+        self.units = UnitBoard(s.speeds_kmh, s.road_factor, s.roster)
         self.history = History(s.history_days * DAY, s.area_radius_m, s.history_last_ids)
         self.alerts = alerts
         self._calls: dict[str, _Call] = {}

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from rules.context.roster import RosterUnit
 from rules.geo import haversine_m
 
 # Average straight-line-to-road factor and city speeds (km/h) by unit type: a GUESS for a dense grid city;
@@ -44,9 +45,16 @@ class Candidate:
 class UnitBoard:
     """Latest fix per unit; a fix older than the one held (late delivery) is ignored."""
 
-    def __init__(self, speeds_kmh: Mapping[str, float] | None = None, road_factor: float = 1.35) -> None:
+    def __init__(
+        self,
+        speeds_kmh: Mapping[str, float] | None = None,
+        road_factor: float = 1.35,
+        roster: Mapping[str, RosterUnit] | None = None,
+    ) -> None:
         self.speeds = dict(DEFAULT_SPEEDS_KMH if speeds_kmh is None else speeds_kmh)
         self.road_factor = road_factor
+        self.roster = roster
+        self.unknown = 0  # fixes of units not on the roster (ignored)
         self._units: dict[str, UnitFix] = {}
         self._by_type: dict[str, dict[str, UnitFix]] = {}
 
@@ -58,16 +66,24 @@ class UnitBoard:
         if loc is None:
             return
         data = event.data
+        if self.roster is not None:
+            listed = self.roster.get(data.unit_id)
+            if listed is None:
+                self.unknown += 1
+                return
+            unit_type, callsign = listed.unit_type, listed.callsign or data.callsign
+        else:
+            unit_type, callsign = str(data.unit_type), data.callsign
         held = self._units.get(data.unit_id)
         if held is not None:
             if held.ts > ts:
                 return
-            if held.unit_type == data.unit_type:  # the common case: update in place, no allocation
+            if held.unit_type == unit_type:  # the common case: update in place, no allocation
                 held.status, held.lat, held.lon, held.ts = str(data.status), loc.lat, loc.lon, ts
-                if data.callsign is not None:
-                    held.callsign = data.callsign
+                if callsign is not None:
+                    held.callsign = callsign
                 return
-        fix = UnitFix(data.unit_id, str(data.unit_type), str(data.status), loc.lat, loc.lon, ts, data.callsign)
+        fix = UnitFix(data.unit_id, unit_type, str(data.status), loc.lat, loc.lon, ts, callsign)
         self._put(fix)
 
     def _put(self, fix: UnitFix) -> None:

@@ -18,6 +18,7 @@ from rich.table import Table
 from rules.alerts import AlertError, load_alert_policy, load_warning_devices, to_cap_xml
 from rules.context import ContextError, EnricherSettings
 from rules.context.files import load_reference_files
+from rules.context.roster import load_roster
 from rules.errors import RuleSetError
 from rules.loader import load_rules
 from rules.privacy import PrivacySettings
@@ -74,6 +75,11 @@ from streams.embedded import ContextOptions, EmbeddedRunner, ReplaySummary, open
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="GeoJSON of information boards and loudspeakers (alert channels).",
 )
+@click.option(
+    "--roster",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Units roster (.csv/.yaml): only listed units are recommended [default: units known from GPS].",
+)
 @click.option("--alerts-out", type=click.Path(dir_okay=False, path_type=Path), help="Public alerts as JSON lines.")
 @click.option("--cap-dir", type=click.Path(file_okay=False, path_type=Path), help="One CAP 1.2 XML file per alert.")
 @click.option("--max-out-of-orderness", type=float, default=None, help="Seconds; overrides ruleset.yaml.")
@@ -96,6 +102,7 @@ def replay(
     reference_as_of: str,
     alert_policy: Path | None,
     warning_devices: Path | None,
+    roster: Path | None,
     alerts_out: Path | None,
     cap_dir: Path | None,
     max_out_of_orderness: float | None,
@@ -113,7 +120,7 @@ def replay(
     dlq_path = dlq_path or input_path.with_name(input_path.name.removesuffix(".gz") + ".dlq.jsonl")
     dead = FileDeadLetters(dlq_path)
     try:
-        context = _context(with_context, reference_paths, reference_as_of, alert_policy, warning_devices)
+        context = _context(with_context, reference_paths, reference_as_of, alert_policy, warning_devices, roster)
     except (ContextError, AlertError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
@@ -170,6 +177,7 @@ def _context(
     as_of: str,
     policy_path: Path | None,
     devices_path: Path | None,
+    roster_path: Path | None = None,
 ) -> ContextOptions | None:
     if not enabled:
         return None
@@ -178,7 +186,8 @@ def _context(
         raise ValueError("--reference-as-of needs an offset (e.g. Z)")
     devices = load_warning_devices(devices_path) if devices_path else []
     policy = load_alert_policy(policy_path, devices) if policy_path else load_alert_policy(devices=devices)
-    settings = EnricherSettings(privacy=PrivacySettings.from_env())
+    roster = load_roster(roster_path) if roster_path else None
+    settings = EnricherSettings(privacy=PrivacySettings.from_env(), roster=roster)
     return ContextOptions(tuple(load_reference_files(reference_paths, when)), settings, policy)
 
 

@@ -228,3 +228,62 @@ def test_scope_topics_from_admin_areas() -> None:
     ]
     one, two = scope_ids(AdminPath(republic="東京")), scope_ids(AdminPath(republic="大阪"))
     assert one != two and one[0].startswith("n")
+
+
+ROSTER_CSV = (
+    "unit_id,unit_type,callsign,agency,base_id\nf1,fire,Olimp-1,fire service,fs-1\nf2,fire,,fire service,fs-1\n"
+)
+
+
+def test_roster_is_authoritative(tmp_path: Path) -> None:
+    from rules.context.roster import load_roster
+
+    (tmp_path / "units.csv").write_text(ROSTER_CSV)
+    roster = load_roster(tmp_path / "units.csv")
+    core = ContextCorrelator(call_rules(tmp_path), settings=EnricherSettings(roster=roster))
+    evs = [
+        gps(0, "f1", "police", 43.2201, 76.92, callsign="tracker-name"),  # the roster says fire, Olimp-1
+        gps(0, "f2", "fire", 43.2202, 76.92, callsign="F-2"),
+        gps(0, "ghost", "fire", 43.2200, 76.92),  # not on the roster: never recommended
+        call(30, "c", 43.22, 76.92),
+    ]
+    ctx = feed(core, evs)[0].context
+    assert ctx is not None
+    assert [(u.unit_id, u.unit_type.value, u.callsign) for u in ctx.units] == [
+        ("f1", "fire", "Olimp-1"),
+        ("f2", "fire", "F-2"),
+    ]
+    assert core.enricher.units.unknown == 1
+
+
+def test_the_alatau_roster_matches_the_simulated_fleet() -> None:
+    import random
+
+    from rules.context.roster import load_roster
+    from streams.sim.city import load_city
+    from streams.sim.units import Fleet
+
+    alatau = Path(__file__).resolve().parents[2] / "streams" / "sim" / "cities" / "alatau"
+    roster = load_roster(alatau / "units.csv")
+    fleet = Fleet(load_city(alatau), random.Random(0), 0.0).units
+    assert {(u.unit_id, u.unit_type.value, u.callsign) for u in fleet} == {
+        (u.unit_id, u.unit_type, u.callsign) for u in roster.values()
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("r.csv", "unit_id,unit_type\nu1,tank\n", "line 2: unit_type 'tank'"),
+        ("r.csv", "unit_id\nu1\n", "missing 'unit_type'"),
+        ("r.csv", "unit_id,unit_type\nu1,fire\nu1,police\n", "listed twice"),
+        ("r.yaml", "units: {}\n", "expected"),
+        ("r.txt", "", ".csv or .yaml"),
+    ],
+)
+def test_bad_rosters(tmp_path: Path, name: str, text: str, message: str) -> None:
+    from rules.context.roster import load_roster
+
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ContextError, match=message):
+        load_roster(tmp_path / name)

@@ -29,7 +29,7 @@ def test_replay_enriches_and_writes_cap(tmp_path: Path) -> None:
     args = ["replay", "--rules", str(CATALOG), "--input", str(FIRE), "--out", str(out), "--json",
             "--dlq", str(tmp_path / "dlq.jsonl"), "--alerts-out", str(alerts), "--cap-dir", str(cap),
             "--reference", str(tmp_path / "cams.csv"), "--reference", str(tmp_path / "zones.geojson"),
-            "--warning-devices", str(DEVICES)]  # fmt: skip
+            "--warning-devices", str(DEVICES), "--roster", str(DEVICES.with_name("units.csv"))]  # fmt: skip
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
