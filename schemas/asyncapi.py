@@ -121,7 +121,7 @@ def examples() -> dict[str, list[BaseModel]]:
                 "kazakhstan/alatau/alatau",
                 "kazakhstan/alatau/alatau/auezov-district",
             ],
-            reference_version=210,
+            reference_time=T.replace(hour=0, minute=0, second=0),
         ),
     )
     alert = PublicAlert(

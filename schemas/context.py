@@ -69,4 +69,5 @@ class IncidentContext(Contract):
     agencies: list[str] = Field(default_factory=list)
     checklist: list[str] = Field(default_factory=list)
     scopes: list[str] = Field(default_factory=list)  # e.g. "kz", "kz/alatau-region", ... (see docs/context.md)
-    reference_version: Annotated[int, Field(ge=0)] = 0
+    # event time of the newest reference change applied: which reference state this enrichment saw
+    reference_time: UtcDatetime | None = None

@@ -167,7 +167,7 @@ class Enricher:
             agencies=agencies,
             checklist=[st.action for st in incident.playbook],
             scopes=scope_ids(admin),
-            reference_version=ref.changes,
+            reference_time=datetime.fromtimestamp(ref.latest_ts, tz=UTC) if ref.latest_ts > 0 else None,
         )
         out = incident.model_copy(update={"context": context, "admin": admin})
         if self.alerts is not None and loc is not None:

@@ -193,6 +193,7 @@ class ReferenceStore:
         self.camera_index = CameraIndex()
         self.admin_index = AdminIndex()
         self.changes = 0
+        self.latest_ts = 0.0  # event time of the newest change (restores to the same value, unlike `changes`)
         # The reference events applied, latest per table key (hotlist: every version), for snapshots.
         self._log: dict[tuple[str, str], list[tuple[float, Any]]] = {}
 
@@ -212,6 +213,7 @@ class ReferenceStore:
         self.camera_index = CameraIndex()
         self.admin_index = AdminIndex()
         self._log.clear()
+        self.latest_ts = 0.0
 
     def apply(self, event: Any, ts: float) -> None:
         deleted = bool(getattr(event, "deleted", False))
@@ -239,6 +241,8 @@ class ReferenceStore:
                 self.admin_areas[data.area_id] = data
             self.admin_index.apply(data, deleted)
         self.changes += 1
+        if ts > self.latest_ts:
+            self.latest_ts = ts
 
 
 def _table_key(etype: str, data: Any) -> str:

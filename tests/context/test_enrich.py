@@ -172,6 +172,9 @@ def test_history_by_address_phone_and_area(tmp_path: Path) -> None:
 def _stream() -> list[Any]:
     evs: list[Any] = [*areas()]
     for i in range(40):
+        if i % 10 == 3:  # reference changes before and after the snapshot, superseding each other
+            cam = {"camera_id": "cam-x", "location": {"lat": 43.22 + 0.0003 * (i % 7), "lon": 76.92}}
+            evs.append(event("ref.camera", i * 30, cam, eid=f"cam-x-{i}"))
         evs.append(gps(i * 30, f"f{i % 5}", "fire", 43.21 + 0.001 * i, 76.91 + 0.0005 * i))
         evs.append(gps(i * 30 + 5, f"a{i % 3}", "ambulance", 43.22, 76.90 + 0.001 * i))
         evs.append(
