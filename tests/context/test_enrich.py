@@ -290,3 +290,18 @@ def test_bad_rosters(tmp_path: Path, name: str, text: str, message: str) -> None
     (tmp_path / name).write_text(text)
     with pytest.raises(ContextError, match=message):
         load_roster(tmp_path / name)
+
+
+def test_an_incident_without_a_location_still_gets_history_and_a_checklist(tmp_path: Path) -> None:
+    core = ContextCorrelator(call_rules(tmp_path))
+    evs = [
+        event("call.112", 0, {"call_id": "a", "category": "fire", "address": "Abai ave 10"}, eid="call-a"),
+        event("call.112", 60, {"call_id": "b", "category": "fire", "address": "abai ave 10"}, eid="call-b"),
+    ]
+    out = feed(core, evs)
+    last = next(u for u in out if u.title == "Call b")
+    ctx = last.context
+    assert ctx is not None and last.location is None
+    assert ctx.cameras == [] and ctx.units == [] and ctx.scopes == ["unassigned"]
+    assert [(h.by, h.count) for h in ctx.history] == [("address", 1)]
+    assert ctx.checklist and scoped_topics(last) == ["saqshy.incidents.scope.unassigned"]
