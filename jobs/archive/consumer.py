@@ -37,6 +37,7 @@ class ArchiverStats:
     dead_letters: int = 0
     commits: int = 0
     paused: int = 0
+    max_buffered: int = 0  # the most rows held in memory at once
     lag: dict[str, int] = field(default_factory=dict)  # "topic[partition]" -> messages behind
 
     @property
@@ -133,10 +134,14 @@ class KafkaArchiver:
                 now = time.monotonic()
                 if stop_after_s is not None and now - started > stop_after_s:
                     break
-                msgs = self.consumer.consume(self.poll_batch, 0.5)
+                room = self.writer.max_buffered - self.writer.buffered
+                if room <= 0:
+                    self._pause()  # ClickHouse is behind: stop fetching, stay in the group
+                msgs = self.consumer.consume(max(1, min(self.poll_batch, room)), 0.5)
                 for msg in msgs:
                     if msg.error() is None:
                         self.handle(msg)
+                self.stats.max_buffered = max(self.stats.max_buffered, self.writer.buffered)
                 if msgs:
                     last_data = now
                 if self.writer.due or (now - last_flush >= self.flush_interval_s and self.writer.buffered):
@@ -145,8 +150,6 @@ class KafkaArchiver:
                         delays = iter(self.writer.backoff.delays())
                         self._resume()
                     else:
-                        if self.writer.full:
-                            self._pause()
                         time.sleep(next(delays))
                 elif not self.writer.buffered and self._pending:
                     self.flush_and_commit()  # only dead letters since the last commit

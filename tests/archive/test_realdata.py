@@ -77,7 +77,7 @@ def test_sf_police_reports_on_the_crime_map(chdb_client: Client, db: str) -> Non
     assert per_day == by_day
     # Most reports fall inside San Francisco's bounding box, at city scale cells.
     lats = [lat for c in data.cells for lat, _ in c.boundary]
-    assert 37.6 < min(lats) and max(lats) < 37.9
+    assert min(lats) > 37.6 and max(lats) < 37.9
     violent = fetch(chdb_client, MapQuery(start, end, "call.112", ("violence",), resolution=7, bucket="day"), db)
     assert violent.total == by_cat["violence"]
 
