@@ -56,7 +56,7 @@ def load_scopes(path: Path) -> list[Scope]:
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         items = doc.get("scopes", [])
-        scopes = [Scope(**{k: (str(v) if v is not None else None) for k, v in item.items()}) for item in items]
+        scopes = [Scope(**{str(k): (str(v) if v is not None else None) for k, v in item.items()}) for item in items]  # type: ignore[arg-type]
     except (OSError, yaml.YAMLError, TypeError, AttributeError) as exc:
         raise MigrationError(f"{path}: not a scopes file ({exc})") from None
     names = [s.name for s in scopes]

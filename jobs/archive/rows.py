@@ -185,7 +185,7 @@ def event_columns(records: Sequence[Rec], pseudo: Pseudonymiser) -> list[list[An
         for name in EVENT_COLUMNS:
             getter = COMMON.get(name) or typed.get(name)
             if getter is not None:
-                values = list(map(attrgetter(getter), datas)) if isinstance(getter, _Data) else list(map(getter, recs))
+                values = list(map(attrgetter(getter), datas) if isinstance(getter, str) else map(getter, recs))
                 default = EVENT_DEFAULTS[name]
                 if default is not None and None in values:
                     values = [default if v is None else v for v in values]

@@ -119,7 +119,8 @@ def fetch(client: Client, q: MapQuery, db: str = "saqshy") -> MapData:
         f"SELECT category, uniqExactMerge(ids) FROM {db}.{table} WHERE {where} GROUP BY category ORDER BY 2 DESC",
         parameters=params,
     ).result_rows
-    return MapData(q, buckets(q), sorted(cells.values(), key=lambda c: c.cell), areas(client, db), dict(by_cat))
+    counts = {str(cat): int(n) for cat, n in by_cat}
+    return MapData(q, buckets(q), sorted(cells.values(), key=lambda c: c.cell), areas(client, db), counts)
 
 
 def buckets(q: MapQuery) -> list[str]:

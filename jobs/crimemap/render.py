@@ -10,6 +10,7 @@ import html
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -204,7 +205,7 @@ def write_png(data: MapData, out: Path, title: str) -> None:
     img = np.full((h, WIDTH + 200, 3), (245, 242, 238), dtype=np.uint8)
     top = max((c.total for c in data.cells), default=0)
 
-    def pts(ring: list[tuple[float, float]]) -> np.ndarray:
+    def pts(ring: list[tuple[float, float]]) -> Any:
         return np.array([[proj.xy(lat, lon)] for lat, lon in ring], dtype=np.float32).round().astype(np.int32)
 
     for _, rings in data.areas:

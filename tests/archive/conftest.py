@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from clickhouse_connect.driver.client import Client
@@ -31,7 +32,7 @@ _N = itertools.count()
 class Sim:
     path: Path
     lines: list[bytes]
-    records: list[object]
+    records: list[Any]  # runtime event records
     versions: list[Incident]  # every incident update, in emission order
 
 

@@ -8,7 +8,7 @@ import socket
 import pytest
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from jobs.archive.consumer import KafkaArchiver
 from jobs.archive.dsn import connect
@@ -39,9 +39,9 @@ def test_archiver_survives_clickhouse_down_and_commits_after_insert(
     for fut in admin.create_topics([NewTopic(t, 2, 1) for t in topics]).values():
         fut.result(30)
     producer = Producer(settings.producer_config())
-    records = [r for r in sim.records if r.type in EVENT_TOPICS][:N_EVENTS]  # type: ignore[attr-defined]
+    records = [r for r in sim.records if r.type in EVENT_TOPICS][:N_EVENTS]
     for rec in records:
-        producer.produce(settings.topic(EVENT_TOPICS[rec.type]), encode_record(rec), rec.id.encode())  # type: ignore[attr-defined]
+        producer.produce(settings.topic(EVENT_TOPICS[rec.type]), encode_record(rec), rec.id.encode())
     for inc in sim.versions:
         producer.produce(settings.topic(INCIDENTS), inc.model_dump_json().encode(), inc.id.encode())
     producer.produce(settings.topic(EVENT_TOPICS["call.112"]), b'{"id": "broken", "type": "call.112"', b"x")
@@ -73,7 +73,7 @@ def test_archiver_survives_clickhouse_down_and_commits_after_insert(
     assert committed_while_down and all(o < 0 for o in committed_while_down), "offsets committed before insert"
     assert stats.paused >= 1 and stats.max_buffered <= 1000 + 1
     ids = {r[0] for r in chdb_client.query(f"SELECT id FROM {db}.events FINAL").result_rows}
-    assert ids == {r.id for r in records}  # type: ignore[attr-defined]
+    assert ids == {r.id for r in records}
     versions = chdb_client.query(f"SELECT count() FROM {db}.incidents FINAL").result_rows[0][0]
     assert versions == len({(i.id, i.version) for i in sim.versions})
     assert stats.dead_letters == 1 and stats.total_lag == 0
@@ -84,11 +84,11 @@ def test_archiver_survives_clickhouse_down_and_commits_after_insert(
 
     dlq = Consumer(settings.consumer_config(unique("dlq")))
     dlq.subscribe([settings.topic(DEAD_LETTERS)])
-    letters = []
+    letters: list[bytes] = []
     for _ in range(40):
         msg = dlq.poll(0.5)
         if msg is not None and msg.error() is None:
-            letters.append(msg.value())
+            letters.append(msg.value() or b"")
             break
     dlq.close()
     assert letters and b"archiver:" in letters[0] and b'"offset"' in letters[0]

@@ -35,27 +35,26 @@ def test_cell_counts_equal_a_direct_count_over_events(chdb_client: Client, db: s
     _archive(chdb_client, db, sim)
     for res in (6, 8, 9):
         data = fetch(chdb_client, MapQuery(START, END, "call.112", resolution=res, bucket="hour"), db)
-        direct = dict(
-            chdb_client.query(
-                f"SELECT geoToH3(lat, lon, {res}) AS c, uniqExact(id) FROM {db}.events "
-                "WHERE type = 'call.112' AND lat IS NOT NULL GROUP BY c"
-            ).result_rows
-        )
+        rows = chdb_client.query(
+            f"SELECT geoToH3(lat, lon, {res}) AS c, uniqExact(id) FROM {db}.events "
+            "WHERE type = 'call.112' AND lat IS NOT NULL GROUP BY c"
+        ).result_rows
+        direct = {int(c): int(n) for c, n in rows}
         assert {c.cell: c.total for c in data.cells} == direct
         assert all(len(c.boundary) >= 5 for c in data.cells)
-    calls = [r for r in {r.id: r for r in sim.records}.values() if r.type == "call.112"]  # type: ignore[attr-defined]
+    calls = [r for r in {r.id: r for r in sim.records}.values() if r.type == "call.112"]
     assert data.total == len(calls)
     by_cat: dict[str, int] = {}
     for r in calls:
-        by_cat[r.data.category] = by_cat.get(r.data.category, 0) + 1  # type: ignore[attr-defined]
+        by_cat[r.data.category] = by_cat.get(r.data.category, 0) + 1
     assert data.by_category == by_cat
 
 
 def test_filters_by_category_region_and_day(chdb_client: Client, db: str, sim: Sim) -> None:
     _archive(chdb_client, db, sim)
-    calls = [r for r in {r.id: r for r in sim.records}.values() if r.type == "call.112"]  # type: ignore[attr-defined]
-    district = next(r.admin.district for r in calls if r.admin and r.admin.district)  # type: ignore[attr-defined]
-    want = sum(1 for r in calls if r.admin and r.admin.district == district and r.data.category == "medical")  # type: ignore[attr-defined]
+    calls = [r for r in {r.id: r for r in sim.records}.values() if r.type == "call.112"]
+    district = next(r.admin.district for r in calls if r.admin and r.admin.district)
+    want = sum(1 for r in calls if r.admin and r.admin.district == district and r.data.category == "medical")
     q = MapQuery(START, END, "call.112", ("medical",), district, 8, "day")
     assert fetch(chdb_client, q, db).total == want
     empty = fetch(chdb_client, MapQuery(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)), db)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,7 +17,7 @@ from jobs.archive.writer import ArchiveWriter
 from jobs.crimemap.query import MapQuery, fetch
 from rules.privacy import PrivacySettings
 from rules.records import record_from_model
-from schemas import CallCategory
+from schemas import CallCategory, EventBase
 from streams.importers.nyc_collisions import import_nyc_collisions
 from streams.importers.sf_police import CATEGORIES, import_sf_police
 from tests.archive.conftest import DATA
@@ -31,9 +32,9 @@ def _need(path: Path) -> None:
         pytest.skip(f"needs the public data file ../shared/data/{path.relative_to(DATA)}")
 
 
-def _archive(client: Client, db: str, events: list[object]) -> None:
+def _archive(client: Client, db: str, events: Sequence[EventBase]) -> None:
     w = ArchiveWriter(lambda: client, db, privacy=PrivacySettings(), batch_size=50_000, max_buffered=100_000)
-    w.add_events([record_from_model(e) for e in events])  # type: ignore[arg-type]
+    w.add_events([record_from_model(e) for e in events])
     assert w.flush(wait=True)
 
 

@@ -41,8 +41,9 @@ def _one(client: Client, sql: str) -> Any:
 
 def test_every_event_and_incident_lands_once(chdb_client: Client, db: str, sim: Sim) -> None:
     _archive(chdb_client, db, sim)
-    expected = Counter(r.type for r in {r.id: r for r in sim.records}.values())  # type: ignore[attr-defined]
-    got = dict(chdb_client.query(f"SELECT type, count() FROM {db}.events FINAL GROUP BY type").result_rows)
+    expected = Counter(r.type for r in {r.id: r for r in sim.records}.values())
+    rows = chdb_client.query(f"SELECT type, count() FROM {db}.events FINAL GROUP BY type").result_rows
+    got = {str(t): int(n) for t, n in rows}
     assert got == dict(expected)
     latest = {i.id: i for i in sim.versions}
     assert _one(chdb_client, f"SELECT count() FROM {db}.incidents_latest") == len(latest)
@@ -56,7 +57,7 @@ def test_every_event_and_incident_lands_once(chdb_client: Client, db: str, sim: 
 
 def test_typed_columns_carry_the_payload(chdb_client: Client, db: str, sim: Sim) -> None:
     _archive(chdb_client, db, sim)
-    anpr = next(r for r in sim.records if r.type == "anpr.read")  # type: ignore[attr-defined]
+    anpr = next(r for r in sim.records if r.type == "anpr.read")
     row = chdb_client.query(
         f"SELECT anpr_plate, subject, round(anpr_confidence, 3), lat, lon, cell_r7 != 0, payload "
         f"FROM {db}.events FINAL WHERE id = {{i:String}}",
@@ -67,12 +68,12 @@ def test_typed_columns_carry_the_payload(chdb_client: Client, db: str, sim: Sim)
     assert (row[3], row[4], row[5]) == (anpr.location.lat, anpr.location.lon, True)
     assert anpr.data.plate in row[6]
     n_ref = _one(chdb_client, f"SELECT count() FROM {db}.ref_cameras FINAL")
-    assert n_ref == len({r.data.camera_id for r in sim.records if r.type == "ref.camera"})  # type: ignore[attr-defined]
+    assert n_ref == len({r.data.camera_id for r in sim.records if r.type == "ref.camera"})
 
 
 def test_no_phone_number_is_stored_in_clear_outside_restricted_columns(chdb_client: Client, db: str, sim: Sim) -> None:
     _archive(chdb_client, db, sim)
-    phones = {r.data.phone for r in sim.records if r.type == "call.112" and r.data.phone}  # type: ignore[attr-defined]
+    phones = {r.data.phone for r in sim.records if r.type == "call.112" and r.data.phone}
     assert len(phones) > 20
     string_cols = {
         table: [
@@ -124,7 +125,7 @@ def test_redelivery_is_not_counted_twice(chdb_client: Client, db: str, sim: Sim)
     for inc in sim.versions:
         w.add_incident(inc)
     assert w.flush()
-    assert _one(chdb_client, f"SELECT count() FROM {db}.events FINAL") == len({r.id for r in sim.records})  # type: ignore[attr-defined]
+    assert _one(chdb_client, f"SELECT count() FROM {db}.events FINAL") == len({r.id for r in sim.records})
     assert _one(chdb_client, f"SELECT uniqExactMerge(ids) FROM {db}.map_daily WHERE layer = 'call.112' "
                              "AND resolution = 8") == calls_before  # fmt: skip
     assert _one(chdb_client, f"SELECT count() FROM {db}.incidents_latest") == len({i.id for i in sim.versions})
@@ -158,7 +159,7 @@ def test_clickhouse_down_keeps_everything_and_lands_it_later(chdb_client: Client
     assert w.buffered == 4000 and w.stats.failures == 1 and "127.0.0.1" in w.stats.last_error
     assert w.flush(wait=True)  # two more failures with backoff, then it lands
     assert slept == [0.01, 0.02] and w.buffered == 0
-    ids = {r.id for r in batch}  # type: ignore[attr-defined]
+    ids = {r.id for r in batch}
     got = {r[0] for r in chdb_client.query(f"SELECT id FROM {db}.events FINAL").result_rows}
     assert got == ids
 
