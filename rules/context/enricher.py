@@ -245,12 +245,11 @@ class Enricher:
     def _zones_near(self, loc: GeoPoint, inside: list[str]) -> list[ZoneNear]:
         """Zones containing the point (distance 0) or within zone_near_m of it, nearest first."""
         near = self.reference.zones.zones_near(loc.lat, loc.lon, self.settings.zone_near_m)
-        records = {r.zone_id: r for r in self.reference.zones.records()}
-        out = [
-            ZoneNear(zid, records[zid].name, str(records[zid].kind), 0.0 if zid in inside else d)
-            for zid, d in near
-            if zid in records
-        ]
+        out = []
+        for zid, d in near:
+            rec = self.reference.zones.record(zid)
+            if rec is not None:
+                out.append(ZoneNear(zid, rec.name, str(rec.kind), 0.0 if zid in inside else d))
         return sorted(out, key=lambda z: (z.distance_m, z.zone_id))
 
     def take_alerts(self) -> list[PublicAlert]:

@@ -13,6 +13,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from schemas import AdminPath, Incident
@@ -31,6 +32,7 @@ _CYRILLIC = {
 }
 
 
+@lru_cache(maxsize=65_536)  # admin names are few and repeat on every incident
 def slug(name: str) -> str:
     """Lowercase ASCII letters, digits and "-" (topic-safe). Cyrillic is transliterated, accents folded; a
     name with nothing left gets a short stable hash so two such names never share a scope."""

@@ -179,6 +179,9 @@ class ZoneIndex:
     def records(self) -> list[Any]:
         return list(self._records.values())
 
+    def record(self, zone_id: str) -> Any | None:
+        return self._records.get(zone_id)
+
 
 class ReferenceStore:
     """Every reference table the core joins against, updated only through `apply`."""

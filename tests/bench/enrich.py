@@ -45,7 +45,7 @@ from schemas import (
 )
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
-LAT0, LON0, SPAN = 43.10, 76.70, 0.40  # a 44 x 32 km box
+LAT0, LON0, SPAN = 43.18, 76.82, 0.15  # a 17 x 12 km city centre: ~50 cameras per km²
 KINDS = list(ZoneKind)
 PLAYBOOK = [
     PlaybookStep(action="fire engines", agency="fire", unit_type=UnitType.FIRE, units=2),
