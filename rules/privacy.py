@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -117,20 +118,35 @@ class PrivacySettings:
 PERSONAL_LABELS = frozenset({"phone", "caller", "caller_name", "caller_phone", "name"})
 
 
+# Not inside a word (a pseudonym's hex, a plate, an id): no letter, digit or ":" right before or after.
+_PHONE_LIKE = re.compile(r"(?<![\w:+])\+?\d[\d\s()\-]{7,20}\d(?![\w])")
+MIN_PHONE_DIGITS = 9  # fewer digits is a date, a count or a house number, not a phone
+
+
+def scrub_phones(text: str, settings: PrivacySettings) -> str:
+    """Phone-like digit runs (9+ digits, with spaces, dashes, brackets) replaced by their pseudonyms: a
+    rule's free text may quote a caller's number without a `phone` label saying so."""
+
+    def replace(m: re.Match[str]) -> str:
+        raw = m.group(0)
+        return settings.pseudonymise_phone(raw) if sum(c.isdigit() for c in raw) >= MIN_PHONE_DIGITS else raw
+
+    return _PHONE_LIKE.sub(replace, text)
+
+
 def redact_incident(incident: Incident, settings: PrivacySettings) -> Incident:
-    """The incident as it may be archived, logged or published: personal values replaced by pseudonyms."""
+    """The incident as it may be archived, logged or published: personal values replaced by pseudonyms,
+    phone-like numbers in its free text too."""
     personal = {
         value: (settings.pseudonymise_phone(value) if "phone" in name else settings.pseudonymise(value))
         for name, value in incident.labels.items()
         if name in PERSONAL_LABELS and value
     }
-    if not personal:
-        return incident
 
     def scrub(text: str) -> str:
         for value in sorted(personal, key=len, reverse=True):
             text = text.replace(value, personal[value])
-        return text
+        return scrub_phones(text, settings)
 
     return incident.model_copy(
         update={

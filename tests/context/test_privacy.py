@@ -87,3 +87,14 @@ def test_redact_raw_event_for_dead_letters() -> None:
     assert s.pseudonymise_phone("+77011234567").encode() in red
     assert redact_raw_event(red, s) == red  # already pseudonymised: unchanged
     assert redact_raw_event(b"not json", s) == b"not json"
+
+
+def test_scrub_phones_in_free_text() -> None:
+    from rules.privacy import scrub_phones
+
+    s = PrivacySettings(KEY)
+    text = "Caller +7 (701) 123-45-67 again; at 2026-01-05, house 12, plate 777ABA02, id inc-123456789abc"
+    out = scrub_phones(text, s)
+    assert "+7 (701) 123-45-67" not in out and s.pseudonymise_phone("+77011234567") in out
+    assert "2026-01-05" in out and "777ABA02" in out and "inc-123456789abc" in out and "house 12" in out
+    assert scrub_phones(out, s) == out  # pseudonyms are left alone
