@@ -73,6 +73,15 @@ class ContextCorrelator:
     def has_late(self) -> bool:
         return bool(self.core._late)
 
+    @property
+    def _late(self) -> list[LateDrop]:
+        """Drop-in for runners that test `core._late` before calling take_late() (the embedded, live)."""
+        return self.core._late
+
+    @property
+    def reference(self) -> Any:
+        return self.core.reference
+
     def overflow(self) -> dict[str, int]:
         return self.core.overflow()
 
