@@ -127,7 +127,8 @@ class KafkaSink:
         raw: bytes = msg.value() or b""
         original, encoding = DeadLetter.wrap_original(raw)
         letter = DeadLetter(
-            stage=RejectStage.VALIDATE if "SIZE" in str(err.name()) else RejectStage.DECODE,
+            # The contract has no "delivery" stage; the reason says what happened, the stage only classifies.
+            stage=RejectStage.OVERSIZE if "SIZE" in str(err.name()) else RejectStage.VALIDATE,
             reason=f"Kafka delivery to {msg.topic()} failed: {err}",
             original=original,
             original_encoding=encoding,

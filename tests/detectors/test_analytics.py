@@ -144,7 +144,7 @@ def test_abandoned_blob_fires_only_after_nobody_is_near() -> None:
     rig = Rig(config(abandoned={"still_s": 3, "unattended_s": 5}))
     bag = StaticBlob((300, 400, 330, 430), age_s=0.0)
     t = 0.0
-    for k in range(50):  # 10 s: the owner stands right beside the bag
+    for _ in range(50):  # 10 s: the owner stands right beside the bag
         rig.step(t, [person_at(350, 430)], [StaticBlob(bag.box, age_s=t)])
         t += 0.2
     assert rig.of(Analytic.ABANDONED_OBJECT) == []
