@@ -261,8 +261,9 @@ def document() -> dict[str, Any]:
             "description": (
                 "What the Saqshy correlation engine produces for dispatch (CAD), the operator map and the "
                 "archive. Payloads are JSON (UTF-8), times ISO 8601 UTC. Personal data: phone numbers and caller "
-                "names appear in clear only on incidents (for the dispatcher); alerts and dead letters routed "
-                "to archives carry pseudonyms 'h1:<hex>' (rules.privacy)."
+                "names appear in clear only on incidents (for the dispatcher) and in the raw input of dead "
+                "letters; public alerts never contain them, and copies for archives and logs carry pseudonyms "
+                "'h1:<hex>' (rules.privacy: redact_incident, redact_call, redact_raw_event for dead letters)."
             ),
             "license": {"name": "Apache-2.0"},
         },
