@@ -70,7 +70,7 @@ def worker(clip: Path, config: Path, gating: bool) -> tuple[float, float, int, i
     detector = load_detector(cfg.model)
     sink = NullSink()
     t0 = time.perf_counter()
-    stats = run(cfg, str(clip), detector, sink, start=datetime(2026, 1, 1, tzinfo=UTC), gating=gating)  # type: ignore[arg-type]
+    stats = run(cfg, str(clip), detector, sink, start=datetime(2026, 1, 1, tzinfo=UTC), gating=gating)
     return time.perf_counter() - t0, stats.infer_ms, stats.inferences, stats.frames
 
 
@@ -112,7 +112,12 @@ def main() -> None:
         return
     head = clips.get("aboda") or next(iter(clips.values()))
     keys = ("fps_gated", "fps_ungated", "decode_only_fps", "ratio", "infer_ms", "realtime_factor")
-    out = {"bench": "detector", **{k: head[k] for k in keys}, "threads": 1, "cuda": "not measured: no GPU here"}
+    out: dict[str, object] = {
+        "bench": "detector",
+        **{k: head[k] for k in keys},
+        "threads": 1,
+        "cuda": "not measured: no GPU here",
+    }
     out["clips"] = clips
     print(json.dumps(out))
 
