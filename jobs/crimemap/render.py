@@ -77,15 +77,17 @@ def write_html(data: MapData, out: Path, title: str) -> None:
             f'fill="{PALETTE[k] if k >= 0 else "none"}"/>'
         )
         series.append([c.counts.get(b, 0) for b in data.buckets])
-    areas_svg = []
+    areas_svg = []  # white land under the cells
+    overlay_svg = []  # outlines and names above them, so the heat never hides where it is
     for name, rings in data.areas:
         for ring in rings:
-            areas_svg.append(f'<path class="area" d="{_path(ring, proj)}"><title>{html.escape(name)}</title></path>')
+            areas_svg.append(f'<path class="area" d="{_path(ring, proj)}"/>')
+            overlay_svg.append(f'<path class="outline" d="{_path(ring, proj)}"/>')
         if rings and rings[0]:
             lat = sum(p[0] for p in rings[0]) / len(rings[0])
             lon = sum(p[1] for p in rings[0]) / len(rings[0])
             x, y = proj.xy(lat, lon)
-            areas_svg.append(f'<text class="label" x="{x:.0f}" y="{y:.0f}">{html.escape(name)}</text>')
+            overlay_svg.append(f'<text class="label" x="{x:.0f}" y="{y:.0f}">{html.escape(name)}</text>')
     q = data.query
     payload = {
         "buckets": data.buckets,
@@ -115,6 +117,7 @@ def write_html(data: MapData, out: Path, title: str) -> None:
         width=WIDTH,
         height=f"{proj.height:.0f}",
         areas="\n".join(areas_svg),
+        overlay="\n".join(overlay_svg),
         cells="\n".join(cells_svg),
         nbuckets=len(data.buckets),
         cats=cats or "<tr><td colspan=2>nothing in this range</td></tr>",
@@ -135,7 +138,9 @@ h1{{font-size:20px;margin:0 0 4px}} .sub{{color:#555;margin-bottom:12px}}
 #wrap{{display:flex;gap:16px;align-items:flex-start}}
 svg{{background:#eef2f5;border:1px solid #ccd}}
 .area{{fill:#fff;stroke:#8896a8;stroke-width:1}}
-.label{{font-size:11px;fill:#556;text-anchor:middle;pointer-events:none}}
+.outline{{fill:none;stroke:#334;stroke-width:1.2;stroke-dasharray:4 3;pointer-events:none}}
+.label{{font-size:12px;font-weight:600;fill:#223;text-anchor:middle;pointer-events:none;
+  paint-order:stroke;stroke:#fff;stroke-width:3px}}
 .cell{{stroke:#444;stroke-width:.4;fill-opacity:.85}} .cell:hover{{stroke:#000;stroke-width:2}}
 #tip{{position:fixed;pointer-events:none;background:#222;color:#fff;padding:4px 8px;border-radius:4px;
   display:none;font-size:12px}}
@@ -147,7 +152,7 @@ svg{{background:#eef2f5;border:1px solid #ccd}}
 <span id="bucket">all</span> · <span id="count">{total}</span> in <span id="ncells">{ncells}</span> cells
 <button id="play" type="button">play</button></div>
 <div id="wrap"><svg id="map" width="{width}" height="{height}" viewBox="0 0 {width} {height}">
-<g id="areas">{areas}</g><g id="cells">{cells}</g></svg>
+<g id="areas">{areas}</g><g id="cells">{cells}</g><g id="overlay">{overlay}</g></svg>
 <div><div class="legend">few {legend} many</div><h3>by category</h3><table>{cats}</table></div></div>
 <div id="tip"></div>
 <script id="map-data" type="application/json">{data}</script>
@@ -211,7 +216,6 @@ def write_png(data: MapData, out: Path, title: str) -> None:
     for _, rings in data.areas:
         for ring in rings:
             cv2.fillPoly(img, [pts(ring)], (255, 255, 255))
-            cv2.polylines(img, [pts(ring)], True, (168, 150, 136), 1, cv2.LINE_AA)
     for c in data.cells:
         k = colour_index(c.total, top)
         if k < 0 or not c.boundary:
@@ -219,6 +223,9 @@ def write_png(data: MapData, out: Path, title: str) -> None:
         r, g, b = (int(PALETTE[k][i : i + 2], 16) for i in (1, 3, 5))
         cv2.fillPoly(img, [pts(c.boundary)], (b, g, r), cv2.LINE_AA)
         cv2.polylines(img, [pts(c.boundary)], True, (60, 60, 60), 1, cv2.LINE_AA)
+    for _, rings in data.areas:  # outlines above the heat, as on the page
+        for ring in rings:
+            cv2.polylines(img, [pts(ring)], True, (80, 60, 50), 1, cv2.LINE_AA)
     for name, rings in data.areas:
         if rings and rings[0]:
             lat = sum(p[0] for p in rings[0]) / len(rings[0])
