@@ -213,6 +213,15 @@ def _offset(r: _Reader) -> timezone:
         raise r.fail("utc_offset", f"must be like +05:00, got {raw!r}") from None
 
 
+def _providers(r: _Reader) -> tuple[str, ...]:
+    v = r.data.get("providers", ["CPUExecutionProvider"])
+    if not isinstance(v, list) or not v or not all(isinstance(p, str) and p.endswith("ExecutionProvider") for p in v):
+        raise r.fail(
+            "providers", "must be onnxruntime provider names, e.g. [CUDAExecutionProvider, CPUExecutionProvider]"
+        )
+    return tuple(v)
+
+
 def parse_config(data: Any, where: str = "<config>", base: Path | None = None) -> CameraConfig:
     root = _Reader(data, where, "")
     cam = root.sub("camera")
@@ -240,6 +249,7 @@ def parse_config(data: Any, where: str = "<config>", base: Path | None = None) -
         classes=known,
         keep=m.classes("keep", frozenset(), known) or None,
         threads=m.int_("threads", 1, 1),
+        providers=_providers(m),
     )
 
     zones = []
