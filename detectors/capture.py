@@ -18,6 +18,8 @@ from detectors.errors import SourceError
 from detectors.model import Image
 
 log = logging.getLogger("saqshy.detectors.capture")
+OPEN_TIMEOUT_MS = 10_000
+READ_TIMEOUT_MS = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +52,11 @@ class FrameSource:
     reconnects: int = 0
 
     def _open(self) -> cv2.VideoCapture:
-        cap = cv2.VideoCapture(self.source)
+        if is_stream(self.source):  # bounded waits: a dead camera must not hang the worker inside FFmpeg
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
+            cap = cv2.VideoCapture(self.source, cv2.CAP_FFMPEG, params)
+        else:
+            cap = cv2.VideoCapture(self.source)
         if not cap.isOpened():
             cap.release()
             raise SourceError(f"cannot open video source {self.source!r}")

@@ -37,7 +37,6 @@ def _bbox(box: tuple[float, float, float, float] | None, width: int, height: int
 @dataclass
 class EventFactory:
     cfg: CameraConfig
-    source: str
 
     def from_finding(self, f: Finding, when: datetime, seq: int, frame: Image | None) -> VideoDetectionEvent:
         h, w = frame.shape[:2] if frame is not None else (0, 0)

@@ -12,7 +12,7 @@ from detectors.background import StaticForeground
 from detectors.capture import FrameSource, Lost, Sample, is_stream
 from detectors.config import CameraConfig
 from detectors.events import EventFactory
-from detectors.health import HealthMonitor
+from detectors.health import HealthChange, HealthMonitor
 from detectors.model import Detection, Image, ObjectDetector
 from detectors.motion import Motion, MotionGate
 from detectors.publish import Sink
@@ -43,7 +43,6 @@ class Pipeline:
         cfg: CameraConfig,
         detector: ObjectDetector,
         *,
-        source: str = "",
         start: datetime | None = None,
         gating: bool = True,
     ) -> None:
@@ -54,7 +53,7 @@ class Pipeline:
         self.analytics = Analytics(cfg)
         self.health = HealthMonitor(cfg.health)
         self.static = StaticForeground() if cfg.abandoned.enabled and cfg.abandoned.static_foreground else None
-        self.factory = EventFactory(cfg, source)
+        self.factory = EventFactory(cfg)
         self.stats = Stats()
         self._since_full = 0
         self._seq = 0
@@ -131,10 +130,7 @@ class Pipeline:
         self._count(f.analytic.value)
         return self.factory.from_finding(f, when, self._seq, frame)
 
-    def _health_event(self, c: object, when: datetime, frame: Image | None) -> VideoDetectionEvent:
-        from detectors.health import HealthChange
-
-        assert isinstance(c, HealthChange)
+    def _health_event(self, c: HealthChange, when: datetime, frame: Image | None) -> VideoDetectionEvent:
         self._seq += 1
         self._count("camera_tamper")
         log.warning("camera %s: %s %s", self.cfg.camera_id, c.tamper, "started" if c.active else "cleared")
@@ -158,7 +154,7 @@ def run(
     """Run a camera to the end of its file (or forever on a stream); returns the counters."""
     if start is None and not is_stream(source):
         start = datetime.now(UTC)
-    pipe = Pipeline(cfg, detector, source=source, start=None if is_stream(source) else start, gating=gating)
+    pipe = Pipeline(cfg, detector, start=None if is_stream(source) else start, gating=gating)
     capture = FrameSource(source, cfg.sample_fps)
     try:
         for item in capture.frames():

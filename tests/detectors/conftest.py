@@ -46,7 +46,7 @@ def run_clip(config: Path, clip: Path, tmp: Path) -> Iterator[Seen]:
     from detectors.pipeline import Pipeline
 
     cfg = replace(load_config(config), snapshot_dir=tmp)
-    pipe = Pipeline(cfg, load_detector(cfg.model), source=str(clip), start=T0)
+    pipe = Pipeline(cfg, load_detector(cfg.model), start=T0)
     index, t = 0, 0.0
     for s in FrameSource(str(clip), cfg.sample_fps).frames():
         assert isinstance(s, Sample), "a file never reports a lost stream"

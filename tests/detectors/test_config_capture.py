@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
+import threading
 from pathlib import Path
 
 import pytest
@@ -9,7 +12,7 @@ import pytest
 from detectors.capture import FrameSource, Lost, Sample, is_stream
 from detectors.config import load_config, parse_config
 from detectors.errors import ConfigError, SourceError
-from tests.detectors.conftest import EXAMPLES, PETS, need
+from tests.detectors.conftest import ABODA, EXAMPLES, PETS, need
 
 BASE = {"camera": {"id": "c1", "location": {"lat": 43.2, "lon": 76.9}}, "model": {"path": "m.onnx"}}
 
@@ -78,3 +81,33 @@ def test_a_dead_stream_reports_loss_and_backs_off() -> None:
             lost.append(item)
     assert [x.attempt for x in lost] == [1, 2, 3, 4]
     assert waits == [0.5, 1.0, 2.0, 2.0], "exponential backoff, capped"
+
+
+@pytest.mark.video
+def test_a_stream_that_ends_is_reopened_and_a_dead_one_given_up() -> None:
+    """A real HTTP source (the ABODA clip served by a local server): when the stream ends the capture reports the
+    loss and reconnects; when the server is gone it backs off and finally gives up."""
+    need(ABODA)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(ABODA.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/{ABODA.name}"
+    waits: list[float] = []
+    src = FrameSource(url, sample_fps=1000, backoff_s=0.01, max_retries=2, sleep=waits.append)
+    kinds: list[str] = []
+    try:
+        with pytest.raises(SourceError, match="gave up after 2 retries"):
+            for item in src.frames():
+                kinds.append("lost" if isinstance(item, Lost) else "frame")
+                if kinds.count("lost") == 2 and server is not None:  # the second end of stream: the server goes
+                    server.shutdown()
+                    server.server_close()
+                    server = None
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+    assert kinds[0] == "frame" and src.reconnects >= 1
+    first_lost = kinds.index("lost")
+    assert "frame" in kinds[first_lost:], "frames again after reconnecting"
+    assert kinds[-2:] == ["lost", "lost"] and len(waits) == kinds.count("lost")
