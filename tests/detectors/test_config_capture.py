@@ -89,7 +89,8 @@ def test_a_stream_that_ends_is_reopened_and_a_dead_one_given_up() -> None:
     loss and reconnects; when the server is gone it backs off and finally gives up."""
     need(ABODA)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(ABODA.parent))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server: http.server.ThreadingHTTPServer | None = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    assert server is not None
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/{ABODA.name}"
     waits: list[float] = []
