@@ -18,6 +18,7 @@ from detectors.tracker import Box, Track, covered, iou
 from schemas.events import Analytic, Phase
 
 PARKED_MEMORY_S = 600.0  # a stationary vehicle whose track was lost and found again is not a new event
+ZONE_EXIT_GRACE_S = 1.0  # feet on a zone's border flicker in and out: leaving counts after this long outside
 LINE_MARGIN_PX = 3.0  # a point this close to a line has not crossed it yet (no double counts from jitter)
 
 
@@ -41,8 +42,8 @@ class Finding:
 @dataclass
 class _ZoneStay:
     since: float
-    intrusion_sent: bool = False
     loiter_sent: bool = False
+    outside_since: float | None = None
 
 
 @dataclass
@@ -90,6 +91,7 @@ class Analytics:
     cfg: CameraConfig
     _zones: list[tuple[Zone, prepared.PreparedGeometry]] = field(init=False)
     _stays: dict[tuple[int, str], _ZoneStay] = field(default_factory=dict)
+    _intruded: set[tuple[int, str]] = field(default_factory=set)  # one intrusion per track and zone
     _sides: dict[tuple[int, str], tuple[float, tuple[float, float]]] = field(default_factory=dict)
     _crowds: dict[str, _CrowdState] = field(default_factory=dict)
     _left: dict[int, _LeftObject] = field(default_factory=dict)
@@ -164,6 +166,7 @@ class Analytics:
                 )
         for key in [k for k in self._sides if k[0] == tr.id]:
             del self._sides[key]
+        self._intruded = {k for k in self._intruded if k[0] != tr.id}
 
     def _stationary(self, tr: Track, t: float, out: list[Finding]) -> None:
         sc = self.cfg.stationary
@@ -199,7 +202,11 @@ class Analytics:
             inside = [tr for tr in tracks if tr.label in zone.classes and geom.contains(Point(tr.point))]
             inside_ids = {tr.id for tr in inside}
             for key in [k for k in self._stays if k[1] == zone.id and k[0] not in inside_ids]:
-                stay = self._stays.pop(key)  # left the zone (tracks that ended were handled in _end)
+                stay = self._stays[key]
+                stay.outside_since = t if stay.outside_since is None else stay.outside_since
+                if t - stay.outside_since < ZONE_EXIT_GRACE_S:
+                    continue
+                del self._stays[key]  # left the zone (tracks that ended were handled in _end)
                 if stay.loiter_sent:
                     out.append(
                         Finding(
@@ -209,8 +216,9 @@ class Analytics:
             armed = not zone.schedules or any(s.active(local.weekday(), local.time()) for s in zone.schedules)
             for tr in inside:
                 stay = self._stays.setdefault((tr.id, zone.id), _ZoneStay(t))
-                if zone.intrusion and armed and not stay.intrusion_sent:
-                    stay.intrusion_sent = True
+                stay.outside_since = None
+                if zone.intrusion and armed and (tr.id, zone.id) not in self._intruded:
+                    self._intruded.add((tr.id, zone.id))
                     out.append(Finding(Analytic.INTRUSION, Phase.NEW, tr.label, tr.score, tr.box, tr.id, zone.id))
                 if zone.loiter_s is not None and not stay.loiter_sent and t - stay.since >= zone.loiter_s:
                     stay.loiter_sent = True

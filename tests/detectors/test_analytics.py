@@ -100,7 +100,7 @@ def test_loitering_reports_dwell_once_and_ends_when_leaving() -> None:
         rig.step(k * 0.2, [person_at(100 + (k % 5), 300)])
     new = rig.of(Analytic.LOITERING, Phase.NEW)
     assert len(new) == 1 and 10.0 <= new[0][0] <= 10.6 and new[0][1].dwell_s is not None
-    for k in range(75, 90):
+    for k in range(75, 100):
         rig.step(k * 0.2, [person_at(100 + 20 * (k - 74), 300)])  # walks out to the right
     end = rig.of(Analytic.LOITERING, Phase.END)
     assert len(end) == 1 and end[0][1].dwell_s is not None and end[0][1].dwell_s > 15
@@ -175,3 +175,11 @@ def test_a_still_labelled_bag_with_nobody_near_is_abandoned() -> None:
         rig.step(k * 0.2, [Detection(300, 400, 330, 430, 0.6, "suitcase")])
     fired = rig.of(Analytic.ABANDONED_OBJECT, Phase.NEW)
     assert len(fired) == 1 and fired[0][1].label == "suitcase" and fired[0][1].track_id == 1
+
+
+def test_walking_along_a_zone_border_is_one_intrusion_and_one_stay() -> None:
+    rig = Rig(config(zones=[{**ZONE, "loiter_s": 6}]))
+    for k in range(60):  # feet 3 px either side of the top edge (y = 200), alternating every two samples
+        rig.step(k * 0.2, [person_at(50 + k, 203 if (k // 2) % 2 == 0 else 197)])
+    assert len(rig.of(Analytic.INTRUSION)) == 1
+    assert len(rig.of(Analytic.LOITERING, Phase.NEW)) == 1, "the stay is not reset by flicker on the border"
