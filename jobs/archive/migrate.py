@@ -105,6 +105,16 @@ def _ensure_table(client: Client, db: str) -> None:
     )
 
 
+def require_schema(client: Client, db: str) -> None:
+    """Jobs that read the archive call this first: a clear message instead of a missing-table error."""
+    done = client.query(
+        "SELECT count() FROM system.tables WHERE database = {d:String} AND name = {t:String}",
+        parameters={"d": db, "t": TABLE},
+    ).result_rows[0][0]
+    if not done:
+        raise MigrationError(f"database {db!r} has no archive schema here: run `saqshy db migrate` (or archive first)")
+
+
 def applied(client: Client, db: str) -> dict[str, str]:
     _ensure_table(client, db)
     rows = client.query(f"SELECT name, checksum FROM {db}.{TABLE} FINAL").result_rows

@@ -22,6 +22,7 @@ def run_backtest(
     paths: Sequence[Path], start: date, end: date, dsn: str, database: str, base: Path, as_json: bool
 ) -> None:
     from jobs.archive.dsn import connect
+    from jobs.archive.migrate import require_schema
 
     try:
         ruleset = candidate_ruleset(paths, base)
@@ -33,6 +34,7 @@ def run_backtest(
     s, e = day_range(start, end)
     try:
         client = connect(dsn)
+        require_schema(client, database)
         report = backtest(client, ruleset, ids, s, e, database)
         client.close()
     except ArchiveError as exc:

@@ -53,11 +53,13 @@ def map_(
     """Hexagon heat map (H3 cells) of incidents or located events, with counts on hover and a time slider."""
     from jobs.archive import ArchiveError
     from jobs.archive.dsn import connect
+    from jobs.archive.migrate import require_schema
     from jobs.crimemap.query import MapQuery, archive_time_range, day_range, fetch
     from jobs.crimemap.render import write_html, write_png
 
     try:
         client = connect(dsn)
+        require_schema(client, database)
         start_d: date | None = from_.date() if from_ else None
         end_d: date | None = to.date() if to else None
         if start_d is None or end_d is None:
