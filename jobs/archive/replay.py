@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobs.archive.dsn import DEFAULT_DATABASE, connect
+from jobs.archive.dsn import DEFAULT_DATABASE, connect, parse_dsn
 from jobs.archive.migrate import migrate
 from jobs.archive.writer import ArchiveWriter
 from rules.privacy import PrivacySettings
@@ -43,7 +43,7 @@ def archive_replay(
 ) -> ArchiveReport:
     started = time.perf_counter()
     client = connect(dsn)
-    migrate(client, database, server=not dsn.startswith("chdb:"))
+    migrate(client, database, server=parse_dsn(dsn).is_server)
     writer = ArchiveWriter(lambda: client, database, privacy=privacy, batch_size=batch_size, max_buffered=batch_size)
     skipped = 0
     with open_lines(events_path) as fh:
