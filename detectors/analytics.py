@@ -14,6 +14,7 @@ from shapely.geometry import Point, Polygon
 
 from detectors.background import StaticBlob
 from detectors.config import VEHICLES, CameraConfig, Line, Zone
+from detectors.errors import ConfigError
 from detectors.tracker import Box, Track, covered, iou
 from schemas.events import Analytic, Phase
 
@@ -101,7 +102,12 @@ class Analytics:
     _frame_area: float = 0.0
 
     def __post_init__(self) -> None:
-        self._zones = [(z, prepared.prep(Polygon(z.polygon))) for z in self.cfg.zones]
+        self._zones = []
+        for z in self.cfg.zones:
+            poly = Polygon(z.polygon)
+            if not poly.is_valid or poly.area <= 0:
+                raise ConfigError(f"camera {self.cfg.camera_id}: zone {z.id!r} is not a simple polygon (edges cross?)")
+            self._zones.append((z, prepared.prep(poly)))
 
     def step(
         self, t: float, wall: datetime, tracks: list[Track], ended: list[Track], blobs: list[StaticBlob] | None

@@ -6,9 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from detectors.analytics import Analytics, Finding
 from detectors.background import StaticBlob
 from detectors.config import CameraConfig, parse_config
+from detectors.errors import ConfigError
 from detectors.model import Detection
 from detectors.tracker import Tracker
 from schemas.events import Analytic, Phase
@@ -183,3 +186,9 @@ def test_walking_along_a_zone_border_is_one_intrusion_and_one_stay() -> None:
         rig.step(k * 0.2, [person_at(50 + k, 203 if (k // 2) % 2 == 0 else 197)])
     assert len(rig.of(Analytic.INTRUSION)) == 1
     assert len(rig.of(Analytic.LOITERING, Phase.NEW)) == 1, "the stay is not reset by flicker on the border"
+
+
+def test_a_self_crossing_zone_is_a_config_error() -> None:
+    bow = {"id": "bow", "polygon": [[0, 0], [100, 100], [100, 0], [0, 100]]}
+    with pytest.raises(ConfigError, match="'bow' is not a simple polygon"):
+        Analytics(config(zones=[bow]))
