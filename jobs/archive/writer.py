@@ -79,11 +79,9 @@ class _Batch:
     def token(self) -> str:
         """Same contents, same token: a retried batch is recognised by ClickHouse's insert deduplication."""
         h = hashlib.blake2b(digest_size=16)
-        for rec in self.events:
-            h.update(rec.id.encode())
-            h.update(b"\0")
-        for inc in self.incidents:
-            h.update(f"{inc.id}@{inc.version}\0".encode())
+        h.update("\0".join([rec.id for rec in self.events]).encode())
+        h.update(b"\1")
+        h.update("\0".join([f"{inc.id}@{inc.version}" for inc in self.incidents]).encode())
         return h.hexdigest()
 
 
