@@ -126,18 +126,21 @@ class Correlator:
         if (not heap or heap[0][0] > wm) and wm < self._next_sweep:
             return _NOTHING  # the common case, once per event: nothing due (callers never mutate it)
         out: list[Incident] = []
-        for due, owner, kind, ref in self.timers.due(wm):
-            rt = self.runtimes.get(owner)
-            if rt is None:
-                continue
-            if kind == "close":
-                closed = rt.book.on_timer(due, ref, wm)
-                if closed is not None:
-                    out.append(closed)
-                    out.extend(self._chain(closed, 0))
-            else:
-                for m in rt.matcher.on_timer(due, ref, wm):
-                    out.extend(self._emit(rt, m, 0))
+        # Firing may register timers that are already due (an incident opened by a timer closes at once
+        # when the watermark jumps far): fire rounds until none is due, whatever the size of the jump.
+        while batch := self.timers.due(wm):
+            for due, owner, kind, ref in batch:
+                rt = self.runtimes.get(owner)
+                if rt is None:
+                    continue
+                if kind == "close":
+                    closed = rt.book.on_timer(due, ref, wm)
+                    if closed is not None:
+                        out.append(closed)
+                        out.extend(self._chain(closed, 0))
+                else:
+                    for m in rt.matcher.on_timer(due, ref, wm):
+                        out.extend(self._emit(rt, m, 0))
         if wm >= self._next_sweep:
             self._sweep(wm)
         return out

@@ -1,0 +1,225 @@
+"""Kafka commands: `saqshy topics apply|list`, `saqshy produce`, `saqshy tail`, `saqshy worker`.
+
+Client settings (bootstrap servers, SASL/SSL, client id, topic prefix) come from SAQSHY_KAFKA_* variables
+through streams.kafka.settings.KafkaSettings; --bootstrap overrides the servers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from types import FrameType
+
+import click
+import orjson
+
+from rules.errors import RuleSetError
+from rules.loader import load_rules
+from streams.embedded import open_lines
+from streams.kafka.settings import KafkaSettings
+
+bootstrap_option = click.option(
+    "--bootstrap", default=None, help="bootstrap.servers (default: SAQSHY_KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092)."
+)
+rules_option = click.option(
+    "--rules",
+    "rule_paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    default=["rules/catalog"],
+    show_default=True,
+)
+partitioning_option = click.option(
+    "--partitioning",
+    type=click.Choice(["single", "spatial"]),
+    default="single",
+    show_default=True,
+    help="single: one key; spatial: grid cells with neighbour replicas (cell-local rules only).",
+)
+
+
+def _settings(bootstrap: str | None) -> KafkaSettings:
+    return KafkaSettings.from_env(bootstrap_servers=bootstrap)
+
+
+def _log_json() -> None:
+    """Structured logs: one JSON object a line on stderr."""
+
+    class Json(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            doc = {
+                "time": self.formatTime(record),
+                "level": record.levelname,
+                "logger": record.name,
+                "msg": record.getMessage(),
+            }
+            return orjson.dumps(doc).decode()
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(Json())
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+
+
+@click.group("topics")
+def topics() -> None:
+    """Create and inspect the topics of infra/topics.yaml."""
+
+
+@topics.command("apply")
+@bootstrap_option
+@click.option("--spec", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--partitions", type=int, default=None, help="Partitions of every event topic (they stay co-partitioned)."
+)
+def topics_apply(bootstrap: str | None, spec: Path | None, partitions: int | None) -> None:
+    """Create missing topics, grow partitions, set configs. Safe to run again."""
+    from streams.kafka.topics import SPEC, apply, load_spec
+
+    report = apply(_settings(bootstrap), load_spec(spec or SPEC, partitions))
+    click.echo(
+        f"created {len(report.created)}, existing {len(report.existing)}, grown {len(report.grown)}, "
+        f"reconfigured {len(report.reconfigured)}"
+    )
+    for name in report.created:
+        click.echo(f"  + {name}")
+
+
+@topics.command("list")
+@bootstrap_option
+def topics_list(bootstrap: str | None) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    meta = AdminClient(_settings(bootstrap).admin_config()).list_topics(timeout=10)
+    for name in sorted(t for t in meta.topics if not t.startswith("__")):
+        click.echo(f"{name}\t{len(meta.topics[name].partitions)} partitions")
+
+
+@click.command("produce")
+@bootstrap_option
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--topic-map", default=None, help="TYPE=TOPIC[,TYPE=TOPIC...] over the defaults of schemas/topics.py.")
+@click.option("--rate", type=float, default=0.0, show_default=True, help="Events per second (0: as fast as possible).")
+@rules_option
+@partitioning_option
+def produce(
+    bootstrap: str | None,
+    input_path: Path,
+    topic_map: str | None,
+    rate: float,
+    rule_paths: tuple[Path, ...],
+    partitioning: str,
+) -> None:
+    """Replay an events file (.jsonl or .jsonl.gz) into the event topics with the right keys and timestamps."""
+    from streams.kafka.produce import EventProducer, ProduceError, parse_topic_map
+    from streams.partitioning import PartitionPlanError, plan_for
+
+    try:
+        plan = plan_for(load_rules(list(rule_paths)), partitioning)  # type: ignore[arg-type]
+        producer = EventProducer(_settings(bootstrap), plan, parse_topic_map(topic_map))
+        with open_lines(input_path) as fh:
+            stats = producer.run(fh, rate)
+    except (RuleSetError, PartitionPlanError, ProduceError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"{stats.lines} events -> {stats.messages} messages ({stats.replicas} replicas, {stats.unsorted} unsorted) "
+        f"in {stats.seconds:.1f}s, {stats.lines / max(stats.seconds, 1e-9):,.0f} events/s",
+        err=True,
+    )
+
+
+@click.command("tail")
+@bootstrap_option
+@click.argument("topic")
+@click.option("--from-beginning", is_flag=True)
+@click.option("--max", "max_messages", type=int, default=0, help="Stop after this many messages (0: never).")
+def tail(bootstrap: str | None, topic: str, from_beginning: bool, max_messages: int) -> None:
+    """Print a topic's messages as they come: key, partition/offset, and the JSON value, one a line."""
+    from confluent_kafka import Consumer
+
+    settings = _settings(bootstrap)
+    group = f"saqshy-tail-{socket.gethostname()}-{os.getpid()}"
+    consumer = Consumer(
+        settings.consumer_config(
+            group,
+            **{"auto.offset.reset": "earliest" if from_beginning else "latest", "isolation.level": "read_committed"},
+        )
+    )
+    consumer.subscribe([settings.topic(topic)])
+    seen = 0
+    try:
+        while not max_messages or seen < max_messages:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error() is not None:
+                continue
+            seen += 1
+            key = (msg.key() or b"").decode("utf-8", "replace")
+            value = (msg.value() or b"").decode("utf-8", "replace")
+            click.echo(f"{msg.partition()}/{msg.offset()}\t{key}\t{value}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+
+
+@click.command("worker")
+@bootstrap_option
+@rules_option
+@partitioning_option
+@click.option(
+    "--group",
+    default="saqshy-worker",
+    show_default=True,
+    help="Consumer group: workers of one group share the partitions.",
+)
+@click.option(
+    "--instance-id",
+    default=None,
+    help="Stable id of this worker (transactions fence a restarted zombie). Default: hostname.",
+)
+@click.option(
+    "--bounded", is_flag=True, help="Stop at the end of the input seen at start, firing every timer (replays)."
+)
+@click.option("--commit-interval", type=float, default=0.1, show_default=True)
+@click.option("--snapshot-interval", type=float, default=5.0, show_default=True)
+@click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
+def worker(
+    bootstrap: str | None,
+    rule_paths: tuple[Path, ...],
+    partitioning: str,
+    group: str,
+    instance_id: str | None,
+    bounded: bool,
+    commit_interval: float,
+    snapshot_interval: float,
+    metrics_port: int | None,
+) -> None:
+    """Consume the event topics, correlate, produce incidents and dead letters (exactly-once in Kafka)."""
+    from streams.kafka.worker import Worker, WorkerConfig
+    from streams.partitioning import PartitionPlanError
+
+    _log_json()
+    config = WorkerConfig(
+        rules=rule_paths,
+        group=group,
+        instance_id=instance_id or socket.gethostname(),
+        partitioning=partitioning,  # type: ignore[arg-type]
+        commit_interval=commit_interval,
+        snapshot_interval=snapshot_interval,
+        bounded=bounded,
+        metrics_port=metrics_port,
+    )
+    try:
+        w = Worker(config, _settings(bootstrap))
+    except (RuleSetError, PartitionPlanError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        w.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    w.run()

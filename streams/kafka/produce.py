@@ -1,0 +1,148 @@
+"""Replay event lines (simulator output, imported real data) into the event topics.
+
+Each line goes to the topic of its type, keyed by the partition plan (spatial cell or the single key), with
+its event time as the Kafka timestamp; spatial plans also send replicas to the neighbouring cells (header
+saqshy-replica: 1). Lines whose type cannot be read go to the unsorted topic, where the worker dead-letters
+them with the reason: the producer judges nothing, it only routes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+from confluent_kafka import KafkaError, Message, Producer
+
+from schemas.topics import EVENT_TOPICS
+from streams.kafka.settings import KafkaSettings
+from streams.kafka.topics import UNSORTED
+from streams.partitioning import PartitionPlan
+
+REPLICA_HEADER = "saqshy-replica"
+REPLICA = [(REPLICA_HEADER, b"1")]
+
+
+class ProduceError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    topic: str
+    key: bytes | None
+    timestamp_ms: int | None
+    replica_keys: tuple[bytes, ...] = ()
+
+
+def parse_topic_map(text: str | None) -> dict[str, str]:
+    """`type=topic,type=topic` over the defaults of schemas.topics."""
+    out = dict(EVENT_TOPICS)
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        etype, sep, topic = part.partition("=")
+        if not sep or not etype.strip() or not topic.strip():
+            raise ProduceError(f"topic map entry {part!r} is not TYPE=TOPIC")
+        out[etype.strip()] = topic.strip()
+    return out
+
+
+def route(raw: bytes, plan: PartitionPlan, topics: Mapping[str, str]) -> Routed:
+    try:
+        doc = orjson.loads(raw)
+        etype = doc["type"]
+        topic = topics[etype]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return Routed(UNSORTED, None, None)
+    ts_ms: int | None = None
+    with contextlib.suppress(KeyError, TypeError, ValueError, OverflowError):  # the worker will say what is wrong
+        ts_ms = int(datetime.fromisoformat(doc["time"]).timestamp() * 1000)
+    loc = doc.get("location")
+    lat = lon = None
+    if isinstance(loc, dict):
+        lat, lon = loc.get("lat"), loc.get("lon")
+        if not isinstance(lat, int | float) or not isinstance(lon, int | float):
+            lat = lon = None
+    eid = doc.get("id")
+    key = plan.key(lat, lon, eid if isinstance(eid, str) else raw[:64].decode("utf-8", "replace"))
+    return Routed(topic, key, ts_ms, tuple(plan.replica_keys(lat, lon)))
+
+
+@dataclass
+class ProduceStats:
+    lines: int = 0
+    messages: int = 0
+    replicas: int = 0
+    unsorted: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    per_topic: dict[str, int] = field(default_factory=dict)
+
+
+class EventProducer:
+    def __init__(self, settings: KafkaSettings, plan: PartitionPlan, topics: Mapping[str, str] | None = None):
+        self.settings = settings
+        self.plan = plan
+        self.topics = dict(topics or EVENT_TOPICS)
+        self.producer = Producer(settings.producer_config(partitioner="murmur2_random"))
+        self.stats = ProduceStats()
+        self.errors: list[str] = []
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self.stats.failed += 1
+            if len(self.errors) < 20:
+                self.errors.append(f"{msg.topic()}: {err.str()}")
+
+    def _send(self, topic: str, raw: bytes, key: bytes | None, ts: int | None, headers: list[tuple[str, bytes]] | None):
+        while True:
+            try:
+                self.producer.produce(
+                    topic, raw, key, timestamp=ts or 0, headers=headers, on_delivery=self._on_delivery
+                )
+                return
+            except BufferError:  # the local queue is full: let deliveries drain
+                self.producer.poll(0.05)
+
+    def send(self, raw: bytes) -> Routed:
+        raw = raw.rstrip(b"\r\n")
+        routed = route(raw, self.plan, self.topics)
+        topic = self.settings.topic(routed.topic)
+        self._send(topic, raw, routed.key, routed.timestamp_ms, None)
+        for rkey in routed.replica_keys:
+            self._send(topic, raw, rkey, routed.timestamp_ms, REPLICA)
+        stats = self.stats
+        stats.lines += 1
+        stats.messages += 1 + len(routed.replica_keys)
+        stats.replicas += len(routed.replica_keys)
+        stats.unsorted += routed.topic == UNSORTED
+        stats.per_topic[routed.topic] = stats.per_topic.get(routed.topic, 0) + 1
+        return routed
+
+    def run(self, lines: Iterable[bytes], rate: float = 0.0) -> ProduceStats:
+        """`rate` lines per second (0: as fast as possible)."""
+        started = time.perf_counter()
+        for i, raw in enumerate(lines):
+            if not raw.strip():
+                continue
+            self.send(raw)
+            if rate > 0:
+                ahead = started + (i + 1) / rate - time.perf_counter()
+                if ahead > 0:
+                    time.sleep(ahead)
+            if i % 1000 == 0:
+                self.producer.poll(0)
+        self.flush()
+        self.stats.seconds = time.perf_counter() - started
+        return self.stats
+
+    def flush(self, timeout: float = 60.0) -> None:
+        left = self.producer.flush(timeout)
+        if left:
+            raise ProduceError(f"{left} messages not delivered after {timeout:.0f} s")
+        if self.stats.failed:
+            raise ProduceError(f"{self.stats.failed} messages failed: " + "; ".join(self.errors[:5]))

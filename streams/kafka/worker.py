@@ -1,0 +1,414 @@
+"""The live worker on Kafka (confluent-kafka): event topics in, incidents, alerts and dead letters out.
+
+Exactly-once within Kafka: outputs, consumed offsets and core snapshots are written in one transaction per
+commit interval. Partition p of every event topic belongs to one PartitionRuntime (topics are
+co-partitioned, the range assignor keeps partition numbers together). A snapshot of each partition is
+written every `snapshot_interval` to the compacted state topic with the input offsets it reflects; on
+assignment the worker restores it, seeks back to those offsets and replays up to the group's committed
+offsets with outputs suppressed (they were committed already; the core is deterministic), then goes live.
+Reference topics are read whole by every worker and applied to every partition.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from rules.errors import RuleSetError
+from rules.loader import RuleSet, load_rules
+from rules.records import RecordDecodeError, decode_record
+from schemas import SourcePosition
+from schemas.topics import DEAD_LETTERS, EVENT_TOPICS, INCIDENTS, INCIDENTS_LATEST
+from streams.dlq import dead_letter
+from streams.kafka.metrics import WorkerMetrics
+from streams.kafka.produce import REPLICA_HEADER
+from streams.kafka.settings import KafkaSettings
+from streams.kafka.topics import STATE, UNSORTED
+from streams.live import AlignedMerge, Output, PartitionRuntime
+from streams.partitioning import Mode, plan_for
+
+log = logging.getLogger("saqshy.worker")
+REFERENCE_TOPICS = tuple(t for k, t in EVENT_TOPICS.items() if k.startswith("ref."))
+INPUT_TOPICS = (*(t for k, t in EVENT_TOPICS.items() if not k.startswith("ref.")), UNSORTED)
+
+
+class WorkerError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    rules: tuple[Path, ...]
+    group: str = "saqshy-worker"
+    instance_id: str = "0"
+    partitioning: Mode = "single"
+    cell_m: float | None = None
+    commit_interval: float = 0.1  # seconds: bounds the latency of read_committed consumers
+    snapshot_interval: float = 5.0
+    reload_interval: float = 2.0
+    batch: int = 2000
+    bounded: bool = False  # stop at the end offsets seen when partitions are assigned (replays, tests)
+    metrics_port: int | None = None
+
+
+@dataclass
+class Assigned:
+    runtime: PartitionRuntime
+    suppress_until: dict[str, int] = field(default_factory=dict)  # "topic:p" -> committed offset
+    merge: AlignedMerge = field(default_factory=AlignedMerge)
+    dirty: bool = False
+
+
+def _tp(topic: str, partition: int) -> str:
+    return f"{topic}:{partition}"
+
+
+class Worker:
+    def __init__(
+        self, config: WorkerConfig, settings: KafkaSettings, on_output: Callable[[Output], None] | None = None
+    ):
+        self.config = config
+        self.settings = settings
+        self.on_output = on_output
+        self.metrics = WorkerMetrics(config.metrics_port)
+        self.ruleset = self._load_rules()
+        self.plan = plan_for(self.ruleset, config.partitioning, config.cell_m)
+        self._rules_mtime = self._mtime()
+        self.parts: dict[int, Assigned] = {}
+        self.reference: list[object] = []
+        self.running = True
+        self.ends: dict[str, int] = {}  # bounded mode: "topic:p" -> end offset at assignment
+        self.done: dict[str, int] = {}  # "topic:p" -> next offset to process
+        self.fetched: dict[str, int] = {}  # "topic:p" -> next offset to fetch
+        t = settings.topic
+        self.topics = {"in": [t(x) for x in INPUT_TOPICS], "ref": [t(x) for x in REFERENCE_TOPICS]}
+        self.unsorted = t(UNSORTED)
+        self.merged = [x for x in self.topics["in"] if x != self.unsorted]
+        self.out = {"inc": t(INCIDENTS), "latest": t(INCIDENTS_LATEST), "dlq": t(DEAD_LETTERS), "state": t(STATE)}
+        self.consumer = Consumer(
+            settings.consumer_config(
+                config.group,
+                **{"isolation.level": "read_committed", "partition.assignment.strategy": "range"},
+            )
+        )
+        self.producer = Producer(
+            settings.producer_config(
+                **{
+                    "transactional.id": f"{config.group}.{config.instance_id}",
+                    "message.max.bytes": 64 * 1024 * 1024,
+                    "linger.ms": 2,
+                }
+            )
+        )
+        self.producer.init_transactions(30)
+        self.producer.begin_transaction()
+        self._pending = False
+        self._last_commit = self._last_snapshot = self._last_reload = time.monotonic()
+
+    # --- rules ---------------------------------------------------------------------------------
+    def _load_rules(self) -> RuleSet:
+        return load_rules(list(self.config.rules))
+
+    def _mtime(self) -> float:
+        newest = 0.0
+        for root in self.config.rules:
+            files = [root] if root.is_file() else list(root.rglob("*.y*ml"))
+            newest = max([newest, *(f.stat().st_mtime for f in files if f.exists())])
+        return newest
+
+    def maybe_reload(self) -> bool:
+        mtime = self._mtime()
+        if mtime == self._rules_mtime:
+            return False
+        self._rules_mtime = mtime
+        try:
+            ruleset = self._load_rules()
+            plan_for(ruleset, self.config.partitioning, self.config.cell_m)
+        except (RuleSetError, ValueError) as exc:
+            self.metrics.rule_reloads.labels("rejected").inc()
+            log.error("rules rejected, the running rules keep running:\n%s", exc)
+            return False
+        for part in self.parts.values():
+            part.runtime = part.runtime.with_rules(load_rules(list(self.config.rules)))
+            for record in self.reference:
+                part.runtime.apply_reference(record)
+        self.ruleset = ruleset
+        self.metrics.rule_reloads.labels("applied").inc()
+        log.info("rules reloaded: %d rules", len(ruleset.rules))
+        return True
+
+    # --- reference -----------------------------------------------------------------------------
+    def _read_reference(self, consumer: Consumer, until_end: bool) -> None:
+        """Apply reference records; with until_end, everything up to the current end of the topics."""
+        remaining: set[tuple[str, int]] = set()
+        if until_end:
+            for tp in consumer.assignment():
+                low, high = consumer.get_watermark_offsets(tp, 10)
+                if high > low:
+                    remaining.add((tp.topic, tp.partition))
+            ends = {tp: consumer.get_watermark_offsets(TopicPartition(*tp), 10)[1] for tp in remaining}
+        while True:
+            msgs = consumer.consume(1000, 0.2 if remaining else 0)
+            for msg in msgs:
+                if msg.error() is not None:
+                    continue
+                key = (msg.topic(), msg.partition())
+                if key in remaining and msg.offset() + 1 >= ends[key]:
+                    remaining.discard(key)
+                if msg.value() is None:
+                    continue
+                try:
+                    record = decode_record(msg.value())
+                except RecordDecodeError as exc:
+                    pos = SourcePosition(topic=msg.topic(), partition=msg.partition(), offset=msg.offset())
+                    self._dead(Output(dead_letters=[dead_letter(msg.value() or b"", exc.stage, exc.reason, pos)]))
+                    continue
+                self.reference.append(record)
+                for part in self.parts.values():
+                    part.runtime.apply_reference(record)
+            if not remaining:
+                return
+
+    def _reference_consumer(self) -> Consumer:
+        conf = self.settings.consumer_config(f"{self.config.group}.reference", **{"isolation.level": "read_committed"})
+        consumer = Consumer(conf)
+        meta = consumer.list_topics(timeout=10)
+        tps = [
+            TopicPartition(t, p, 0)  # from the start: the compacted topic is the table
+            for t in self.topics["ref"]
+            if t in meta.topics
+            for p in meta.topics[t].partitions
+        ]
+        consumer.assign(tps)
+        return consumer
+
+    # --- state ---------------------------------------------------------------------------------
+    def _state_key(self, partition: int) -> bytes:
+        return f"{self.config.group}/{partition}".encode()
+
+    def _read_snapshots(self, partitions: set[int]) -> dict[int, bytes]:
+        """The newest committed snapshot of each partition, from the compacted state topic."""
+        conf = self.settings.consumer_config(f"{self.config.group}.state", **{"isolation.level": "read_committed"})
+        consumer = Consumer(conf)
+        try:
+            meta = consumer.list_topics(self.out["state"], timeout=10)
+            tps = [TopicPartition(self.out["state"], p, 0) for p in meta.topics[self.out["state"]].partitions]
+            ends = {tp.partition: consumer.get_watermark_offsets(tp, 10)[1] for tp in tps}
+            consumer.assign(tps)
+            wanted = {self._state_key(p): p for p in partitions}
+            found: dict[int, bytes] = {}
+            done = {tp.partition for tp in tps if ends[tp.partition] == 0}
+            while len(done) < len(tps):
+                for msg in consumer.consume(500, 1.0):
+                    if msg.error() is not None:
+                        continue
+                    p = wanted.get(msg.key() or b"")
+                    if p is not None:
+                        if msg.value() is None:
+                            found.pop(p, None)
+                        else:
+                            found[p] = msg.value()
+                    if msg.offset() + 1 >= ends[msg.partition()]:
+                        done.add(msg.partition())
+                for tp in tps:  # transaction markers take offsets too: compare positions
+                    if tp.partition not in done and consumer.position([tp])[0].offset >= ends[tp.partition]:
+                        done.add(tp.partition)
+            return found
+        finally:
+            consumer.close()
+
+    def _on_assign(self, consumer: Consumer, tps: list[TopicPartition]) -> None:
+        numbers = {tp.partition for tp in tps} - set(self.parts)
+        snapshots = self._read_snapshots(numbers) if numbers else {}
+        committed = {_tp(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=30)}
+        for p in numbers:
+            runtime = PartitionRuntime(load_rules(list(self.config.rules)))
+            part = Assigned(runtime)
+            if p in snapshots:
+                offsets = runtime.restore(snapshots[p])
+                for tp in tps:
+                    key = _tp(tp.topic, tp.partition)
+                    if tp.partition != p:
+                        continue
+                    start = offsets.get(key, 0)
+                    tp.offset = start
+                    self.done[key] = start
+                    if committed.get(key, OFFSET_INVALID) > start:
+                        part.suppress_until[key] = committed[key]
+                log.info("partition %d restored from its snapshot; replaying %s", p, part.suppress_until or "nothing")
+            for record in self.reference:
+                runtime.apply_reference(record)
+            self.parts[p] = part
+        for tp in tps:
+            if tp.partition in numbers and tp.partition not in snapshots and tp.offset < 0:
+                offset = committed.get(_tp(tp.topic, tp.partition), OFFSET_INVALID)
+                if offset >= 0:
+                    self.done[_tp(tp.topic, tp.partition)] = offset
+        if self.config.bounded:
+            for tp in tps:
+                self.ends[_tp(tp.topic, tp.partition)] = consumer.get_watermark_offsets(tp, 10)[1]
+        consumer.assign(tps)
+        self.metrics.partitions.set(len(self.parts))
+
+    def _on_revoke(self, consumer: Consumer, tps: list[TopicPartition]) -> None:
+        self.commit(snapshot=True)
+        for p in {tp.partition for tp in tps}:
+            self.parts.pop(p, None)
+        for tp in tps:
+            for book in (self.done, self.fetched, self.ends):
+                book.pop(_tp(tp.topic, tp.partition), None)
+        consumer.unassign()
+        self.metrics.partitions.set(len(self.parts))
+
+    def _processed(self, partition: int | None = None) -> dict[str, int]:
+        """Next offset to process per input "topic:p": what commits and snapshots refer to (messages fetched
+        but still waiting in a merge buffer are not processed, so a restart reads them again)."""
+        return {k: v for k, v in self.done.items() if partition is None or int(k.rsplit(":", 1)[1]) == partition}
+
+    def commit(self, snapshot: bool = False) -> None:
+        """Close the transaction: outputs, offsets and (when due) snapshots become visible together."""
+        if snapshot:
+            for p, part in self.parts.items():
+                if part.dirty:
+                    data = part.runtime.snapshot(self._processed(p))
+                    self.producer.produce(self.out["state"], data, self._state_key(p))
+                    self.metrics.state_bytes.labels(str(p)).set(len(data))
+                    part.dirty = False
+            self._last_snapshot = time.monotonic()
+        if not self._pending and not snapshot:
+            return
+        positions = [TopicPartition(k.rsplit(":", 1)[0], int(k.rsplit(":", 1)[1]), v) for k, v in self.done.items()]
+        if positions:
+            self.producer.send_offsets_to_transaction(positions, self.consumer.consumer_group_metadata(), 30)
+        self.producer.commit_transaction(30)
+        self.producer.begin_transaction()
+        self._pending = False
+        self._last_commit = time.monotonic()
+
+    # --- output --------------------------------------------------------------------------------
+    def _emit(self, out: Output) -> None:
+        for inc in out.incidents:
+            value = inc.model_dump_json(exclude_none=True).encode()
+            key = inc.id.encode()
+            headers = [("ce_type", b"saqshy.incident"), ("saqshy-version", str(inc.version).encode())]
+            self.producer.produce(self.out["inc"], value, key, headers=headers)
+            self.producer.produce(self.out["latest"], value, key, headers=headers)
+            self.metrics.incidents.labels(inc.rule_id, inc.status.value).inc()
+        self._dead(out)
+        if out and self.on_output is not None:
+            self.on_output(out)
+        self._pending = True
+
+    def _dead(self, out: Output) -> None:
+        for letter in out.dead_letters:
+            src = letter.source
+            key = f"{src.topic}/{src.partition}/{src.offset}".encode()
+            self.producer.produce(self.out["dlq"], letter.model_dump_json(exclude_none=True).encode(), key)
+            self.metrics.dead_letters.labels(letter.stage.value).inc()
+        if out.dead_letters:
+            self._pending = True
+
+    # --- the loop ------------------------------------------------------------------------------
+    def receive(self, msg: Message) -> None:
+        """A fetched message: unsorted lines are judged at once, events wait for their turn in event time."""
+        topic, partition = msg.topic() or "", msg.partition() or 0
+        part = self.parts.get(partition)
+        if part is None:
+            return
+        self.fetched[_tp(topic, partition)] = (msg.offset() or 0) + 1
+        if topic == self.unsorted:
+            self.process(part, msg)
+        else:
+            part.merge.add(topic, msg.timestamp()[1] / 1000.0, msg)
+
+    def release(self) -> None:
+        for p, part in self.parts.items():
+            for msg in part.merge.ready(self.merged, lambda topic, p=p: self._drained(topic, p)):  # type: ignore[misc]
+                self.process(part, msg)
+
+    def _drained(self, topic: str, partition: int) -> bool:
+        """Nothing more to read from this input right now (its end, as the last fetch reported it)."""
+        tp = TopicPartition(topic, partition)
+        _, high = self.consumer.get_watermark_offsets(tp, cached=True) or (0, -1)
+        if high < 0:
+            try:
+                _, high = self.consumer.get_watermark_offsets(tp, 2)
+            except KafkaException:
+                return True
+        return self.fetched.get(_tp(topic, partition), self.done.get(_tp(topic, partition), 0)) >= high
+
+    def process(self, part: Assigned, msg: Message) -> None:
+        topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
+        raw = msg.value() or b""
+        replica = any(k == REPLICA_HEADER and v == b"1" for k, v in (msg.headers() or ()))
+        pos = SourcePosition(topic=topic, partition=partition, offset=offset)
+        out = part.runtime.feed(raw, pos, replica)
+        part.dirty = True
+        self.metrics.events.labels(topic).inc()
+        key = _tp(topic, partition)
+        self.done[key] = offset + 1
+        self._pending = True
+        until = part.suppress_until.get(key)
+        if until is not None:
+            if offset + 1 >= until:
+                del part.suppress_until[key]
+            return  # processed and committed before the restart: rebuild state, emit nothing
+        if out:
+            self._emit(out)
+
+    def _bounded_done(self) -> bool:
+        if not self.ends:
+            return False
+        return all(self.done.get(k, 0) >= end for k, end in self.ends.items())
+
+    def run(self, stop_after: float | None = None) -> None:
+        deadline = None if stop_after is None else time.monotonic() + stop_after
+        ref = self._reference_consumer()
+        self._read_reference(ref, until_end=True)
+        self.consumer.subscribe(self.topics["in"], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        try:
+            while self.running and (deadline is None or time.monotonic() < deadline):
+                for msg in self.consumer.consume(self.config.batch, 0.05):
+                    err = msg.error()
+                    if err is not None:
+                        if err.code() != KafkaError._PARTITION_EOF:
+                            log.warning("consumer: %s", err.str())
+                        continue
+                    self.receive(msg)
+                self.release()
+                self._read_reference(ref, until_end=False)
+                now = time.monotonic()
+                if now - self._last_commit >= self.config.commit_interval:
+                    self.commit(snapshot=now - self._last_snapshot >= self.config.snapshot_interval)
+                    self._lag()
+                if now - self._last_reload >= self.config.reload_interval:
+                    self._last_reload = now
+                    self.maybe_reload()
+                if self.config.bounded and self._bounded_done():
+                    for part in self.parts.values():
+                        self._emit(Output(incidents=part.runtime.finish()))
+                        part.dirty = True
+                    break
+            self.commit(snapshot=True)
+        finally:
+            ref.close()
+            self.consumer.close()
+            self.producer.flush(30)
+
+    def _lag(self) -> None:
+        try:
+            for tp in self.consumer.position(self.consumer.assignment()):
+                if tp.offset >= 0:
+                    high = self.consumer.get_watermark_offsets(tp, 0.5, cached=True)[1]
+                    self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(high - tp.offset, 0))
+        except KafkaException:
+            pass
+
+    def stop(self) -> None:
+        self.running = False
+

@@ -1,0 +1,59 @@
+"""Shared steps of the Kafka tests: isolated topics per test (a unique prefix), produce, run, read back."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+from confluent_kafka import Consumer
+
+from rules.loader import load_rules
+from schemas import DeadLetter
+from schemas.topics import DEAD_LETTERS
+from streams.kafka.produce import EventProducer
+from streams.kafka.settings import KafkaSettings
+from streams.kafka.topics import apply, load_spec
+from streams.kafka.worker import Worker, WorkerConfig
+from streams.live import Output
+from streams.partitioning import Mode, plan_for
+from tests.kafka_broker import unique
+
+
+def isolated(bootstrap: str, partitions: int = 3) -> KafkaSettings:
+    settings = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=unique("t") + ".")
+    apply(settings, load_spec(partitions=partitions))
+    return settings
+
+
+def produce(settings: KafkaSettings, rules: Iterable[Path], lines: Iterable[bytes], mode: Mode = "single") -> None:
+    producer = EventProducer(settings, plan_for(load_rules(list(rules)), mode))
+    producer.run(lines)
+
+
+def run_bounded(settings: KafkaSettings, rules: Iterable[Path], mode: Mode = "single", **kw: object) -> list[Output]:
+    outputs: list[Output] = []
+    config = WorkerConfig(rules=tuple(rules), group=unique("g"), partitioning=mode, bounded=True, **kw)  # type: ignore[arg-type]
+    Worker(config, settings, outputs.append).run(stop_after=120)
+    return outputs
+
+
+def read_topic(settings: KafkaSettings, topic: str, idle: float = 3.0, timeout: float = 60.0) -> list[bytes]:
+    consumer = Consumer(settings.consumer_config(unique("reader"), **{"isolation.level": "read_committed"}))
+    consumer.subscribe([settings.topic(topic)])
+    out: list[bytes] = []
+    start = last = time.monotonic()
+    try:
+        while time.monotonic() - start < timeout and time.monotonic() - last < idle:
+            for msg in consumer.consume(1000, 0.2):
+                if msg.error() is None and msg.value() is not None:
+                    out.append(msg.value())  # type: ignore[arg-type]
+                    last = time.monotonic()
+    finally:
+        consumer.close()
+    return out
+
+
+def dead_letter_stages(settings: KafkaSettings) -> Counter[str]:
+    return Counter(DeadLetter.model_validate_json(v).stage.value for v in read_topic(settings, DEAD_LETTERS))
