@@ -37,6 +37,10 @@ class Output:
         return bool(self.incidents or self.dead_letters)
 
 
+def _pos(topic: str, partition: int, offset: int) -> SourcePosition:
+    return SourcePosition(topic=topic, partition=partition, offset=offset)
+
+
 class PartitionRuntime:
     def __init__(self, ruleset: RuleSet):
         self.ruleset = ruleset
@@ -47,16 +51,19 @@ class PartitionRuntime:
         self.replicas = 0
 
     # --- input ---------------------------------------------------------------------------------
-    def feed(self, raw: bytes, source: SourcePosition, replica: bool = False) -> Output:
+    def feed(self, raw: bytes, topic: str, partition: int, offset: int, replica: bool = False) -> Output:
+        """One message of an input; its position is only spelled out when something is rejected."""
         out = Output()
         if len(raw) > MAX_EVENT_BYTES:
             reason = f"{len(raw)} bytes is over the {MAX_EVENT_BYTES} limit"
-            out.dead_letters.append(dead_letter(raw[:4096], RejectStage.OVERSIZE, reason, source))
+            out.dead_letters.append(
+                dead_letter(raw[:4096], RejectStage.OVERSIZE, reason, _pos(topic, partition, offset))
+            )
             return out
         try:
             record = decode_record(raw)
         except RecordDecodeError as exc:
-            out.dead_letters.append(dead_letter(raw, exc.stage, exc.reason, source))
+            out.dead_letters.append(dead_letter(raw, exc.stage, exc.reason, _pos(topic, partition, offset)))
             return out
         if record.type in REFERENCE_TYPES:
             self.core.on_event(record)
@@ -78,7 +85,9 @@ class PartitionRuntime:
                     f"{drop.lateness_s:.1f}s behind the watermark, past the allowed lateness of rules: "
                     + ", ".join(drop.rule_ids)
                 )
-                out.dead_letters.append(dead_letter(raw, RejectStage.LATE, reason, source, drop.event_id))
+                out.dead_letters.append(
+                    dead_letter(raw, RejectStage.LATE, reason, _pos(topic, partition, offset), drop.event_id)
+                )
         return out
 
     def apply_reference(self, record: Any) -> None:

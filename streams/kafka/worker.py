@@ -85,6 +85,7 @@ class Worker:
         self.ends: dict[str, int] = {}  # bounded mode: "topic:p" -> end offset at assignment
         self.done: dict[str, int] = {}  # "topic:p" -> next offset to process
         self.fetched: dict[str, int] = {}  # "topic:p" -> next offset to fetch
+        self._highs: dict[str, int] = {}  # "topic:p" -> end offset, as of this loop
         t = settings.topic
         self.topics = {"in": [t(x) for x in INPUT_TOPICS], "ref": [t(x) for x in REFERENCE_TOPICS]}
         self.unsorted = t(UNSORTED)
@@ -333,21 +334,24 @@ class Worker:
 
     def _drained(self, topic: str, partition: int) -> bool:
         """Nothing more to read from this input right now (its end, as the last fetch reported it)."""
-        tp = TopicPartition(topic, partition)
-        _, high = self.consumer.get_watermark_offsets(tp, cached=True) or (0, -1)
-        if high < 0:
-            try:
-                _, high = self.consumer.get_watermark_offsets(tp, 2)
-            except KafkaException:
-                return True
-        return self.fetched.get(_tp(topic, partition), self.done.get(_tp(topic, partition), 0)) >= high
+        key = _tp(topic, partition)
+        high = self._highs.get(key)
+        if high is None:  # once per loop: the call costs tens of microseconds
+            tp = TopicPartition(topic, partition)
+            _, high = self.consumer.get_watermark_offsets(tp, cached=True) or (0, -1)
+            if high < 0:
+                try:
+                    _, high = self.consumer.get_watermark_offsets(tp, 2)
+                except KafkaException:
+                    high = 0
+            self._highs[key] = high
+        return self.fetched.get(key, self.done.get(key, 0)) >= high
 
     def process(self, part: Assigned, msg: Message) -> None:
         topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
         raw = msg.value() or b""
         replica = any(k == REPLICA_HEADER and v == b"1" for k, v in (msg.headers() or ()))
-        pos = SourcePosition(topic=topic, partition=partition, offset=offset)
-        out = part.runtime.feed(raw, pos, replica)
+        out = part.runtime.feed(raw, topic, partition, offset, replica)
         part.dirty = True
         self.metrics.events.labels(topic).inc()
         key = _tp(topic, partition)
@@ -380,6 +384,7 @@ class Worker:
                             log.warning("consumer: %s", err.str())
                         continue
                     self.receive(msg)
+                self._highs.clear()
                 self.release()
                 self._read_reference(ref, until_end=False)
                 now = time.monotonic()
@@ -411,4 +416,3 @@ class Worker:
 
     def stop(self) -> None:
         self.running = False
-
