@@ -59,11 +59,13 @@ class KafkaArchiver:
         poll_batch: int = 5000,
         report: Callable[[ArchiverStats], None] | None = None,
         report_every_s: float = 10.0,
+        shutdown_deadline_s: float = 30.0,
     ) -> None:
         self.settings = settings
         self.writer = writer
         self.flush_interval_s = flush_interval_s
         self.poll_batch = poll_batch
+        self.shutdown_deadline_s = shutdown_deadline_s
         self.stats = ArchiverStats()
         self._report = report or (lambda s: print(f"archive: {s.as_dict()}", file=sys.stderr))
         self._report_every = report_every_s
@@ -101,11 +103,11 @@ class KafkaArchiver:
         self.stats.dead_letters += 1
 
     # --- durability -----------------------------------------------------------------------------------
-    def flush_and_commit(self, wait: bool = False) -> bool:
+    def flush_and_commit(self, wait: bool = False, deadline_s: float | None = None) -> bool:
         """Insert what is buffered; on success commit exactly the offsets it covers."""
         if self.producer.flush(10) > 0:
             return False  # dead letters not delivered yet: their offsets must not be committed either
-        if not self.writer.flush(wait=wait, deadline_s=None if wait else 0):
+        if not self.writer.flush(wait=wait, deadline_s=deadline_s if wait else 0):
             return False
         if self._pending:
             offsets = [TopicPartition(t, p, o) for (t, p), o in sorted(self._pending.items())]
@@ -161,7 +163,8 @@ class KafkaArchiver:
                     self.update_lag()
                     if self.stats.total_lag == 0:
                         break
-            self.flush_and_commit(wait=True)
+            # On shutdown, try for a while; what does not land is not committed and is read again next start.
+            self.flush_and_commit(wait=True, deadline_s=self.shutdown_deadline_s)
         finally:
             self.update_lag()
             self.producer.flush(10)

@@ -53,5 +53,8 @@ def archive(
     signal.signal(signal.SIGTERM, lambda *_: archiver.stop())
     signal.signal(signal.SIGINT, lambda *_: archiver.stop())
     stats = archiver.run(stop_after_s=stop_after, idle_exit_s=until_idle)
-    writer.close()
+    if writer.buffered:
+        click.echo(f"archive: {writer.buffered} rows not archived (not committed; read again on restart)", err=True)
+    else:
+        writer.close()
     click.echo(orjson.dumps({"archive": stats.as_dict(), "writer": writer.stats.as_dict()}).decode())

@@ -3,7 +3,12 @@ ClickHouse, memory stays bounded while ClickHouse is down, bad messages become d
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from clickhouse_connect.driver.client import Client
@@ -17,7 +22,7 @@ from rules.privacy import PrivacySettings
 from rules.records import encode_record
 from schemas.topics import DEAD_LETTERS, EVENT_TOPICS, INCIDENTS
 from streams.kafka.settings import KafkaSettings
-from tests.archive.conftest import Sim
+from tests.archive.conftest import ROOT, Sim
 from tests.kafka_broker import unique
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -92,3 +97,26 @@ def test_archiver_survives_clickhouse_down_and_commits_after_insert(
             break
     dlq.close()
     assert letters and b"archiver:" in letters[0] and b'"offset"' in letters[0]
+
+
+def test_the_archive_command_drains_the_topics(kafka_bootstrap: str, sim: Sim, tmp_path: Path) -> None:
+    prefix = unique("cmd") + "."
+    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=prefix)
+    topics = sorted({settings.topic(t) for t in (*EVENT_TOPICS.values(), INCIDENTS, DEAD_LETTERS)})
+    admin = AdminClient(settings.admin_config())
+    for fut in admin.create_topics([NewTopic(t, 1, 1) for t in topics]).values():
+        fut.result(30)
+    producer = Producer(settings.producer_config())
+    records = [r for r in sim.records if r.type in EVENT_TOPICS][:500]
+    for rec in records:
+        producer.produce(settings.topic(EVENT_TOPICS[rec.type]), encode_record(rec))
+    assert producer.flush(30) == 0
+    env = {**os.environ, "SAQSHY_KAFKA_TOPIC_PREFIX": prefix}
+    dsn = f"chdb://{tmp_path / 'archive'}"
+    cmd = [sys.executable, "-m", "saqshy", "archive", "--archive", dsn, "--bootstrap", kafka_bootstrap,
+           "--group", unique("g"), "--until-idle", "2", "--stop-after", "90"]  # fmt: skip
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=150, check=False)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["archive"]["events"] == len(records) and out["archive"]["total_lag"] == 0
+    assert out["writer"]["events"] == len(records) and out["archive"]["commits"] >= 1
