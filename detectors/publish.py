@@ -63,6 +63,7 @@ class DetectorKafkaSettings:
     sasl_password: str | None = field(default=None, repr=False)
     ssl_cafile: str | None = None
     linger_ms: int = 20
+    flush_timeout_s: float = 30.0
     dead_letters: Path = Path("detector-dlq.jsonl")
     extra: Mapping[str, str] = field(default_factory=dict)  # librdkafka properties passed through
 
@@ -157,9 +158,15 @@ class KafkaSink:
         self._producer.poll(0)
 
     def flush(self) -> None:
-        left = self._producer.flush(30)
+        left = self._producer.flush(self.settings.flush_timeout_s)
         if left:
-            raise PublishError(f"{left} event(s) still undelivered to {self.settings.bootstrap_servers} after 30 s")
+            # Purging fires the delivery callback of every queued event with an error: they go to the dead letters.
+            self._producer.purge()
+            self._producer.flush(0)
+            raise PublishError(
+                f"{left} event(s) undelivered to {self.settings.bootstrap_servers} after "
+                f"{self.settings.flush_timeout_s:g} s; written to {self.settings.dead_letters}"
+            )
 
     def close(self) -> None:
         self.flush()

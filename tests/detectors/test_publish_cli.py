@@ -134,3 +134,18 @@ def test_events_kafka_refuses_go_to_dead_letters_whole(kafka_bootstrap: str, tmp
     letters = [DeadLetter.model_validate_json(line) for line in dlq.read_text().splitlines()]
     assert [decode_event(d.original_bytes()) for d in letters] == [event(0), event(1)]
     assert all("delivery" in d.reason and d.source.topic == settings.topic for d in letters)
+
+
+def test_an_unreachable_broker_loses_nothing(tmp_path: Path) -> None:
+    """No broker at all: the flush gives up, and every queued event is in the dead-letter file, whole."""
+    from detectors.errors import PublishError
+    from detectors.publish import KafkaSink
+
+    dlq = tmp_path / "dlq.jsonl"
+    sink = KafkaSink(DetectorKafkaSettings(bootstrap_servers="127.0.0.1:1", dead_letters=dlq, flush_timeout_s=1.0))
+    for n in range(3):
+        sink.publish(event(n))
+    with pytest.raises(PublishError, match="3 event\\(s\\) undelivered"):
+        sink.close()
+    letters = [DeadLetter.model_validate_json(line) for line in dlq.read_text().splitlines()]
+    assert sorted(decode_event(d.original_bytes()).id for d in letters) == ["e0", "e1", "e2"]
