@@ -16,13 +16,14 @@ from typing import Any
 
 import orjson
 
+from rules.context.runtime import ContextCorrelator
 from rules.core.engine import Correlator
 from rules.errors import CoreError
 from rules.loader import RuleSet
-from rules.records import RecordDecodeError, decode_record
-from schemas import REFERENCE_TYPES, DeadLetter, Incident, RejectStage, SourcePosition
+from rules.records import RecordDecodeError, decode_record, record_from_model
+from schemas import REFERENCE_TYPES, DeadLetter, Incident, PublicAlert, RejectStage, SourcePosition
 from streams.dlq import dead_letter
-from streams.embedded import MAX_EVENT_BYTES
+from streams.embedded import MAX_EVENT_BYTES, ContextOptions
 
 SNAPSHOT_FORMAT = "saqshy.partition.snapshot"
 SNAPSHOT_VERSION = 1
@@ -32,9 +33,10 @@ SNAPSHOT_VERSION = 1
 class Output:
     incidents: list[Incident] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    alerts: list[PublicAlert] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.incidents or self.dead_letters)
+        return bool(self.incidents or self.dead_letters or self.alerts)
 
 
 def _pos(topic: str, partition: int, offset: int) -> SourcePosition:
@@ -42,9 +44,18 @@ def _pos(topic: str, partition: int, offset: int) -> SourcePosition:
 
 
 class PartitionRuntime:
-    def __init__(self, ruleset: RuleSet):
+    def __init__(self, ruleset: RuleSet, context: ContextOptions | None = None):
+        """With `context`, incidents are enriched and public alerts decided (rules.context), as in the
+        embedded runner with the same options."""
         self.ruleset = ruleset
-        self.core = Correlator(ruleset)
+        self.context = context
+        self.core: Correlator | ContextCorrelator
+        if context is None:
+            self.core = Correlator(ruleset)
+        else:
+            self.core = ContextCorrelator(ruleset, None, context.settings, context.alerts)
+            for ev in context.reference:
+                self.core.on_event(record_from_model(ev))
         self.ooo = ruleset.settings.max_out_of_orderness
         self.high = float("-inf")  # newest event time seen
         self.events = 0
@@ -71,6 +82,7 @@ class PartitionRuntime:
         self.events += 1
         self.replicas += replica
         ts = record.time.timestamp()
+        fired: list[Incident] = []
         if ts > self.high:
             self.high = ts
             fired = self.core.on_watermark(ts - self.ooo)
@@ -88,15 +100,23 @@ class PartitionRuntime:
                 out.dead_letters.append(
                     dead_letter(raw, RejectStage.LATE, reason, _pos(topic, partition, offset), drop.event_id)
                 )
+        if found or fired:
+            self._alerts(out)
         return out
+
+    def _alerts(self, out: Output) -> None:
+        if self.context is not None:
+            out.alerts.extend(self.core.take_alerts())  # type: ignore[union-attr]
 
     def apply_reference(self, record: Any) -> None:
         """Reference records reach every partition; the core applies them as of their event time."""
         self.core.on_event(record)
 
-    def finish(self) -> list[Incident]:
+    def finish(self) -> Output:
         """End of a bounded input: event time runs out, every timer fires."""
-        return self.core.on_watermark(float("inf"))
+        out = Output(incidents=self.core.on_watermark(float("inf")))
+        self._alerts(out)
+        return out
 
     # --- state ---------------------------------------------------------------------------------
     def snapshot(self, offsets: dict[str, int]) -> bytes:
@@ -123,7 +143,7 @@ class PartitionRuntime:
 
     def with_rules(self, ruleset: RuleSet) -> PartitionRuntime:
         """The same partition under a new rule set: unchanged rules (id@version) keep their state."""
-        fresh = PartitionRuntime(ruleset)
+        fresh = PartitionRuntime(ruleset, self.context)
         fresh.core.restore(self.core.snapshot())
         fresh.high = self.high
         fresh.events, fresh.replicas = self.events, self.replicas

@@ -186,6 +186,16 @@ def tail(bootstrap: str | None, topic: str, from_beginning: bool, max_messages: 
 @click.option("--commit-interval", type=float, default=0.1, show_default=True)
 @click.option("--snapshot-interval", type=float, default=5.0, show_default=True)
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
+@click.option(
+    "--context/--no-context",
+    "with_context",
+    default=True,
+    show_default=True,
+    help="Enrich incidents and decide public alerts (reference data comes from the reference topics).",
+)
+@click.option("--alert-policy", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@click.option("--warning-devices", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
 def worker(
     bootstrap: str | None,
     rule_paths: tuple[Path, ...],
@@ -196,8 +206,13 @@ def worker(
     commit_interval: float,
     snapshot_interval: float,
     metrics_port: int | None,
+    with_context: bool,
+    alert_policy: Path | None,
+    warning_devices: Path | None,
+    roster: Path | None,
 ) -> None:
     """Consume the event topics, correlate, produce incidents and dead letters (exactly-once in Kafka)."""
+    from saqshy.commands.replay_cmd import build_context
     from streams.kafka.worker import Worker, WorkerConfig
     from streams.partitioning import PartitionPlanError
 
@@ -211,6 +226,7 @@ def worker(
         snapshot_interval=snapshot_interval,
         bounded=bounded,
         metrics_port=metrics_port,
+        context=build_context(with_context, (), "1970-01-01T00:00:00Z", alert_policy, warning_devices, roster),
     )
     try:
         w = Worker(config, _settings(bootstrap))

@@ -120,7 +120,7 @@ def replay(
     dlq_path = dlq_path or input_path.with_name(input_path.name.removesuffix(".gz") + ".dlq.jsonl")
     dead = FileDeadLetters(dlq_path)
     try:
-        context = _context(with_context, reference_paths, reference_as_of, alert_policy, warning_devices, roster)
+        context = build_context(with_context, reference_paths, reference_as_of, alert_policy, warning_devices, roster)
     except (ContextError, AlertError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
@@ -171,7 +171,7 @@ def replay(
         print_summary(summary, runner, Console(), dlq_path if dead.count else None)
 
 
-def _context(
+def build_context(
     enabled: bool,
     reference_paths: tuple[Path, ...],
     as_of: str,

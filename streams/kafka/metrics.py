@@ -18,6 +18,7 @@ class WorkerMetrics:
         self.dead_letters = Counter(
             "saqshy_dead_letters", "Inputs rejected to the dead-letter topic", ["stage"], registry=r
         )
+        self.alerts = Counter("saqshy_public_alerts_out", "Public alerts produced", ["msg_type"], registry=r)
         self.rule_reloads = Counter("saqshy_rule_reloads", "Rule set reloads", ["outcome"], registry=r)
         self.lag = Gauge(
             "saqshy_consumer_lag", "Messages behind the end of each input partition", ["topic", "partition"], registry=r

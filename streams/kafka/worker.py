@@ -23,8 +23,9 @@ from rules.errors import RuleSetError
 from rules.loader import RuleSet, load_rules
 from rules.records import RecordDecodeError, decode_record
 from schemas import SourcePosition
-from schemas.topics import DEAD_LETTERS, EVENT_TOPICS, INCIDENTS, INCIDENTS_LATEST
+from schemas.topics import ALERTS, DEAD_LETTERS, EVENT_TOPICS, INCIDENTS, INCIDENTS_LATEST
 from streams.dlq import dead_letter
+from streams.embedded import ContextOptions
 from streams.kafka.metrics import WorkerMetrics
 from streams.kafka.produce import REPLICA_HEADER
 from streams.kafka.settings import KafkaSettings
@@ -54,6 +55,7 @@ class WorkerConfig:
     batch: int = 2000
     bounded: bool = False  # stop at the end offsets seen when partitions are assigned (replays, tests)
     metrics_port: int | None = None
+    context: ContextOptions | None = None  # enrichment and public alerts, as `saqshy replay --context`
 
 
 @dataclass
@@ -90,7 +92,13 @@ class Worker:
         self.topics = {"in": [t(x) for x in INPUT_TOPICS], "ref": [t(x) for x in REFERENCE_TOPICS]}
         self.unsorted = t(UNSORTED)
         self.merged = [x for x in self.topics["in"] if x != self.unsorted]
-        self.out = {"inc": t(INCIDENTS), "latest": t(INCIDENTS_LATEST), "dlq": t(DEAD_LETTERS), "state": t(STATE)}
+        self.out = {
+            "inc": t(INCIDENTS),
+            "latest": t(INCIDENTS_LATEST),
+            "dlq": t(DEAD_LETTERS),
+            "state": t(STATE),
+            "alerts": t(ALERTS),
+        }
         self.consumer = Consumer(
             settings.consumer_config(
                 config.group,
@@ -228,7 +236,7 @@ class Worker:
         snapshots = self._read_snapshots(numbers) if numbers else {}
         committed = {_tp(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=30)}
         for p in numbers:
-            runtime = PartitionRuntime(load_rules(list(self.config.rules)))
+            runtime = PartitionRuntime(load_rules(list(self.config.rules)), self.config.context)
             part = Assigned(runtime)
             if p in snapshots:
                 offsets = runtime.restore(snapshots[p])
@@ -300,6 +308,10 @@ class Worker:
             self.producer.produce(self.out["inc"], value, key, headers=headers)
             self.producer.produce(self.out["latest"], value, key, headers=headers)
             self.metrics.incidents.labels(inc.rule_id, inc.status.value).inc()
+        for alert in out.alerts:
+            value = alert.model_dump_json(exclude_none=True).encode()
+            self.producer.produce(self.out["alerts"], value, alert.incident_id.encode())  # Alert and Cancel in order
+            self.metrics.alerts.labels(alert.msg_type).inc()
         self._dead(out)
         if out and self.on_output is not None:
             self.on_output(out)
@@ -396,7 +408,7 @@ class Worker:
                     self.maybe_reload()
                 if self.config.bounded and self._bounded_done():
                     for part in self.parts.values():
-                        self._emit(Output(incidents=part.runtime.finish()))
+                        self._emit(part.runtime.finish())
                         part.dirty = True
                     break
             self.commit(snapshot=True)
