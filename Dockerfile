@@ -8,6 +8,8 @@ COPY streams streams
 COPY jobs jobs
 COPY detectors detectors
 COPY saqshy saqshy
-RUN pip install --no-cache-dir ".[kafka,archive]"
+COPY infra infra
+# Editable: the code reads its specs (infra/topics.yaml, infra/clickhouse/*.sql) beside the packages.
+RUN pip install --no-cache-dir -e ".[kafka,archive,video]"
 ENTRYPOINT ["saqshy"]
 CMD ["--help"]

@@ -7,7 +7,7 @@ DEMO_DIR   ?= build/demo
 DEMO_HOURS ?= 24
 DEMO_SEED  ?= 7
 
-.PHONY: install demo test test-fast bench lint format rules-test clean
+.PHONY: install demo test test-fast bench lint format rules-test kafka-up kafka-down topics asyncapi clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,10 +30,18 @@ demo: install
 	$(BIN)/saqshy simulate --city streams/sim/cities/alatau --hours $(DEMO_HOURS) --seed $(DEMO_SEED) \
 		--out $(DEMO_DIR)/events.jsonl.gz --truth $(DEMO_DIR)/truth.jsonl
 	$(BIN)/saqshy replay --rules rules/catalog --input $(DEMO_DIR)/events.jsonl.gz \
-		--out $(DEMO_DIR)/incidents.jsonl --dlq $(DEMO_DIR)/dead-letters.jsonl
+		--out $(DEMO_DIR)/incidents.jsonl --dlq $(DEMO_DIR)/dead-letters.jsonl \
+		--roster streams/sim/cities/alatau/units.csv \
+		--warning-devices streams/sim/cities/alatau/warning_devices.geojson \
+		--alerts-out $(DEMO_DIR)/alerts.jsonl --cap-dir $(DEMO_DIR)/cap \
+		--archive chdb://$(DEMO_DIR)/archive
 	$(BIN)/saqshy evaluate --truth $(DEMO_DIR)/truth.jsonl --incidents $(DEMO_DIR)/incidents.jsonl
+	$(BIN)/saqshy map --archive chdb://$(DEMO_DIR)/archive --out $(DEMO_DIR)/crime-map.html --png $(DEMO_DIR)/crime-map.png
 
+# The integration tiers start what they need: a Kafka broker (infra/kafka/kafka.sh, via the kafka_bootstrap
+# fixture, stopped after), chDB in-process, Chromium when installed.
 test: install
+	infra/kafka/kafka.sh fetch
 	$(BIN)/saqshy rules test rules/catalog
 	$(BIN)/python -m pytest -q
 
@@ -49,11 +57,25 @@ bench: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy schemas rules streams saqshy
+	$(BIN)/mypy schemas rules streams jobs detectors saqshy
 
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# A broker for development on 127.0.0.1:9092 (jars from Maven Central, cached in ~/.m2), and its topics.
+kafka-up:
+	infra/kafka/kafka.sh up
+
+kafka-down:
+	infra/kafka/kafka.sh down
+
+topics: install
+	$(BIN)/saqshy topics apply
+
+# The dispatch contract, regenerated from the schemas (a test fails when the committed one is stale).
+asyncapi: install
+	$(BIN)/python -m schemas.asyncapi docs/asyncapi
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -23,7 +23,8 @@ from streams.kafka.topics import UNSORTED
 from streams.partitioning import PartitionPlan
 
 REPLICA_HEADER = "saqshy-replica"
-REPLICA = [(REPLICA_HEADER, b"1")]
+Headers = list[tuple[str, str | bytes | None]]
+REPLICA: Headers = [(REPLICA_HEADER, b"1")]
 
 
 class ProduceError(RuntimeError):
@@ -98,7 +99,7 @@ class EventProducer:
             if len(self.errors) < 20:
                 self.errors.append(f"{msg.topic()}: {err.str()}")
 
-    def _send(self, topic: str, raw: bytes, key: bytes | None, ts: int | None, headers: list[tuple[str, bytes]] | None):
+    def _send(self, topic: str, raw: bytes, key: bytes | None, ts: int | None, headers: Headers | None) -> None:
         while True:
             try:
                 self.producer.produce(

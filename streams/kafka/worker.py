@@ -166,13 +166,14 @@ class Worker:
             for msg in msgs:
                 if msg.error() is not None:
                     continue
-                key = (msg.topic(), msg.partition())
-                if key in remaining and msg.offset() + 1 >= ends[key]:
+                key = (msg.topic() or "", msg.partition() or 0)
+                if key in remaining and (msg.offset() or 0) + 1 >= ends[key]:
                     remaining.discard(key)
-                if msg.value() is None:
+                value = msg.value()
+                if value is None:
                     continue
                 try:
-                    record = decode_record(msg.value())
+                    record = decode_record(value)
                 except RecordDecodeError as exc:
                     pos = SourcePosition(topic=msg.topic(), partition=msg.partition(), offset=msg.offset())
                     self._dead(Output(dead_letters=[dead_letter(msg.value() or b"", exc.stage, exc.reason, pos)]))
@@ -217,13 +218,15 @@ class Worker:
                     if msg.error() is not None:
                         continue
                     p = wanted.get(msg.key() or b"")
+                    value = msg.value()
                     if p is not None:
-                        if msg.value() is None:
+                        if value is None:
                             found.pop(p, None)
                         else:
-                            found[p] = msg.value()
-                    if msg.offset() + 1 >= ends[msg.partition()]:
-                        done.add(msg.partition())
+                            found[p] = value
+                    partition = msg.partition() or 0
+                    if (msg.offset() or 0) + 1 >= ends[partition]:
+                        done.add(partition)
                 for tp in tps:  # transaction markers take offsets too: compare positions
                     if tp.partition not in done and consumer.position([tp])[0].offset >= ends[tp.partition]:
                         done.add(tp.partition)
@@ -304,7 +307,10 @@ class Worker:
         for inc in out.incidents:
             value = inc.model_dump_json(exclude_none=True).encode()
             key = inc.id.encode()
-            headers = [("ce_type", b"saqshy.incident"), ("saqshy-version", str(inc.version).encode())]
+            headers: list[tuple[str, str | bytes | None]] = [
+                ("ce_type", b"saqshy.incident"),
+                ("saqshy-version", str(inc.version).encode()),
+            ]
             self.producer.produce(self.out["inc"], value, key, headers=headers)
             self.producer.produce(self.out["latest"], value, key, headers=headers)
             self.metrics.incidents.labels(inc.rule_id, inc.status.value).inc()
@@ -362,7 +368,8 @@ class Worker:
     def process(self, part: Assigned, msg: Message) -> None:
         topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
         raw = msg.value() or b""
-        replica = any(k == REPLICA_HEADER and v == b"1" for k, v in (msg.headers() or ()))
+        headers = msg.headers()  # a list of (key, value) as consumed
+        replica = bool(headers) and (REPLICA_HEADER, b"1") in headers  # type: ignore[operator]
         out = part.runtime.feed(raw, topic, partition, offset, replica)
         part.dirty = True
         self.metrics.events.labels(topic).inc()
