@@ -9,18 +9,19 @@ payload alike. Incidents keep their clear key/labels only in the restricted_* co
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+import typing
+from collections.abc import Callable, Iterable, Sequence
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import orjson
+from msgspec.structs import astuple
 
 from rules.privacy import PrivacySettings
 from schemas import Incident
 
 Rec = Any  # a runtime event record (msgspec Struct generated from the contract)
-Getter = Callable[[Rec], Any] | str  # a str names a field of the payload (_Data)
 
 # name -> value for rows of event types that do not have the column. Order = insert column order.
 EVENT_DEFAULTS: dict[str, Any] = {
@@ -48,26 +49,30 @@ def _s(v: Any) -> str:
     return "" if v is None else str(v)
 
 
-def _d(attr: str) -> Getter:
-    # operator.attrgetter runs in C: a column of 100k values costs a few ms. None (an absent optional
-    # field) is turned into the column's default afterwards, only when the column has one.
-    return _Data(attr)
+class _Src(NamedTuple):
+    """Where a typed column's value comes from: an attribute path of the record, or a constant."""
+
+    path: str | None  # "data.plate", "deleted"; None: the constant
+    const: Any = None
 
 
-class _Data(str):
-    """A field of the payload: read with a C attrgetter over the batch's payload structs."""
+def _d(attr: str) -> _Src:
+    """A field of the payload. None (an absent optional field) becomes the column's default, when it has one."""
+    return _Src("data." + attr)
 
 
-def _const(value: Any) -> Getter:
-    return lambda r: value
+def _rec(attr: str) -> _Src:
+    return _Src(attr)
 
 
-COMMON: dict[str, Getter] = {
-    name: attrgetter(name) for name in ("id", "type", "source", "time", "received_time", "schema_version")
-}
+def _const(value: Any) -> _Src:
+    return _Src(None, value)
+
+
+COMMON: dict[str, _Src] = {name: _rec(name) for name in ("id", "source", "time", "received_time", "schema_version")}
 
 # Per type: the typed columns (category and subject are the cross-type "what" and "who").
-BY_TYPE: dict[str, dict[str, Getter]] = {
+BY_TYPE: dict[str, dict[str, _Src]] = {
     "call.112": {
         "category": _d("category"), "subject": _d("call_id"), "call_line": _d("line"),
         "call_phone": _d("phone"), "call_caller": _d("caller_name"), "call_address": _d("address"),
@@ -103,10 +108,10 @@ BY_TYPE: dict[str, dict[str, Getter]] = {
         "dispatch_unit_id": _d("unit_id"), "dispatch_note": _d("note"),
     },
     "incident": {"category": _d("category"), "subject": _d("id")},
-    "ref.hotlist": {"category": _d("reason"), "subject": _d("plate"), "deleted": attrgetter("deleted")},
-    "ref.camera": {"category": _d("kind"), "subject": _d("camera_id"), "deleted": attrgetter("deleted")},
-    "ref.zone": {"category": _d("kind"), "subject": _d("zone_id"), "deleted": attrgetter("deleted")},
-    "ref.admin_area": {"category": _d("level"), "subject": _d("area_id"), "deleted": attrgetter("deleted")},
+    "ref.hotlist": {"category": _d("reason"), "subject": _d("plate"), "deleted": _rec("deleted")},
+    "ref.camera": {"category": _d("kind"), "subject": _d("camera_id"), "deleted": _rec("deleted")},
+    "ref.zone": {"category": _d("kind"), "subject": _d("zone_id"), "deleted": _rec("deleted")},
+    "ref.admin_area": {"category": _d("level"), "subject": _d("area_id"), "deleted": _rec("deleted")},
 }  # fmt: skip
 _LOCATION = ("lat", "lon", "accuracy_m")
 _ADMIN = ("republic", "region", "city", "district")
@@ -150,52 +155,157 @@ class Pseudonymiser:
         return msgspec.structs.replace(rec, data=data)
 
 
-def event_columns(records: Sequence[Rec], pseudo: Pseudonymiser) -> list[list[Any]]:
-    """Column-oriented data for EVENT_COLUMNS: rows grouped by type, one C-level pass per column per type."""
-    groups: dict[str, list[Rec]] = {}
-    personal = ("call.112", "sos.press")
+Tupler = Callable[[Any], tuple[Any, ...]]
+
+
+def _tupler(cls: Any, names: Sequence[str]) -> tuple[Tupler, tuple[int, ...]]:
+    """A C callable turning an instance of `cls` into a tuple, and where each of `names` is in that tuple:
+    msgspec's astuple (the slots in order, no attribute lookups) for a Struct class, else an attrgetter."""
+    fields = getattr(cls, "__struct_fields__", None)
+    if isinstance(fields, tuple) and set(names) <= set(fields):
+        return astuple, tuple(fields.index(name) for name in names)
+    # attrgetter returns a bare value for a single name: ask for it twice to always get a tuple.
+    return attrgetter(*names, *names[:1]), tuple(range(len(names)))
+
+
+def _struct_of(annotation: Any) -> Any:
+    """X for a field annotated X or X | None where X is a Struct class; None otherwise (attrgetter then)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
+    return args[0] if len(args) == 1 and isinstance(args[0], type) and issubclass(args[0], msgspec.Struct) else None
+
+
+class _Plan(NamedTuple):
+    """How records of one class fill EVENT_COLUMNS. A record becomes a tuple in one C call (and its payload,
+    location and admin path one each), so a slice of rows is transposed into columns with zip."""
+
+    etype: str
+    rec: Tupler
+    rec_at: tuple[int, ...]  # location, admin, data, then each record-level typed column
+    data: Tupler | None
+    data_at: tuple[int, ...]  # each payload typed column
+    loc: Tupler
+    loc_at: tuple[int, ...]
+    adm: Tupler
+    adm_at: tuple[int, ...]
+    typed: tuple[tuple[str, bool, int, Any], ...]  # (column, from the payload?, position, default)
+    consts: tuple[tuple[str, Any], ...]  # (column, value) the same for every row of the type
+    absent: tuple[str, ...]  # columns this type does not have: their default
+
+
+def _plan(cls: Any, etype: str) -> _Plan:
+    sources = {**COMMON, **BY_TYPE.get(etype, {})}
+    rec_names = ["location", "admin", "data"]
+    data_names: list[str] = []
+    typed: list[tuple[str, bool, int, Any]] = []
+    for name, src in sources.items():
+        if src.path is None:
+            continue
+        owner, _, attr = src.path.rpartition(".")
+        names = data_names if owner == "data" else rec_names
+        if attr not in names:
+            names.append(attr)
+        typed.append((name, owner == "data", names.index(attr), EVENT_DEFAULTS[name]))
+    annotations: dict[str, Any] = {}
+    if isinstance(cls, type) and issubclass(cls, msgspec.Struct):
+        annotations = {f.name: f.type for f in msgspec.structs.fields(cls)}
+    rec, rec_at = _tupler(cls, rec_names)
+    data, data_at = _tupler(_struct_of(annotations.get("data")), data_names) if data_names else (None, ())
+    loc, loc_at = _tupler(_struct_of(annotations.get("location")), _LOCATION)
+    adm, adm_at = _tupler(_struct_of(annotations.get("admin")), _ADMIN)
+    resolved = tuple((name, from_data, (data_at if from_data else rec_at)[i], d) for name, from_data, i, d in typed)
+    consts = (("type", etype), *((name, src.const) for name, src in sources.items() if src.path is None))
+    filled = {*sources, "type", *_LOCATION, *_ADMIN, "payload"}
+    absent = tuple(name for name in EVENT_COLUMNS if name not in filled)
+    return _Plan(etype, rec, rec_at, data, data_at, loc, loc_at, adm, adm_at, resolved, consts, absent)
+
+
+_PLANS: dict[tuple[Any, str], _Plan] = {}
+# Rows are read in slices that stay in the CPU cache: every column of a slice is filled while its records
+# are hot, instead of one pass per column over the whole batch (a cache miss per record and column).
+_CHUNK = 256
+
+
+def group_records(records: Iterable[Rec]) -> dict[tuple[Any, str], list[Rec]]:
+    """Records per (class, event type), in order of first appearance, rows in input order. A record class
+    carries its type (the msgspec tag, a class attribute): one dict operation a row."""
+    by_class: dict[Any, list[Rec]] = {}
     for rec in records:
-        t = rec.type
-        groups.setdefault(t, []).append(pseudo.record(rec) if t in personal else rec)
+        by_class.setdefault(rec.__class__, []).append(rec)
+    groups: dict[tuple[Any, str], list[Rec]] = {}
+    for cls, recs in by_class.items():
+        etype = getattr(cls, "type", None)
+        if isinstance(etype, str):
+            groups[cls, etype] = recs
+        else:  # not a generated record class: the type of each object
+            for rec in recs:
+                groups.setdefault((cls, rec.type), []).append(rec)
+    return groups
+
+
+def event_columns(records: Iterable[Rec], pseudo: Pseudonymiser) -> list[list[Any]]:
+    """Column-oriented data for EVENT_COLUMNS (see event_columns_grouped)."""
+    return event_columns_grouped(group_records(records), pseudo)
+
+
+def event_columns_grouped(groups: dict[tuple[Any, str], list[Rec]], pseudo: Pseudonymiser) -> list[list[Any]]:
+    """Column-oriented data for EVENT_COLUMNS from records grouped by group_records: the rows of each type in
+    turn, personal fields pseudonymised, the data object as JSON in `payload`."""
     columns: dict[str, list[Any]] = {name: [] for name in EVENT_COLUMNS}
     enc_lines = _ENC.encode_lines
-    for etype, recs in groups.items():
-        typed = BY_TYPE.get(etype, {})
-        n = len(recs)
-        locs = [r.location for r in recs]
-        if None in locs:
-            for name in _LOCATION:
-                columns[name].extend([None if loc is None else getattr(loc, name) for loc in locs])
-        else:
-            for name in _LOCATION:
-                columns[name].extend(map(attrgetter(name), locs))
-        admins = [r.admin for r in recs]
-        has_admin = None not in admins
-        for name in _ADMIN:
-            if has_admin:
-                values = list(map(attrgetter(name), admins))
-                if None in values:
-                    values = ["" if v is None else v for v in values]
+    payload = columns["payload"]
+    loc_cols = [columns[name] for name in _LOCATION]
+    adm_cols = [columns[name] for name in _ADMIN]
+    for key, recs in groups.items():
+        plan = _PLANS.get(key)
+        if plan is None:
+            plan = _PLANS[key] = _plan(*key)
+        if plan.etype in _PERSONAL:
+            recs = [pseudo.record(rec) for rec in recs]
+        rec_get, data_get, loc_get, adm_get = plan.rec, plan.data, plan.loc, plan.adm
+        i_loc, i_adm, i_data = plan.rec_at[:3]
+        targets = [(columns[name], from_data, i, default) for name, from_data, i, default in plan.typed]
+        for start in range(0, len(recs), _CHUNK):
+            rv = list(zip(*map(rec_get, recs[start : start + _CHUNK]), strict=True))
+            locs, admins, datas = rv[i_loc], rv[i_adm], rv[i_data]
+            dv = list(zip(*map(data_get, datas), strict=True)) if data_get is not None else []
+            k = len(datas)
+            # One C call per slice; JSON escapes newlines inside strings, so splitting on them is safe.
+            payload.extend(enc_lines(datas).split(b"\n")[:-1])
+            if all(locs):
+                lv = list(zip(*map(loc_get, locs), strict=True))
+                for col, i in zip(loc_cols, plan.loc_at, strict=True):
+                    col.extend(lv[i])
+            elif not any(locs):
+                for col in loc_cols:
+                    col.extend([None] * k)
             else:
-                values = ["" if a is None else (getattr(a, name) or "") for a in admins]
-            columns[name].extend(values)
-        datas = [r.data for r in recs]
-        # One C call for the whole group; JSON escapes newlines inside strings, so splitting on them is safe.
-        columns["payload"].extend(enc_lines(datas).split(b"\n")[:-1])
-        for name in EVENT_COLUMNS:
-            getter = COMMON.get(name) or typed.get(name)
-            if getter is not None:
-                values = list(map(attrgetter(getter), datas) if isinstance(getter, str) else map(getter, recs))
-                default = EVENT_DEFAULTS[name]
-                if default is not None and None in values:
-                    values = [default if v is None else v for v in values]
-                columns[name].extend(values)
-            elif name not in _FILLED:
-                columns[name].extend([EVENT_DEFAULTS[name]] * n)
+                for col, name in zip(loc_cols, _LOCATION, strict=True):
+                    col.extend([None if loc is None else getattr(loc, name) for loc in locs])
+            if all(admins):
+                av = list(zip(*map(adm_get, admins), strict=True))
+                for col, i in zip(adm_cols, plan.adm_at, strict=True):
+                    col.extend(["" if v is None else v for v in av[i]] if None in av[i] else av[i])
+            elif not any(admins):
+                for col in adm_cols:
+                    col.extend([""] * k)
+            else:
+                for col, name in zip(adm_cols, _ADMIN, strict=True):
+                    col.extend(["" if a is None else (getattr(a, name) or "") for a in admins])
+            for col, from_data, i, default in targets:
+                vals = dv[i] if from_data else rv[i]
+                if default is not None and None in vals:
+                    col.extend([default if v is None else v for v in vals])
+                else:
+                    col.extend(vals)
+        n = len(recs)
+        for name, value in plan.consts:
+            columns[name].extend([value] * n)
+        for name in plan.absent:
+            columns[name].extend([EVENT_DEFAULTS[name]] * n)
     return list(columns.values())
 
 
-_FILLED = frozenset((*_LOCATION, *_ADMIN, "payload"))
+_PERSONAL = frozenset(("call.112", "sos.press"))
 
 
 # --- incidents ----------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ from jobs.archive.rows import (
     REF_TABLES,
     REF_TRAILER,
     Pseudonymiser,
-    event_columns,
+    event_columns_grouped,
+    group_records,
     incident_row,
     link_rows,
     ref_row,
@@ -197,16 +198,18 @@ class ArchiveWriter:
         self.stats.links += sum(len(inc.event_ids) for inc in batch.incidents)
 
     def _insert_events(self, client: Client, events: list[Any], token: str) -> None:
-        columns = event_columns(events, self.pseudo)
+        groups = group_records(events)
+        columns = event_columns_grouped(groups, self.pseudo)
         settings = {**INSERT_SETTINGS, "insert_deduplication_token": f"{token}:events"}
         client.insert(
             f"{self.db}.events", columns, column_names=list(EVENT_COLUMNS), column_oriented=True, settings=settings
         )
         refs: dict[str, list[list[Any]]] = {}
-        for rec in events:
-            if rec.type in REF_TABLES:
-                table, row = ref_row(rec)
-                refs.setdefault(table, []).append(row)
+        for (_, etype), recs in groups.items():
+            if etype in REF_TABLES:
+                for rec in recs:
+                    table, row = ref_row(rec)
+                    refs.setdefault(table, []).append(row)
         for table, cols in REF_TABLES.values():
             if table in refs:
                 self._put(client, table, refs[table], (*cols, *REF_TRAILER), token)
