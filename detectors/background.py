@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.model import Image
-from detectors.motion import small_grey
+from detectors.motion import Greys, grey_of
 
 Box = tuple[float, float, float, float]
 FloatImage = npt.NDArray[np.float32]
@@ -46,8 +46,10 @@ class StaticForeground:
     def reset(self) -> None:
         self.long = self.short = self.age = None
 
-    def update(self, frame: Image, t: float) -> list[StaticBlob]:
-        g = small_grey(frame, self.width).astype(np.float32)
+    def update(self, frame: Image | Greys, t: float) -> list[StaticBlob]:
+        g = grey_of(frame, self.width).astype(np.float32)
+        if isinstance(frame, Greys):
+            frame = frame.frame
         if self.long is None or self.short is None or self.age is None or self.long.shape != g.shape:
             self.long, self.short, self.age = g.copy(), g.copy(), np.zeros_like(g)
             self.last_t = t

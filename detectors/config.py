@@ -62,6 +62,9 @@ class MotionConfig:
     min_area: float = 0.0015  # fraction of the frame that must change
     still_every: int = 10  # with no motion, still run the detector every N sampled frames
     pad: float = 0.15  # grow the moving region by this fraction before inference
+    # While every moving pixel lies on confirmed tracks seen at the last inference, the detector runs only every
+    # N sampled frames (1: on every moving sample); motion anywhere else runs it at once.
+    redetect_every: int = 3
 
 
 @dataclass(frozen=True)
@@ -302,6 +305,7 @@ def parse_config(data: Any, where: str = "<config>", base: Path | None = None) -
             mo.num("min_area", 0.0015, 0, 1),
             mo.int_("still_every", 10, 1),
             mo.num("pad", 0.15, 0, 2),
+            mo.int_("redetect_every", 3, 1),
         ),
         tracker=TrackerConfig(
             tr.num("iou_threshold", 0.25, 0, 1),

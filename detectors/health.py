@@ -14,7 +14,7 @@ import numpy as np
 
 from detectors.config import HealthConfig
 from detectors.model import Image
-from detectors.motion import small_grey
+from detectors.motion import Greys, grey_of
 
 Tamper = Literal["no_signal", "frozen", "blackout", "blur", "scene_change"]
 WIDTH = 320
@@ -52,7 +52,7 @@ class HealthMonitor:
         self._set("no_signal", t - since >= self.cfg.no_signal_s, t, t - since, out, hold=0.0)
         return out
 
-    def frame(self, frame: Image, t: float) -> list[HealthChange]:
+    def frame(self, frame: Image | Greys, t: float) -> list[HealthChange]:
         out: list[HealthChange] = []
         if not self.cfg.enabled:
             return out
@@ -60,7 +60,7 @@ class HealthMonitor:
         self._set("no_signal", False, t, 0.0, out)
         dt = 0.0 if self._last_t is None else max(0.0, t - self._last_t)
         self._last_t = t
-        g = small_grey(frame, WIDTH)
+        g = grey_of(frame, WIDTH)
         mean, std = float(g.mean()), float(g.std())
         dark = mean < self.cfg.blackout_level or std < self.cfg.blackout_std
         self._set("blackout", dark, t, mean, out)

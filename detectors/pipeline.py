@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+
+import numpy as np
 
 from detectors.analytics import Analytics, Finding
 from detectors.background import StaticForeground
@@ -14,19 +17,25 @@ from detectors.config import CameraConfig
 from detectors.events import EventFactory
 from detectors.health import HealthChange, HealthMonitor
 from detectors.model import Detection, Image, ObjectDetector
-from detectors.motion import Motion, MotionGate
+from detectors.motion import Greys, Motion, MotionGate
 from detectors.publish import Sink
 from detectors.tracker import Box, Track, Tracker
 from schemas.events import VideoDetectionEvent
 
 log = logging.getLogger("saqshy.detectors.pipeline")
 CROP_MAX_FRACTION = 0.6  # a moving region larger than this share of the frame is inferred on the whole frame
+# A track explains motion (the detector may skip a sample) only while its predicted move since it was measured
+# stays under this fraction of its smaller side: small, fast objects (PETS walkers) are re-detected every sample.
+FOLLOW_MOVE = 0.3
+TRACK_MARGIN = 0.25  # a track explains motion within its predicted box grown by this fraction of its size...
+TRACK_MARGIN_PX = 16.0  # ...plus this many pixels
 
 
 @dataclass
 class Stats:
     frames: int = 0
     inferences: int = 0
+    followed: int = 0  # moving samples left to the tracks (motion only where confirmed tracks are)
     infer_s: float = 0.0
     events: int = 0
     lost: int = 0
@@ -35,6 +44,15 @@ class Stats:
     @property
     def infer_ms(self) -> float:
         return 1000.0 * self.infer_s / self.inferences if self.inferences else 0.0
+
+
+def _cells(box: Box, scale: float, grow: float, grow_px: float, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """A full-frame box grown by `grow` of its size plus `grow_px`, in cells of a mask `scale` times as wide."""
+    x1, y1, x2, y2 = box
+    gx, gy = (x2 - x1) * grow + grow_px, (y2 - y1) * grow + grow_px
+    c1, r1 = max(0, int((x1 - gx) * scale)), max(0, int((y1 - gy) * scale))
+    c2, r2 = min(shape[1], int((x2 + gx) * scale) + 1), min(shape[0], int((y2 + gy) * scale) + 1)
+    return c1, r1, c2, r2
 
 
 class Pipeline:
@@ -56,6 +74,8 @@ class Pipeline:
         self.factory = EventFactory(cfg)
         self.stats = Stats()
         self._since_full = 0
+        self._since_infer = 0
+        self._infer_t: float | None = None  # time of the last inference
         self._seq = 0
         self._last_t = 0.0
         self._last_frame: Image | None = None
@@ -96,23 +116,70 @@ class Pipeline:
         self._last_t, self._last_frame = t, frame
         when = self.when(t)
         self.analytics.set_frame_size(frame.shape[1], frame.shape[0])
-        events = [self._health_event(c, when, frame) for c in self.health.frame(frame, t)]
-        motion = self.gate(frame) if self.gating else Motion(True, 1.0, None)
+        greys = Greys(frame)  # the small grey frames health, motion and the static model share
+        events = [self._health_event(c, when, frame) for c in self.health.frame(greys, t)]
+        motion = self.gate(greys) if self.gating else Motion(True, 1.0, None)
         self._since_full += 1
+        self._since_infer += 1
         ended: list[Track] = []
         # A full frame at least every still_every samples, moving or not, so still objects stay verified.
         full = not self.gating or self._since_full >= self.cfg.motion.still_every
-        if full or motion.moving:
+        if full or (motion.moving and not self._followed(motion, t)):
             region = None if full else self.crop_region(frame, motion.region)
             if region is None:
                 self._since_full = 0
+            self._since_infer, self._infer_t = 0, t
             dets, region = self.infer(frame, region)
             _, ended = self.tracker.update(dets, t, region)
+        elif motion.moving:
+            self.stats.followed += 1
         tracks = [tr for tr in self.tracker.tracks.values() if tr.confirmed]
-        blobs = self.static.update(frame, t) if self.static is not None else None
+        blobs = self.static.update(greys, t) if self.static is not None else None
         findings = self.analytics.step(t, when, tracks, ended, blobs)
         events += [self._event(f, when, frame) for f in findings]
         return events
+
+    def _followed(self, motion: Motion, t: float) -> bool:
+        """True when the detector can sit this moving sample out: it ran less than `redetect_every` samples ago,
+        no track is waiting to be confirmed, nothing moves where a track went missing at the last inference, and
+        every changed pixel lies on the predicted box (now and at the previous sample) of a confirmed track the
+        last inference matched and that moves little against its size, so the motion is theirs. Tracks keep
+        their last measured boxes until the next inference; one that went missing is judged there (its missed
+        time counts from when it was last seen, so it ends at most redetect_every - 1 samples later)."""
+        if self._since_infer >= self.cfg.motion.redetect_every or self._infer_t is None or motion.mask is None:
+            return False
+        tracks = list(self.tracker.tracks.values())
+        if any(not tr.confirmed for tr in tracks):
+            return False  # something new is being confirmed
+        mask = motion.mask
+        frame = self._last_frame
+        assert frame is not None
+        scale = mask.shape[1] / frame.shape[1]
+        for tr in tracks:
+            if tr.last_t != self._infer_t:
+                c1, r1, c2, r2 = _cells(tr.predict(t), scale, 0.0, 0.0, mask.shape)
+                if c2 > c1 and r2 > r1 and mask[r1:r2, c1:c2].any():
+                    return False  # something moves where the detector lost a track: look again
+        live = [tr for tr in tracks if tr.last_t == self._infer_t and self._steady(tr, t)]
+        if not live:
+            return False
+        cover = np.zeros_like(mask)
+        prev_t = t - 1.0 / self.cfg.sample_fps
+        for tr in live:
+            for box in (tr.predict(t), tr.predict(prev_t)):
+                c1, r1, c2, r2 = _cells(box, scale, TRACK_MARGIN, TRACK_MARGIN_PX, mask.shape)
+                if c2 > c1 and r2 > r1:
+                    cover[r1:r2, c1:c2] = 255
+        unexplained = np.count_nonzero(mask > cover) / mask.size
+        return bool(unexplained < self.cfg.motion.min_area)
+
+    @staticmethod
+    def _steady(tr: Track, t: float) -> bool:
+        """The track's predicted move since it was measured is small against its size, so the next inference
+        still associates it by IoU (a small, fast object is re-detected every sample)."""
+        w, h = tr.box[2] - tr.box[0], tr.box[3] - tr.box[1]
+        vx, vy = (tr.velocity[0] + tr.velocity[2]) / 2, (tr.velocity[1] + tr.velocity[3]) / 2
+        return math.hypot(vx, vy) * (t - tr.last_t) <= FOLLOW_MOVE * min(w, h)
 
     def lost(self, lost: Lost) -> list[VideoDetectionEvent]:
         self.stats.lost += 1
