@@ -189,7 +189,6 @@ class _Plan(NamedTuple):
     adm_at: tuple[int, ...]
     typed: tuple[tuple[str, bool, int, Any], ...]  # (column, from the payload?, position, default)
     consts: tuple[tuple[str, Any], ...]  # (column, value) the same for every row of the type
-    absent: tuple[str, ...]  # columns this type does not have: their default
 
 
 def _plan(cls: Any, etype: str) -> _Plan:
@@ -214,9 +213,7 @@ def _plan(cls: Any, etype: str) -> _Plan:
     adm, adm_at = _tupler(_struct_of(annotations.get("admin")), _ADMIN)
     resolved = tuple((name, from_data, (data_at if from_data else rec_at)[i], d) for name, from_data, i, d in typed)
     consts = (("type", etype), *((name, src.const) for name, src in sources.items() if src.path is None))
-    filled = {*sources, "type", *_LOCATION, *_ADMIN, "payload"}
-    absent = tuple(name for name in EVENT_COLUMNS if name not in filled)
-    return _Plan(etype, rec, rec_at, data, data_at, loc, loc_at, adm, adm_at, resolved, consts, absent)
+    return _Plan(etype, rec, rec_at, data, data_at, loc, loc_at, adm, adm_at, resolved, consts)
 
 
 _PLANS: dict[tuple[Any, str], _Plan] = {}
@@ -250,11 +247,15 @@ def event_columns(records: Iterable[Rec], pseudo: Pseudonymiser) -> list[list[An
 def event_columns_grouped(groups: dict[tuple[Any, str], list[Rec]], pseudo: Pseudonymiser) -> list[list[Any]]:
     """Column-oriented data for EVENT_COLUMNS from records grouped by group_records: the rows of each type in
     turn, personal fields pseudonymised, the data object as JSON in `payload`."""
-    columns: dict[str, list[Any]] = {name: [] for name in EVENT_COLUMNS}
+    # Every column starts as its default (one C call each); each type then writes the columns it has over
+    # its own range of rows, so a column a type lacks costs nothing for that type.
+    total = sum(map(len, groups.values()))
+    columns: dict[str, list[Any]] = {name: [default] * total for name, default in EVENT_DEFAULTS.items()}
     enc_lines = _ENC.encode_lines
     payload = columns["payload"]
     loc_cols = [columns[name] for name in _LOCATION]
     adm_cols = [columns[name] for name in _ADMIN]
+    end = 0
     for key, recs in groups.items():
         plan = _PLANS.get(key)
         if plan is None:
@@ -264,44 +265,36 @@ def event_columns_grouped(groups: dict[tuple[Any, str], list[Rec]], pseudo: Pseu
         rec_get, data_get, loc_get, adm_get = plan.rec, plan.data, plan.loc, plan.adm
         i_loc, i_adm, i_data = plan.rec_at[:3]
         targets = [(columns[name], from_data, i, default) for name, from_data, i, default in plan.typed]
+        for name, value in plan.consts:
+            columns[name][end : end + len(recs)] = [value] * len(recs)
         for start in range(0, len(recs), _CHUNK):
             rv = list(zip(*map(rec_get, recs[start : start + _CHUNK]), strict=True))
             locs, admins, datas = rv[i_loc], rv[i_adm], rv[i_data]
             dv = list(zip(*map(data_get, datas), strict=True)) if data_get is not None else []
-            k = len(datas)
+            a = end
+            end += len(datas)
             # One C call per slice; JSON escapes newlines inside strings, so splitting on them is safe.
-            payload.extend(enc_lines(datas).split(b"\n")[:-1])
+            payload[a:end] = enc_lines(datas).split(b"\n")[:-1]
             if all(locs):
                 lv = list(zip(*map(loc_get, locs), strict=True))
                 for col, i in zip(loc_cols, plan.loc_at, strict=True):
-                    col.extend(lv[i])
-            elif not any(locs):
-                for col in loc_cols:
-                    col.extend([None] * k)
-            else:
+                    col[a:end] = lv[i]
+            elif any(locs):  # all None: the columns' default (None) is already there
                 for col, name in zip(loc_cols, _LOCATION, strict=True):
-                    col.extend([None if loc is None else getattr(loc, name) for loc in locs])
+                    col[a:end] = [None if loc is None else getattr(loc, name) for loc in locs]
             if all(admins):
                 av = list(zip(*map(adm_get, admins), strict=True))
                 for col, i in zip(adm_cols, plan.adm_at, strict=True):
-                    col.extend(["" if v is None else v for v in av[i]] if None in av[i] else av[i])
-            elif not any(admins):
-                for col in adm_cols:
-                    col.extend([""] * k)
-            else:
+                    col[a:end] = ["" if v is None else v for v in av[i]] if None in av[i] else av[i]
+            elif any(admins):  # all None: the columns' default ("") is already there
                 for col, name in zip(adm_cols, _ADMIN, strict=True):
-                    col.extend(["" if a is None else (getattr(a, name) or "") for a in admins])
+                    col[a:end] = ["" if adm is None else (getattr(adm, name) or "") for adm in admins]
             for col, from_data, i, default in targets:
                 vals = dv[i] if from_data else rv[i]
                 if default is not None and None in vals:
-                    col.extend([default if v is None else v for v in vals])
+                    col[a:end] = [default if v is None else v for v in vals]
                 else:
-                    col.extend(vals)
-        n = len(recs)
-        for name, value in plan.consts:
-            columns[name].extend([value] * n)
-        for name in plan.absent:
-            columns[name].extend([EVENT_DEFAULTS[name]] * n)
+                    col[a:end] = vals
     return list(columns.values())
 
 
