@@ -183,7 +183,9 @@ def tail(bootstrap: str | None, topic: str, from_beginning: bool, max_messages: 
 @click.option(
     "--bounded", is_flag=True, help="Stop at the end of the input seen at start, firing every timer (replays)."
 )
-@click.option("--commit-interval", type=float, default=0.1, show_default=True)
+@click.option(
+    "--commit-interval", type=float, default=0.05, show_default=True, help="Seconds between transactions (latency)."
+)
 @click.option("--snapshot-interval", type=float, default=5.0, show_default=True)
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
 @click.option(

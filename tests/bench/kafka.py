@@ -1,0 +1,182 @@
+"""`make bench BENCH=kafka`: the live worker through a real broker, against a plain consumer.
+
+  consumer_only_per_s  a confluent-kafka consumer that reads the same topics and runs orjson.loads per message
+  events_per_s         the worker (decode, merge, correlate, enrich, produce, transactions) over the same
+                       backlog, from its first processed event to the end
+  ratio                events_per_s / consumer_only_per_s   (target >= 0.2)
+  p50_ms, p99_ms       at a sustained rate (rate_per_s: BENCH_KAFKA_RATE, default 5000/s, at most half the
+                       measured throughput) with the worker running as
+                       its own process: from the produce time of the event that caused an incident update to
+                       the moment a read_committed consumer has it; timer-driven updates (closings, absences)
+                       have no causing event and are not counted
+Prints one JSON line. BENCH_KAFKA_HOURS (default 4) sets the simulated stream; SAQSHY_TEST_KAFKA=host:port uses a
+running broker instead of starting one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import orjson
+from confluent_kafka import Consumer
+
+from rules.loader import load_rules
+from schemas import Incident
+from schemas.topics import INCIDENTS
+from streams.kafka.produce import EventProducer
+from streams.kafka.settings import KafkaSettings
+from streams.kafka.topics import apply, load_spec
+from streams.kafka.worker import INPUT_TOPICS, Worker, WorkerConfig
+from streams.partitioning import plan_for
+from tests.bench.core import stream
+from tests.kafka_broker import broker_session, unique
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOG = ROOT / "rules" / "catalog"
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def fresh(bootstrap: str, partitions: int) -> KafkaSettings:
+    settings = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=unique("bench") + ".")
+    apply(settings, load_spec(partitions=partitions))
+    return settings
+
+
+def consumer_only(settings: KafkaSettings, expected: int) -> float:
+    consumer = Consumer(settings.consumer_config(unique("plain")))
+    consumer.subscribe([settings.topic(t) for t in INPUT_TOPICS])
+    n = 0
+    start = None
+    while n < expected:
+        for msg in consumer.consume(2000, 0.5):
+            if msg.error() is None:
+                if start is None:
+                    start = time.perf_counter()
+                orjson.loads(msg.value() or b"null")
+                n += 1
+    elapsed = time.perf_counter() - (start or time.perf_counter())
+    consumer.close()
+    return n / elapsed
+
+
+def throughput(settings: KafkaSettings) -> tuple[float, int]:
+    config = WorkerConfig(rules=(CATALOG,), group=unique("bench"), bounded=True, snapshot_interval=5.0)
+    worker = Worker(config, settings)
+    worker.run()
+    end = time.monotonic()
+    return worker.processed / (end - (worker.first_event_at or end)), worker.processed
+
+
+def latency(bootstrap: str, lines: list[bytes], rate: float, seconds: float) -> tuple[float, float, int]:
+    settings = fresh(bootstrap, 3)
+    env = dict(os.environ, SAQSHY_KAFKA_BOOTSTRAP_SERVERS=bootstrap, SAQSHY_KAFKA_TOPIC_PREFIX=settings.topic_prefix)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "saqshy", "worker", "--rules", str(CATALOG), "--group", unique("lat")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    produced: dict[str, float] = {}
+    event_time: dict[str, str] = {}
+    received: list[tuple[float, Incident]] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        consumer = Consumer(
+            settings.consumer_config(
+                unique("lat-reader"), **{"isolation.level": "read_committed", "fetch.wait.max.ms": 10}
+            )
+        )
+        consumer.subscribe([settings.topic(INCIDENTS)])
+        while not stop.is_set():
+            for msg in consumer.consume(100, 0.05):
+                if msg.error() is None and msg.value():
+                    received.append((time.monotonic(), Incident.model_validate_json(msg.value() or b"")))
+        consumer.close()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    time.sleep(8)  # the worker joins its group, restores nothing, reads the reference topics
+    producer = EventProducer(settings, plan_for(load_rules([CATALOG]), "single"))
+    start = time.monotonic()
+    for i, raw in enumerate(lines):
+        now = time.monotonic()
+        if now - start > seconds:
+            break
+        ahead = start + i / rate - now
+        if ahead > 0:
+            time.sleep(ahead)
+        doc = orjson.loads(raw)
+        producer.send(raw)
+        produced[doc["id"]] = time.monotonic()
+        event_time[doc["id"]] = doc["time"]
+        if i % 200 == 0:
+            producer.producer.poll(0)
+    producer.flush()
+    time.sleep(3)
+    stop.set()
+    reader.join(5)
+    worker.terminate()
+    worker.wait(30)
+    samples = []
+    for at, inc in received:
+        if inc.status.value == "closed":
+            continue
+        # the causing event has the update's time; a timer-driven update's time is its deadline, no event's
+        when = inc.updated_time.isoformat().replace("+00:00", "Z")[:19]
+        causes = [produced[e] for e in inc.event_ids if e in produced and event_time[e].startswith(when)]
+        if causes:
+            samples.append((at - max(causes)) * 1000)
+    samples.sort()
+    if not samples:
+        return float("nan"), float("nan"), 0
+    return samples[len(samples) // 2], samples[min(len(samples) - 1, int(len(samples) * 0.99))], len(samples)
+
+
+def main() -> None:
+    hours = int(os.environ.get("BENCH_KAFKA_HOURS", "4"))
+    path = stream(hours, 1)
+    lines = [line.rstrip(b"\n") for line in path.open("rb") if line.strip()]
+    with broker_session() as broker:
+        bootstrap = broker if isinstance(broker, str) else broker.bootstrap
+        settings = fresh(bootstrap, 3)
+        log(f"kafka bench: producing {len(lines):,} events")
+        producer = EventProducer(settings, plan_for(load_rules([CATALOG]), "single"))
+        stats = producer.run(lines)
+        inputs = sum(n for topic, n in stats.per_topic.items() if topic in INPUT_TOPICS)
+        log("kafka bench: plain consumer")
+        plain = consumer_only(settings, inputs)
+        log("kafka bench: worker over the backlog")
+        rate, processed = throughput(settings)
+        # a city of ~2 M people makes ~16 events/s on average; the default is over a hundred times that
+        sustained = round(min(rate * 0.5, float(os.environ.get("BENCH_KAFKA_RATE", "5000"))))
+        log(f"kafka bench: latency at {sustained} events/s")
+        p50, p99, n = latency(bootstrap, lines, sustained, 40.0)
+    print(
+        json.dumps(
+            {
+                "bench": "kafka",
+                "events": processed,
+                "events_per_s": round(rate),
+                "consumer_only_per_s": round(plain),
+                "ratio": round(rate / plain, 3),
+                "rate_per_s": sustained,
+                "p50_ms": round(p50, 1),
+                "p99_ms": round(p99, 1),
+                "latency_samples": n,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
