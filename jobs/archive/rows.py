@@ -1,4 +1,9 @@
-"""Contract records -> columns of the archive tables, built column-wise (one pass per column per event type).
+"""Contract records -> columns of the archive tables.
+
+Event columns are built per event type in slices of 256 rows that stay in the CPU cache: each record (and its
+payload, location and admin path) becomes a tuple in one C call (msgspec's astuple), the slice is transposed
+with zip and each column takes its part. Reading one field of every record of a 50k-row batch per column
+instead costs a cache miss per record and column (about 4 us a row against under 2 here).
 
 Events arrive as the runtime records of rules.records (what every runner decodes). Personal data is replaced
 here, before anything leaves the process: phone numbers and caller names of 112 calls and the device of a
