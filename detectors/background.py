@@ -78,16 +78,20 @@ class StaticForeground:
             x, y, w, h, area = (int(v) for v in stats[i])
             if area < 4:
                 continue
-            if self._ghost(g, labels == i, (x, y, w, h)):
+            box = (slice(y, y + h), slice(x, x + w))  # the blob's pixels, looked for inside its bounding box only
+            sel = labels[box] == i
+            if self._ghost(g, box, sel, (x, y, w, h)):
                 continue
-            ages = self.age[labels == i]
+            ages = self.age[box][sel]
             ages = ages[ages > 0]
             # The median, not the minimum: a blob's rim flickers in and out of the threshold.
             age = float(np.median(ages)) if ages.size else 0.0
             out.append(StaticBlob((x * scale, y * scale, (x + w) * scale, (y + h) * scale), age))
         return out
 
-    def _ghost(self, g: FloatImage, mask: npt.NDArray[np.bool_], rect: tuple[int, int, int, int]) -> bool:
+    def _ghost(
+        self, g: FloatImage, box: tuple[slice, slice], sel: npt.NDArray[np.bool_], rect: tuple[int, int, int, int]
+    ) -> bool:
         """Something that was in the first frames and then left looks like a new static object (a ghost).
         A real object brings edges; a ghost's edges are in the old background, not in the frame: learn it away."""
         assert self.long is not None and self.age is not None
@@ -101,6 +105,7 @@ class StaticForeground:
 
         if energy(g) >= energy(self.long):
             return False
-        self.long[mask] = g[mask]
-        self.age[mask] = 0.0
+        long, age = self.long[box], self.age[box]  # views: writing them writes the models
+        long[sel] = g[box][sel]
+        age[sel] = 0.0
         return True
