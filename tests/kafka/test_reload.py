@@ -55,9 +55,12 @@ def test_reload_applies_a_valid_change_and_rejects_a_broken_one(kafka_bootstrap:
 
         fire = next(s for s in scenarios() if s.name == "fire_camera_and_calls")
         produce(settings, [CATALOG], fire.lines)  # the producer only routes (single plan)
-        _wait(lambda: any(
-            Incident.model_validate_json(v).rule_id == "fire.camera_and_call" for v in read_topic(settings, INCIDENTS, idle=1.0)
-        ))  # fmt: skip
+
+        def fire_found() -> bool:
+            found = read_topic(settings, INCIDENTS, idle=1.0)
+            return any(Incident.model_validate_json(v).rule_id == "fire.camera_and_call" for v in found)
+
+        _wait(fire_found)
     finally:
         worker.stop()
         thread.join(30)
