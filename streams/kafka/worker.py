@@ -148,10 +148,8 @@ class Worker:
             self.metrics.rule_reloads.labels("rejected").inc()
             log.error("rules rejected, the running rules keep running:\n%s", exc)
             return False
-        for part in self.parts.values():
+        for part in self.parts.values():  # the snapshot carries the reference tables across
             part.runtime = part.runtime.with_rules(load_rules(list(self.config.rules)))
-            for record in self.reference:
-                part.runtime.apply_reference(record)
         self.ruleset = ruleset
         self.metrics.rule_reloads.labels("applied").inc()
         log.info("rules reloaded: %d rules", len(ruleset.rules))
