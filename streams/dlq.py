@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Protocol
 
+from rules.privacy import PrivacySettings, redact_raw_event, scrub_phones
 from schemas import DeadLetter, RejectStage, SourcePosition
 
 MAX_REASON = 2000
@@ -15,10 +17,30 @@ class DeadLetterSink(Protocol):
     def close(self) -> None: ...
 
 
+@lru_cache(maxsize=1)
+def _privacy() -> PrivacySettings:
+    return PrivacySettings.from_env()
+
+
+def redact(raw: bytes, settings: PrivacySettings | None = None) -> bytes:
+    """Personal data out of a rejected line: a call's phone and caller name are pseudonymised (history still
+    matches by phone), and phone-like digit runs in a line that is not JSON; everything else stays as it came."""
+    settings = settings or _privacy()
+    out = redact_raw_event(raw, settings)
+    if out is raw and not raw.lstrip().startswith(b"{"):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return raw
+        out = scrub_phones(text, settings).encode("utf-8")
+    return out
+
+
 def dead_letter(
     raw: bytes, stage: RejectStage, reason: str, source: SourcePosition, event_id: str | None = None
 ) -> DeadLetter:
-    original, encoding = DeadLetter.wrap_original(raw.rstrip(b"\r\n"))
+    """The dead letter of a rejected input, its personal data pseudonymised (rules.privacy)."""
+    original, encoding = DeadLetter.wrap_original(redact(raw.rstrip(b"\r\n")))
     return DeadLetter(
         stage=stage,
         reason=reason[:MAX_REASON],

@@ -9,6 +9,7 @@ from confluent_kafka import Producer
 
 from schemas import DeadLetter, Incident
 from schemas.topics import DEAD_LETTERS, EVENT_TOPICS, INCIDENTS
+from streams.dlq import redact
 from streams.kafka.topics import UNSORTED
 from tests.golden.harness import CATALOG, scenarios
 from tests.kafka.helpers import isolated, produce, read_topic, run_bounded
@@ -46,8 +47,9 @@ def test_bad_messages_go_to_the_dead_letter_topic_with_their_position(kafka_boot
         assert letter.source.topic == calls and letter.source.partition == 0 and letter.source.offset is not None
         assert letter.reason
         expected = raw[:4096] if stage == "oversize" else raw
-        assert letter.original_bytes() == expected
+        assert letter.original_bytes() == redact(expected)  # whole, but for the caller's phone (pseudonymised)
     assert "2097" in by_stage["oversize"].reason or "bytes" in by_stage["oversize"].reason
     assert "call.999" in by_stage["unknown_type"].reason
+    assert call["data"]["phone"] not in by_stage["unknown_type"].original
     incidents = {Incident.model_validate_json(v).rule_id for v in read_topic(settings, INCIDENTS)}
     assert "fire.camera_and_call" in incidents
