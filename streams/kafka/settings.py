@@ -100,6 +100,7 @@ class KafkaSettings:
                 "message.max.bytes": 4 * 1024 * 1024,
             }
         )
+        conf.update(self.extra)  # the operator's librdkafka settings win over these defaults
         conf.update(overrides)
         return conf
 
@@ -116,6 +117,7 @@ class KafkaSettings:
                 "max.partition.fetch.bytes": 4 * 1024 * 1024,
             }
         )
+        conf.update(self.extra)
         conf.update(overrides)
         return conf
 
