@@ -45,8 +45,8 @@ class AdminHit:
     level: AdminLevel
 
 
-class AdminIndex:
-    """Admin areas by level; `path_at` answers Republic > Region > City > District for a point."""
+class _ShapeIndex:
+    """Records by id with one shape each, behind an STRtree rebuilt lazily after a change."""
 
     def __init__(self) -> None:
         self._records: dict[str, Any] = {}
@@ -57,30 +57,48 @@ class AdminIndex:
     def __len__(self) -> int:
         return len(self._records)
 
+    def _key(self, record: Any) -> str:
+        raise NotImplementedError
+
+    def _shape(self, record: Any) -> shapely.Geometry:
+        raise NotImplementedError
+
     def apply(self, record: Any, deleted: bool) -> None:
         if deleted:
-            self._records.pop(record.area_id, None)
+            self._records.pop(self._key(record), None)
         else:
-            self._records[record.area_id] = record
+            self._records[self._key(record)] = record
         self._tree = None
 
-    def _build(self) -> shapely.STRtree:
-        self._ids = sorted(self._records)
-        self._shapes = [to_shape(self._records[i].geometry) for i in self._ids]
-        shapely.prepare(self._shapes)
-        self._tree = shapely.STRtree(self._shapes)
-        return self._tree
+    def _query(self, lat: float, lon: float) -> list[int]:
+        """Indexes (into _ids/_shapes) of the shapes that contain or touch the point."""
+        if self._tree is None:
+            self._ids = sorted(self._records)
+            self._shapes = [self._shape(self._records[i]) for i in self._ids]
+            shapely.prepare(self._shapes)
+            self._tree = shapely.STRtree(self._shapes)
+        return [int(i) for i in self._tree.query(shapely.Point(lon, lat), predicate="intersects")]
+
+    def records(self) -> list[Any]:
+        return [self._records[k] for k in sorted(self._records)]
+
+
+class AdminIndex(_ShapeIndex):
+    """Admin areas by level; `path_at` answers Republic > Region > City > District for a point."""
+
+    def _key(self, record: Any) -> str:
+        return str(record.area_id)
+
+    def _shape(self, record: Any) -> shapely.Geometry:
+        return to_shape(record.geometry)
 
     def hits(self, lat: float, lon: float) -> list[AdminHit]:
         """Areas containing the point, one per level (the smallest when areas of a level overlap)."""
-        tree = self._tree if self._tree is not None else self._build()
-        point = shapely.Point(lon, lat)
         best: dict[AdminLevel, tuple[float, str]] = {}
-        for i in tree.query(point, predicate="intersects"):
-            area_id = self._ids[int(i)]
-            rec = self._records[area_id]
-            level = AdminLevel(rec.level)
-            size = float(self._shapes[int(i)].area)
+        for i in self._query(lat, lon):
+            area_id = self._ids[i]
+            level = AdminLevel(self._records[area_id].level)
+            size = float(self._shapes[i].area)
             if level not in best or (size, area_id) < best[level]:
                 best[level] = (size, area_id)
         return [AdminHit(best[lv][1], self._records[best[lv][1]].name, lv) for lv in _LEVELS if lv in best]
@@ -106,48 +124,24 @@ class CameraCover:
     record: Any
 
 
-class CameraIndex:
+class CameraIndex(_ShapeIndex):
     """Cameras by field of view; `covering` answers which cameras see a point, nearest first."""
 
-    def __init__(self) -> None:
-        self._records: dict[str, Any] = {}
-        self._tree: shapely.STRtree | None = None
-        self._ids: list[str] = []
-        self._shapes: list[shapely.Geometry] = []
-
-    def __len__(self) -> int:
-        return len(self._records)
-
-    def apply(self, record: Any, deleted: bool) -> None:
-        if deleted:
-            self._records.pop(record.camera_id, None)
-        else:
-            self._records[record.camera_id] = record
-        self._tree = None
+    def _key(self, record: Any) -> str:
+        return str(record.camera_id)
 
     def _shape(self, rec: Any) -> shapely.Geometry:
         if rec.fov is not None:
             return to_shape(rec.fov)
         return circle(rec.location.lat, rec.location.lon, DEFAULT_REACH_M.get(str(rec.kind), 100.0))
 
-    def _build(self) -> shapely.STRtree:
-        self._ids = sorted(self._records)
-        self._shapes = [self._shape(self._records[i]) for i in self._ids]
-        shapely.prepare(self._shapes)
-        self._tree = shapely.STRtree(self._shapes)
-        return self._tree
-
     def covering(self, lat: float, lon: float, limit: int, include_offline: bool = False) -> list[CameraCover]:
-        tree = self._tree if self._tree is not None else self._build()
         found: list[CameraCover] = []
-        for i in tree.query(shapely.Point(lon, lat), predicate="intersects"):
-            cam_id = self._ids[int(i)]
+        for i in self._query(lat, lon):
+            cam_id = self._ids[i]
             rec = self._records[cam_id]
             if not include_offline and str(rec.status) != "online":
                 continue
             found.append(CameraCover(cam_id, haversine_m(lat, lon, rec.location.lat, rec.location.lon), rec))
         found.sort(key=lambda c: (c.distance_m, c.camera_id))
         return found[:limit]
-
-    def records(self) -> list[Any]:
-        return [self._records[k] for k in sorted(self._records)]
