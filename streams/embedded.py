@@ -14,13 +14,25 @@ from typing import IO
 from rules.alerts.policy import AlertPolicy
 from rules.context.enricher import EnricherSettings
 from rules.context.runtime import ContextCorrelator
-from rules.core.engine import Correlator
+from rules.core.engine import Correlator, LateDrop
 from rules.loader import RuleSet
 from rules.records import RecordDecodeError, decode_record, record_from_model
 from schemas import DeadLetter, EventBase, Incident, PublicAlert, RejectStage, SourcePosition
 from streams.dlq import DeadLetterSink, MemoryDeadLetters, dead_letter
 
 MAX_EVENT_BYTES = 1 << 20
+OVERSIZE_KEPT = 4096  # bytes of an oversized input kept in its dead letter
+
+
+# The reasons every runtime gives, word for word, so their dead letters compare equal.
+def oversize_reason(size: int) -> str:
+    return f"{size} bytes is over the {MAX_EVENT_BYTES} limit"
+
+
+def late_reason(drop: LateDrop) -> str:
+    return f"{drop.lateness_s:.1f}s behind the watermark, past the allowed lateness of rules: " + ", ".join(
+        drop.rule_ids
+    )
 
 
 @dataclass(frozen=True)
@@ -97,9 +109,7 @@ class EmbeddedRunner:
         summary = self.summary
         summary.lines += 1
         if len(raw) > MAX_EVENT_BYTES:
-            self._reject(
-                raw[:4096], lineno, RejectStage.OVERSIZE, f"{len(raw)} bytes is over the {MAX_EVENT_BYTES} limit"
-            )
+            self._reject(raw[:OVERSIZE_KEPT], lineno, RejectStage.OVERSIZE, oversize_reason(len(raw)))
             return []
         try:
             record = decode_record(raw)
@@ -120,14 +130,7 @@ class EmbeddedRunner:
             out = core.on_event(record, ts=ts)
         if self._base._late:
             for drop in core.take_late():
-                self._reject(
-                    raw,
-                    lineno,
-                    RejectStage.LATE,
-                    f"{drop.lateness_s:.1f}s behind the watermark, past the allowed lateness of rules: "
-                    + ", ".join(drop.rule_ids),
-                    drop.event_id,
-                )
+                self._reject(raw, lineno, RejectStage.LATE, late_reason(drop), drop.event_id)
         return out
 
     def finish(self) -> list[Incident]:

@@ -23,7 +23,7 @@ from rules.loader import RuleSet
 from rules.records import RecordDecodeError, decode_record, record_from_model
 from schemas import REFERENCE_TYPES, DeadLetter, Incident, PublicAlert, RejectStage, SourcePosition
 from streams.dlq import dead_letter
-from streams.embedded import MAX_EVENT_BYTES, ContextOptions
+from streams.embedded import MAX_EVENT_BYTES, OVERSIZE_KEPT, ContextOptions, late_reason, oversize_reason
 
 SNAPSHOT_FORMAT = "saqshy.partition.snapshot"
 SNAPSHOT_VERSION = 1
@@ -58,17 +58,15 @@ class PartitionRuntime:
                 self.core.on_event(record_from_model(ev))
         self.ooo = ruleset.settings.max_out_of_orderness
         self.high = float("-inf")  # newest event time seen
-        self.events = 0
-        self.replicas = 0
 
     # --- input ---------------------------------------------------------------------------------
     def feed(self, raw: bytes, topic: str, partition: int, offset: int, replica: bool = False) -> Output:
         """One message of an input; its position is only spelled out when something is rejected."""
         out = Output()
         if len(raw) > MAX_EVENT_BYTES:
-            reason = f"{len(raw)} bytes is over the {MAX_EVENT_BYTES} limit"
+            reason = oversize_reason(len(raw))
             out.dead_letters.append(
-                dead_letter(raw[:4096], RejectStage.OVERSIZE, reason, _pos(topic, partition, offset))
+                dead_letter(raw[:OVERSIZE_KEPT], RejectStage.OVERSIZE, reason, _pos(topic, partition, offset))
             )
             return out
         try:
@@ -79,8 +77,6 @@ class PartitionRuntime:
         if record.type in REFERENCE_TYPES:
             self.core.on_event(record)
             return out
-        self.events += 1
-        self.replicas += replica
         ts = record.time.timestamp()
         fired: list[Incident] = []
         if ts > self.high:
@@ -93,12 +89,8 @@ class PartitionRuntime:
             out.incidents.extend(found)
         if self.core._late:
             for drop in self.core.take_late():
-                reason = (
-                    f"{drop.lateness_s:.1f}s behind the watermark, past the allowed lateness of rules: "
-                    + ", ".join(drop.rule_ids)
-                )
                 out.dead_letters.append(
-                    dead_letter(raw, RejectStage.LATE, reason, _pos(topic, partition, offset), drop.event_id)
+                    dead_letter(raw, RejectStage.LATE, late_reason(drop), _pos(topic, partition, offset), drop.event_id)
                 )
         if found or fired:
             self._alerts(out)
@@ -146,7 +138,6 @@ class PartitionRuntime:
         fresh = PartitionRuntime(ruleset, self.context)
         fresh.core.restore(self.core.snapshot())
         fresh.high = self.high
-        fresh.events, fresh.replicas = self.events, self.replicas
         return fresh
 
 
