@@ -10,6 +10,7 @@ from typing import Any
 from rules.context import ContextCorrelator
 from rules.loader import RuleSet, load_rules
 from schemas import Incident
+from tests.support import drive
 
 CALL_RULE = """
 id: test.every_call
@@ -51,14 +52,5 @@ def call_rules(tmp: Path, rule: str = CALL_RULE) -> RuleSet:
 
 
 def feed(core: ContextCorrelator, events: Iterable[Any], ooo: float = 0.0, flush: bool = True) -> list[Incident]:
-    out: list[Incident] = []
-    high = float("-inf")
-    for ev in events:
-        ts = ev.time.timestamp()
-        if ts > high:
-            high = ts
-            out += core.on_watermark(high - ooo)
-        out += core.on_event(ev, ts=ts)
-    if flush:
-        out += core.on_watermark(float("inf"))
-    return out
+    """tests.support.drive, for the enriched core (same contract)."""
+    return drive(core, events, ooo, flush)  # type: ignore[arg-type]
