@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "db": ("saqshy.commands.db_cmd", "db", "Archive schema: apply ClickHouse migrations, access SQL."),
     "archive": ("saqshy.commands.archive_cmd", "archive", "Archive Kafka events and incidents to ClickHouse."),
     "map": ("saqshy.commands.map_cmd", "map_", "Write the crime map (HTML + PNG) from the archive."),
+    "forecast": ("saqshy.commands.forecast_cmd", "forecast", "Fit, predict and evaluate hotspot forecasts."),
+    "flink": ("saqshy.commands.flink_cmd", "flink", "Run the correlation job on Apache Flink."),
 }
 
 
