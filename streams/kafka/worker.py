@@ -19,22 +19,20 @@ from pathlib import Path
 
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from rules.errors import RuleSetError
-from rules.loader import RuleSet, load_rules
-from rules.records import RecordDecodeError, decode_record
-from schemas import SourcePosition
-from schemas.topics import ALERTS, DEAD_LETTERS, EVENT_TOPICS, INCIDENTS, INCIDENTS_LATEST
-from streams.dlq import dead_letter
+from schemas import DeadLetter
+from schemas.topics import EVENT_TOPICS
 from streams.embedded import ContextOptions
 from streams.kafka.metrics import WorkerMetrics
+from streams.kafka.outputs import OutputTopics
 from streams.kafka.produce import REPLICA_HEADER
+from streams.kafka.reference import ReferenceReader
+from streams.kafka.rulewatch import RuleWatcher
 from streams.kafka.settings import KafkaSettings
 from streams.kafka.topics import STATE, UNSORTED
 from streams.live import AlignedMerge, Output, PartitionRuntime
 from streams.partitioning import Mode, plan_for
 
 log = logging.getLogger("saqshy.worker")
-REFERENCE_TOPICS = tuple(t for k, t in EVENT_TOPICS.items() if k.startswith("ref."))
 INPUT_TOPICS = (*(t for k, t in EVENT_TOPICS.items() if not k.startswith("ref.")), UNSORTED)
 
 
@@ -78,9 +76,10 @@ class Worker:
         self.settings = settings
         self.on_output = on_output
         self.metrics = WorkerMetrics(config.metrics_port)
-        self.ruleset = self._load_rules()
+        self.rules = RuleWatcher(config.rules, config.partitioning, config.cell_m, self.metrics)
+        self.ruleset = self.rules.load()
         self.plan = plan_for(self.ruleset, config.partitioning, config.cell_m)
-        self._rules_mtime = self._mtime()
+        self.outputs = OutputTopics(settings, self.metrics)
         self.parts: dict[int, Assigned] = {}
         self.reference: list[object] = []
         self.running = True
@@ -91,16 +90,10 @@ class Worker:
         self.first_event_at: float | None = None  # monotonic time of the first processed event (benchmarks)
         self.processed = 0
         t = settings.topic
-        self.topics = {"in": [t(x) for x in INPUT_TOPICS], "ref": [t(x) for x in REFERENCE_TOPICS]}
+        self.topics = {"in": [t(x) for x in INPUT_TOPICS]}
         self.unsorted = t(UNSORTED)
         self.merged = [x for x in self.topics["in"] if x != self.unsorted]
-        self.out = {
-            "inc": t(INCIDENTS),
-            "latest": t(INCIDENTS_LATEST),
-            "dlq": t(DEAD_LETTERS),
-            "state": t(STATE),
-            "alerts": t(ALERTS),
-        }
+        self.state_topic = t(STATE)
         self.consumer = Consumer(
             settings.consumer_config(
                 config.group,
@@ -125,81 +118,25 @@ class Worker:
         self._pending = False
         self._last_commit = self._last_snapshot = self._last_reload = time.monotonic()
 
-    # --- rules ---------------------------------------------------------------------------------
-    def _load_rules(self) -> RuleSet:
-        return load_rules(list(self.config.rules))
-
-    def _mtime(self) -> float:
-        newest = 0.0
-        for root in self.config.rules:
-            files = [root] if root.is_file() else list(root.rglob("*.y*ml"))
-            newest = max([newest, *(f.stat().st_mtime for f in files if f.exists())])
-        return newest
-
+    # --- rules and reference ------------------------------------------------------------------
     def maybe_reload(self) -> bool:
-        mtime = self._mtime()
-        if mtime == self._rules_mtime:
-            return False
-        self._rules_mtime = mtime
-        try:
-            ruleset = self._load_rules()
-            plan_for(ruleset, self.config.partitioning, self.config.cell_m)
-        except (RuleSetError, ValueError) as exc:
-            self.metrics.rule_reloads.labels("rejected").inc()
-            log.error("rules rejected, the running rules keep running:\n%s", exc)
+        ruleset = self.rules.changed()
+        if ruleset is None:
             return False
         for part in self.parts.values():  # the snapshot carries the reference tables across
-            part.runtime = part.runtime.with_rules(load_rules(list(self.config.rules)))
+            part.runtime = part.runtime.with_rules(self.rules.load())
         self.ruleset = ruleset
-        self.metrics.rule_reloads.labels("applied").inc()
-        log.info("rules reloaded: %d rules", len(ruleset.rules))
+        self.rules.applied(ruleset)
         return True
 
-    # --- reference -----------------------------------------------------------------------------
-    def _read_reference(self, consumer: Consumer, until_end: bool) -> None:
-        """Apply reference records; with until_end, everything up to the current end of the topics."""
-        remaining: set[tuple[str, int]] = set()
-        if until_end:
-            for tp in consumer.assignment():
-                low, high = consumer.get_watermark_offsets(tp, 10)
-                if high > low:
-                    remaining.add((tp.topic, tp.partition))
-            ends = {tp: consumer.get_watermark_offsets(TopicPartition(*tp), 10)[1] for tp in remaining}
-        while True:
-            msgs = consumer.consume(1000, 0.2 if remaining else 0)
-            for msg in msgs:
-                if msg.error() is not None:
-                    continue
-                key = (msg.topic() or "", msg.partition() or 0)
-                if key in remaining and (msg.offset() or 0) + 1 >= ends[key]:
-                    remaining.discard(key)
-                value = msg.value()
-                if value is None:
-                    continue
-                try:
-                    record = decode_record(value)
-                except RecordDecodeError as exc:
-                    pos = SourcePosition(topic=msg.topic(), partition=msg.partition(), offset=msg.offset())
-                    self._dead(Output(dead_letters=[dead_letter(msg.value() or b"", exc.stage, exc.reason, pos)]))
-                    continue
-                self.reference.append(record)
-                for part in self.parts.values():
-                    part.runtime.apply_reference(record)
-            if not remaining:
-                return
-
-    def _reference_consumer(self) -> Consumer:
-        conf = self.settings.consumer_config(f"{self.config.group}.reference", **{"isolation.level": "read_committed"})
-        consumer = Consumer(conf)
-        meta = consumer.list_topics(timeout=10)
-        tps = [
-            TopicPartition(t, p, 0)  # from the start: the compacted topic is the table
-            for t in self.topics["ref"]
-            if t in meta.topics
-            for p in meta.topics[t].partitions
-        ]
-        consumer.assign(tps)
-        return consumer
+    def _read_reference(self, reader: ReferenceReader, until_end: bool) -> None:
+        for item in reader.read(until_end):
+            if isinstance(item, DeadLetter):
+                self._emit(Output(dead_letters=[item]))
+                continue
+            self.reference.append(item)
+            for part in self.parts.values():
+                part.runtime.apply_reference(item)
 
     # --- state ---------------------------------------------------------------------------------
     def _state_key(self, partition: int) -> bytes:
@@ -210,8 +147,8 @@ class Worker:
         conf = self.settings.consumer_config(f"{self.config.group}.state", **{"isolation.level": "read_committed"})
         consumer = Consumer(conf)
         try:
-            meta = consumer.list_topics(self.out["state"], timeout=10)
-            tps = [TopicPartition(self.out["state"], p, 0) for p in meta.topics[self.out["state"]].partitions]
+            meta = consumer.list_topics(self.state_topic, timeout=10)
+            tps = [TopicPartition(self.state_topic, p, 0) for p in meta.topics[self.state_topic].partitions]
             ends = {tp.partition: consumer.get_watermark_offsets(tp, 10)[1] for tp in tps}
             consumer.assign(tps)
             wanted = {self._state_key(p): p for p in partitions}
@@ -243,7 +180,7 @@ class Worker:
         snapshots = self._read_snapshots(numbers) if numbers else {}
         committed = {_tp(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=30)}
         for p in numbers:
-            runtime = PartitionRuntime(load_rules(list(self.config.rules)), self.config.context)
+            runtime = PartitionRuntime(self.rules.load(), self.config.context)
             part = Assigned(runtime)
             if p in snapshots:
                 offsets = runtime.restore(snapshots[p])
@@ -292,7 +229,7 @@ class Worker:
             for p, part in self.parts.items():
                 if part.dirty:
                     data = part.runtime.snapshot(self._processed(p))
-                    self.producer.produce(self.out["state"], data, self._state_key(p))
+                    self.producer.produce(self.state_topic, data, self._state_key(p))
                     self.metrics.state_bytes.labels(str(p)).set(len(data))
                     part.dirty = False
             self._last_snapshot = time.monotonic()
@@ -308,33 +245,11 @@ class Worker:
 
     # --- output --------------------------------------------------------------------------------
     def _emit(self, out: Output) -> None:
-        for inc in out.incidents:
-            value = inc.model_dump_json(exclude_none=True).encode()
-            key = inc.id.encode()
-            headers: list[tuple[str, str | bytes | None]] = [
-                ("ce_type", b"saqshy.incident"),
-                ("saqshy-version", str(inc.version).encode()),
-            ]
-            self.producer.produce(self.out["inc"], value, key, headers=headers)
-            self.producer.produce(self.out["latest"], value, key, headers=headers)
-            self.metrics.incidents.labels(inc.rule_id, inc.status.value).inc()
-        for alert in out.alerts:
-            value = alert.model_dump_json(exclude_none=True).encode()
-            self.producer.produce(self.out["alerts"], value, alert.incident_id.encode())  # Alert and Cancel in order
-            self.metrics.alerts.labels(alert.msg_type).inc()
-        self._dead(out)
+        for rec in self.outputs.records(out):
+            self.producer.produce(rec.topic, rec.value, rec.key, headers=rec.headers)  # type: ignore[arg-type]
         if out and self.on_output is not None:
             self.on_output(out)
         self._pending = True
-
-    def _dead(self, out: Output) -> None:
-        for letter in out.dead_letters:
-            src = letter.source
-            key = f"{src.topic}/{src.partition}/{src.offset}".encode()
-            self.producer.produce(self.out["dlq"], letter.model_dump_json(exclude_none=True).encode(), key)
-            self.metrics.dead_letters.labels(letter.stage.value).inc()
-        if out.dead_letters:
-            self._pending = True
 
     # --- the loop ------------------------------------------------------------------------------
     def receive(self, msg: Message) -> None:
@@ -398,7 +313,7 @@ class Worker:
 
     def run(self, stop_after: float | None = None) -> None:
         deadline = None if stop_after is None else time.monotonic() + stop_after
-        ref = self._reference_consumer()
+        ref = ReferenceReader(self.settings, self.config.group)
         self._read_reference(ref, until_end=True)
         self.consumer.subscribe(self.topics["in"], on_assign=self._on_assign, on_revoke=self._on_revoke)
         try:
