@@ -15,6 +15,7 @@ from schemas.topics import DEAD_LETTERS
 from streams.kafka.produce import EventProducer
 from streams.kafka.settings import KafkaSettings
 from streams.kafka.topics import apply, load_spec
+from streams.kafka.faust_worker import FaustWorker
 from streams.kafka.worker import Worker, WorkerConfig
 from streams.live import Output
 from streams.partitioning import Mode, plan_for
@@ -32,10 +33,16 @@ def produce(settings: KafkaSettings, rules: Iterable[Path], lines: Iterable[byte
     producer.run(lines)
 
 
-def run_bounded(settings: KafkaSettings, rules: Iterable[Path], mode: Mode = "single", **kw: object) -> list[Output]:
+def run_bounded(
+    settings: KafkaSettings, rules: Iterable[Path], mode: Mode = "single", engine: str = "confluent", **kw: object
+) -> list[Output]:
+    """Run a worker (`engine`: confluent or faust) until it has processed what the topics hold now."""
     outputs: list[Output] = []
     config = WorkerConfig(rules=tuple(rules), group=unique("g"), partitioning=mode, bounded=True, **kw)  # type: ignore[arg-type]
-    Worker(config, settings, outputs.append).run(stop_after=120)
+    if engine == "faust":
+        FaustWorker(config, settings, outputs.append).run(stop_after=120)
+    else:
+        Worker(config, settings, outputs.append).run(stop_after=120)
     return outputs
 
 

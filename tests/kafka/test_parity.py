@@ -1,4 +1,5 @@
-"""The golden scenarios through a real broker and the Kafka worker give exactly the embedded runner's incidents."""
+"""The golden scenarios through a real broker and each Kafka worker (confluent-kafka, Faust) give exactly the
+embedded runner's incidents."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from tests.kafka.helpers import dead_letter_stages, isolated, produce, read_topi
 pytestmark = pytest.mark.kafka
 
 
+@pytest.mark.parametrize("engine", ["confluent", "faust"])
 @pytest.mark.parametrize("scenario", scenarios(), ids=lambda s: s.name)
-def test_golden_scenario_through_kafka(kafka_bootstrap: str, scenario: Scenario) -> None:
+def test_golden_scenario_through_kafka(kafka_bootstrap: str, scenario: Scenario, engine: str) -> None:
     settings = isolated(kafka_bootstrap)
     produce(settings, [CATALOG], scenario.lines)
-    run_bounded(settings, [CATALOG])
+    run_bounded(settings, [CATALOG], engine=engine)
     updates = [Incident.model_validate_json(v) for v in read_topic(settings, INCIDENTS)]
     assert check(scenario, updates, dead_letter_stages(settings)) == []
     # exactly once: no (id, version) twice on the topic

@@ -1,0 +1,355 @@
+"""The Faust worker: the partition runtimes of streams.live on a Faust app (faust-streaming, aiokafka).
+
+One agent consumes the co-partitioned event topics; Faust's assignor keeps partition p of every topic on one
+worker, where one PartitionRuntime correlates it, as in the confluent-kafka worker. What differs is where
+the state lives and how it is made consistent:
+
+- State is a Faust table (`state`, changelog topic `<app id>-state-changelog`) holding each partition's
+  snapshot with the input offsets it reflects. It is written in the context of an event of that partition,
+  so the changelog partition is the input partition, and Faust restores it before the agent resumes.
+- With processing_guarantee=exactly_once (the default), outputs, table writes and consumed offsets of a
+  partition are one Kafka transaction. Faust's transactions are per *input* partition: every output of
+  partition p is therefore sent to partition p of its topic (the output topics need at least as many
+  partitions as the event topics, which the worker checks). The key stays the incident id, and an incident
+  id is only ever produced by the partition that owns its events, so compaction by id stays correct.
+- A snapshot is taken every `snapshot_interval`, not per event; on assignment the worker restores it and
+  replays the inputs from the snapshot's offsets up to the group's committed offsets with outputs
+  suppressed (they were committed already and the core is deterministic), then Faust delivers from there.
+- Events are acknowledged only once processed, so Faust never commits an offset an event of which still
+  waits in the event-time merge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from schemas import DeadLetter
+from streams.kafka.metrics import WorkerMetrics
+from streams.kafka.outputs import OutputTopics
+from streams.kafka.produce import REPLICA_HEADER
+from streams.kafka.reference import ReferenceReader
+from streams.kafka.rulewatch import RuleWatcher
+from streams.kafka.settings import KafkaSettings
+from streams.kafka.topics import UNSORTED
+from streams.kafka.worker import INPUT_TOPICS, WorkerConfig, WorkerError
+from streams.live import AlignedMerge, Output, PartitionRuntime
+from streams.partitioning import plan_for
+
+log = logging.getLogger("saqshy.faust")
+Guarantee = str  # "exactly_once" | "at_least_once"
+
+
+@dataclass
+class _Part:
+    runtime: PartitionRuntime
+    merge: AlignedMerge = field(default_factory=AlignedMerge)
+    snapshot_at: float = field(default_factory=time.monotonic)
+    dirty: bool = False
+
+
+def _tp(topic: str, partition: int) -> str:
+    return f"{topic}:{partition}"
+
+
+class FaustWorker:
+    def __init__(
+        self,
+        config: WorkerConfig,
+        settings: KafkaSettings,
+        on_output: Callable[[Output], None] | None = None,
+        guarantee: Guarantee = "exactly_once",
+    ):
+        import faust  # the Faust runtime only: the confluent worker and the CLI never pay for it
+
+        self.config = config
+        self.settings = settings
+        self.on_output = on_output
+        self.metrics = WorkerMetrics(config.metrics_port)
+        self.rules = RuleWatcher(config.rules, config.partitioning, config.cell_m, self.metrics)
+        self.ruleset = self.rules.load()
+        self.plan = plan_for(self.ruleset, config.partitioning, config.cell_m)
+        self.outputs = OutputTopics(settings, self.metrics)
+        t = settings.topic
+        self.inputs = [t(x) for x in INPUT_TOPICS]
+        self.unsorted = t(UNSORTED)
+        self.merged = [x for x in self.inputs if x != self.unsorted]
+        self.partitions = self._check_topics()
+        self.app_id = t(config.group)
+        self.app = faust.App(
+            self.app_id,  # the consumer group, and the prefix of the state changelog topic
+            broker=settings.faust_broker(),
+            broker_credentials=settings.faust_credentials(),
+            broker_client_id=settings.client_id,
+            processing_guarantee=guarantee,
+            store="memory://",  # the changelog topic is the durable copy; Faust rebuilds it on assignment
+            key_serializer="raw",
+            value_serializer="raw",
+            web_enabled=False,
+            broker_commit_interval=config.commit_interval,
+            consumer_auto_offset_reset="earliest",
+            table_standby_replicas=0,
+            topic_partitions=self.partitions,
+            producer_max_request_size=64 * 1024 * 1024,
+        )
+        self.state = self.app.Table("state", default=None, partitions=self.partitions)
+        source = self.app.topic(*self.inputs, key_serializer="raw", value_serializer="raw")
+        self.app.agent(source, name="saqshy-correlate")(self._agent)
+        self.app.timer(config.reload_interval)(self._reload)
+        self.parts: dict[int, _Part] = {}
+        self.reference: list[Any] = []
+        self.fetched: dict[str, int] = {}  # "topic:p" -> next offset delivered to the agent
+        self.done: dict[str, int] = {}  # "topic:p" -> next offset processed
+        self.ends: dict[str, int] = {}  # bounded mode: end offsets at start
+        self.first_event_at: float | None = None
+        self.processed = 0
+        self._stop: asyncio.Event | None = None
+        self._ref: ReferenceReader | None = None
+
+    # --- topics ----------------------------------------------------------------------------------
+    def _check_topics(self) -> int:
+        admin = AdminClient(self.settings.admin_config())
+        meta = admin.list_topics(timeout=10)
+        counts = {}
+        for name in [*self.inputs, *self._output_names()]:
+            if name not in meta.topics:
+                raise WorkerError(f"topic {name} does not exist (run `saqshy topics apply`)")
+            counts[name] = len(meta.topics[name].partitions)
+        n = max(counts[x] for x in self.inputs)
+        if any(counts[x] != n for x in self.inputs):
+            raise WorkerError(f"event topics are not co-partitioned: {counts}")
+        short = {k: v for k, v in counts.items() if k not in self.inputs and v < n}
+        if short:
+            raise WorkerError(f"output topics need at least {n} partitions (outputs follow their input partition): {short}")
+        return n
+
+    def _output_names(self) -> list[str]:
+        o = self.outputs
+        return [o.incidents, o.latest, o.alerts, o.dlq]
+
+    # --- partitions ------------------------------------------------------------------------------
+    def _open(self, p: int) -> _Part:
+        """A partition this worker now owns: restore its snapshot and replay to the committed offsets."""
+        runtime = PartitionRuntime(self.rules.load(), self.config.context)
+        for record in self.reference:
+            runtime.apply_reference(record)
+        part = _Part(runtime)
+        snap = self.state.get(str(p).encode())
+        starts = runtime.restore(snap) if snap is not None else {}
+        replayed = self._replay(part, p, starts)
+        log.info("partition %d opened (%s snapshot, %d events replayed)", p, "from a" if snap else "no", replayed)
+        self.parts[p] = part
+        self.metrics.partitions.set(len(self.parts))
+        return part
+
+    def _replay(self, part: _Part, p: int, starts: dict[str, int]) -> int:
+        """Events between the snapshot and the committed offsets: state only, their outputs were committed."""
+        conf = self.settings.consumer_config(self.app_id, **{"isolation.level": "read_committed"})
+        consumer = Consumer(conf)  # same group, never subscribes: only reads its committed offsets
+        try:
+            tps = [TopicPartition(t, p) for t in self.inputs]
+            committed = {_tp(tp.topic, p): tp.offset for tp in consumer.committed(tps, timeout=30)}
+            ranges = {}
+            for t in self.inputs:
+                key = _tp(t, p)
+                start, stop = starts.get(key, 0), committed.get(key, -1)
+                if stop > start:
+                    ranges[key] = (start, stop)
+            if not ranges:
+                return 0
+            consumer.assign([TopicPartition(k.rsplit(":", 1)[0], p, a) for k, (a, _) in ranges.items()])
+            merge = AlignedMerge()
+            pending = dict(ranges)
+            while pending:
+                for msg in consumer.consume(2000, 1.0):
+                    if msg.error() is not None:
+                        continue
+                    key = _tp(msg.topic() or "", p)
+                    if key in pending and (msg.offset() or 0) < pending[key][1]:
+                        merge.add(key, msg.timestamp()[1] / 1000.0, msg)
+                        if (msg.offset() or 0) + 1 >= pending[key][1]:
+                            del pending[key]
+                for tp in consumer.position([TopicPartition(k.rsplit(":", 1)[0], p) for k in pending]):
+                    key = _tp(tp.topic, p)
+                    if tp.offset >= pending[key][1]:  # transaction markers take offsets too
+                        del pending[key]
+            n = 0
+            for msg in merge.ready(list(ranges), lambda _: True):
+                headers = msg.headers() or []
+                part.runtime.feed(msg.value() or b"", msg.topic() or "", p, msg.offset() or 0, _replica(headers))
+                n += 1
+            for key, (_, stop) in ranges.items():
+                self.done[key] = stop
+            return n
+        finally:
+            consumer.close()
+
+    def _drained(self, topic: str, p: int) -> bool:
+        key = _tp(topic, p)
+        from faust.types import TP
+
+        try:
+            high = self.app.consumer.highwater(TP(topic, p))
+        except KeyError:  # not fetched yet: its end is unknown
+            return False
+        return high is not None and self.fetched.get(key, self.done.get(key, 0)) >= high
+
+    # --- the agent -------------------------------------------------------------------------------
+    async def _agent(self, stream: Any) -> None:
+        async for event in stream.noack().events():
+            await self._receive(event)
+
+    async def _receive(self, event: Any) -> None:
+        m = event.message
+        p = m.partition
+        part = self.parts.get(p) or self._open(p)
+        self.fetched[_tp(m.topic, p)] = m.offset + 1
+        if m.topic == self.unsorted:
+            await self._process(part, event)
+        else:
+            part.merge.add(m.topic, m.timestamp, event)
+        for ready in list(part.merge.ready(self.merged, lambda topic: self._drained(topic, p))):
+            await self._process(part, ready)
+        now = time.monotonic()
+        if part.dirty and now - part.snapshot_at >= self.config.snapshot_interval:
+            self._snapshot(p, part)
+        if self.config.bounded and self._bounded_done():
+            await self._finish()
+
+    async def _process(self, part: _Part, event: Any) -> None:
+        m = event.message
+        p, key = m.partition, _tp(m.topic, m.partition)
+        if m.offset < self.done.get(key, 0):  # replayed from the snapshot already
+            event.ack()
+            return
+        out = part.runtime.feed(m.value or b"", m.topic, p, m.offset, _replica(m.headers))
+        if self.first_event_at is None:
+            self.first_event_at = time.monotonic()
+        self.processed += 1
+        self.done[key] = m.offset + 1
+        part.dirty = True
+        self.metrics.events.labels(m.topic).inc()
+        await self._emit(out, p)
+        event.ack()
+
+    def _snapshot(self, p: int, part: _Part) -> None:
+        offsets = {k: v for k, v in self.done.items() if int(k.rsplit(":", 1)[1]) == p}
+        data = part.runtime.snapshot(offsets)
+        self.state[str(p).encode()] = data  # in an event of partition p: changelog partition p
+        self.metrics.state_bytes.labels(str(p)).set(len(data))
+        part.snapshot_at = time.monotonic()
+        part.dirty = False
+
+    async def _emit(self, out: Output, p: int) -> None:
+        if not out:
+            return
+        producer = await self.app.maybe_start_producer()
+        for rec in self.outputs.records(out):
+            await producer.send(rec.topic, rec.key, rec.value, p, None, rec.headers)
+        if self.on_output is not None:
+            self.on_output(out)
+
+    # --- reference and rules ---------------------------------------------------------------------
+    def _apply_reference(self, until_end: bool) -> list[DeadLetter]:
+        assert self._ref is not None
+        letters = []
+        for item in self._ref.read(until_end):
+            if isinstance(item, DeadLetter):
+                letters.append(item)
+                continue
+            self.reference.append(item)
+            for part in self.parts.values():
+                part.runtime.apply_reference(item)
+        return letters
+
+    def _reference_dead_letters(self, letters: list[DeadLetter]) -> None:
+        """Outside any input partition's transaction: a plain idempotent producer."""
+        if not letters:
+            return
+        producer = Producer(self.settings.producer_config())
+        for rec in self.outputs.records(Output(dead_letters=letters)):
+            producer.produce(rec.topic, rec.value, rec.key)
+        producer.flush(30)
+
+    async def _reload(self) -> None:
+        self._reference_dead_letters(self._apply_reference(until_end=False))
+        ruleset = self.rules.changed()
+        if ruleset is None:
+            return
+        for part in self.parts.values():
+            part.runtime = part.runtime.with_rules(self.rules.load())
+        self.ruleset = ruleset
+        self.rules.applied(ruleset)
+
+    # --- bounded runs ----------------------------------------------------------------------------
+    def _bounded_done(self) -> bool:
+        return bool(self.ends) and all(self.done.get(k, 0) >= end for k, end in self.ends.items())
+
+    async def _finish(self) -> None:
+        for p, part in self.parts.items():
+            await self._emit(part.runtime.finish(), p)
+        self.ends = {}
+        if self._stop is not None:
+            self._stop.set()
+
+    def _end_offsets(self) -> dict[str, int]:
+        consumer = Consumer(self.settings.consumer_config(self.app_id))
+        try:
+            ends = {}
+            for t in self.inputs:
+                for p in range(self.partitions):
+                    high = consumer.get_watermark_offsets(TopicPartition(t, p), 10)[1]
+                    if high > 0:
+                        ends[_tp(t, p)] = high
+            return ends
+        finally:
+            consumer.close()
+
+    # --- running ---------------------------------------------------------------------------------
+    def run(self, stop_after: float | None = None) -> None:
+        asyncio.run(self._main(stop_after))
+
+    async def _main(self, stop_after: float | None) -> None:
+        self._stop = asyncio.Event()
+        self._ref = ReferenceReader(self.settings, self.config.group)
+        self._reference_dead_letters(self._apply_reference(until_end=True))
+        if self.config.bounded:
+            self.ends = self._end_offsets()
+        await self.app.start()
+        try:
+            if self.config.bounded and not self.ends:
+                return
+            deadline = None if stop_after is None else time.monotonic() + stop_after
+            while not self._stop.is_set():
+                if self.app.crashed:  # a crashed service does not stop the app by itself
+                    raise WorkerError(f"Faust app crashed: {self.app.crash_reason!r}")
+                if deadline is not None and time.monotonic() >= deadline:
+                    log.info("stopping after %.0f s", stop_after)
+                    break
+                try:
+                    await asyncio.wait_for(self._stop.wait(), 0.2)
+                except TimeoutError:
+                    pass
+            await asyncio.sleep(self.config.commit_interval * 2)  # let the last commit happen
+            await self.app.commit(set(self.app.consumer.assignment()))
+        finally:
+            await self.app.stop()
+            self._ref.close()
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+
+
+def _replica(headers: Any) -> bool:
+    if not headers:
+        return False
+    items = headers.items() if isinstance(headers, dict) else headers
+    return any(k == REPLICA_HEADER and v == b"1" for k, v in items)
