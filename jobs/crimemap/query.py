@@ -54,6 +54,9 @@ class MapData:
     cells: list[Cell]
     areas: list[tuple[str, list[list[tuple[float, float]]]]]  # (name, rings of (lat, lon)) for context
     by_category: dict[str, int]
+    # Forecast layer: outlines of the cells a forecast flags, drawn above the heat (label, (lat, lon) ring).
+    flagged: list[tuple[str, list[tuple[float, float]]]] = field(default_factory=list)
+    flagged_label: str = ""
 
     @property
     def total(self) -> int:

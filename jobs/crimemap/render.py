@@ -59,7 +59,7 @@ def _path(ring: list[tuple[float, float]], proj: Projection) -> str:
 
 
 def projection_for(data: MapData) -> Projection:
-    points = [p for c in data.cells for p in c.boundary]
+    points = [p for c in data.cells for p in c.boundary] + [p for _, ring in data.flagged for p in ring]
     if not points:
         points = [p for _, rings in data.areas for ring in rings for p in ring]
     return Projection.fit(points)
@@ -77,6 +77,10 @@ def write_html(data: MapData, out: Path, title: str) -> None:
             f'fill="{PALETTE[k] if k >= 0 else "none"}"/>'
         )
         series.append([c.counts.get(b, 0) for b in data.buckets])
+    flagged_svg = [
+        f'<path class="flag" d="{_path(ring, proj)}"><title>{html.escape(label)}</title></path>'
+        for label, ring in data.flagged
+    ]
     areas_svg = []  # white land under the cells
     overlay_svg = []  # outlines and names above them, so the heat never hides where it is
     for name, rings in data.areas:
@@ -119,6 +123,8 @@ def write_html(data: MapData, out: Path, title: str) -> None:
         areas="\n".join(areas_svg),
         overlay="\n".join(overlay_svg),
         cells="\n".join(cells_svg),
+        flagged="\n".join(flagged_svg),
+        flagged_note=(f'<p class="flagnote">{html.escape(data.flagged_label)}</p>' if data.flagged else ""),
         nbuckets=len(data.buckets),
         cats=cats or "<tr><td colspan=2>nothing in this range</td></tr>",
         legend=legend,
@@ -146,14 +152,15 @@ svg{{background:#eef2f5;border:1px solid #ccd}}
   display:none;font-size:12px}}
 .legend span{{display:inline-block;width:28px;height:12px}} table{{border-collapse:collapse}} td{{padding:2px 8px}}
 #controls{{margin:8px 0}} #bucket{{font-weight:bold}}
+.flag{{fill:none;stroke:#1f4fd1;stroke-width:2.2}} .flagnote{{color:#1f4fd1;font-weight:600}}
 </style></head><body>
 <h1>{title}</h1><div class="sub">{subtitle}</div>
 <div id="controls"><label>time: <input id="slider" type="range" min="0" max="{nbuckets}" value="0" step="1"></label>
 <span id="bucket">all</span> · <span id="count">{total}</span> in <span id="ncells">{ncells}</span> cells
 <button id="play" type="button">play</button></div>
 <div id="wrap"><svg id="map" width="{width}" height="{height}" viewBox="0 0 {width} {height}">
-<g id="areas">{areas}</g><g id="cells">{cells}</g><g id="overlay">{overlay}</g></svg>
-<div><div class="legend">few {legend} many</div><h3>by category</h3><table>{cats}</table></div></div>
+<g id="areas">{areas}</g><g id="cells">{cells}</g><g id="overlay">{overlay}</g><g id="forecast">{flagged}</g></svg>
+<div><div class="legend">few {legend} many</div>{flagged_note}<h3>by category</h3><table>{cats}</table></div></div>
 <div id="tip"></div>
 <script id="map-data" type="application/json">{data}</script>
 <script>
@@ -223,6 +230,8 @@ def write_png(data: MapData, out: Path, title: str) -> None:
         r, g, b = (int(PALETTE[k][i : i + 2], 16) for i in (1, 3, 5))
         cv2.fillPoly(img, [pts(c.boundary)], (b, g, r), cv2.LINE_AA)
         cv2.polylines(img, [pts(c.boundary)], True, (60, 60, 60), 1, cv2.LINE_AA)
+    for _, ring in data.flagged:  # forecast cells: blue outlines above the heat
+        cv2.polylines(img, [pts(ring)], True, (209, 79, 31), 2, cv2.LINE_AA)
     for _, rings in data.areas:  # outlines above the heat, as on the page
         for ring in rings:
             cv2.polylines(img, [pts(ring)], True, (80, 60, 50), 1, cv2.LINE_AA)

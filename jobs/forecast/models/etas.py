@@ -153,7 +153,14 @@ class Etas(Model):
         past = recent.between(start - self.lookback_s(horizon_s), start)
         age = (start - past.t) / DAY
         weight = self.theta * (np.exp(-self.omega * age) - np.exp(-self.omega * (age + h)))
-        return np.asarray(self.mu * h + spread(self.grid, past.x, past.y, weight, self.sigma))
+        # Points of the period itself trigger more within it: each background point has theta / (1 - theta)
+        # descendants, of which the share 1 - (1 - e^-wh) / wh falls inside a period of h days (kept in the
+        # background's cells: sigma is far below the cell size once fitted on city data).
+        wh = self.omega * h
+        inside = 1.0 - (1.0 - np.exp(-wh)) / wh if wh > 0 else 0.0
+        cascade = self.theta / (1.0 - self.theta) * inside if self.theta < 1 else 0.0
+        background = self.mu * h * (1.0 + cascade)
+        return np.asarray(background + spread(self.grid, past.x, past.y, weight, self.sigma))
 
     def state(self) -> dict[str, Any]:
         return super().state() | {
