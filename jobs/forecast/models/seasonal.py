@@ -16,7 +16,7 @@ from jobs.forecast.models.base import Model
 
 HOUR = 3600.0
 SLOTS = 168  # hours of the week, Monday 00:00 first
-PROFILE_PRIOR = 5.0  # pseudo-events pulling a thin hour-of-week slot towards the mean
+PROFILE_PRIOR = 1.0  # pseudo-events pulling a thin hour-of-week slot towards the mean
 DOW_PRIOR = 2.0  # pseudo-events pulling a cell's weekday factor towards 1
 
 
@@ -48,13 +48,16 @@ class Seasonal(Model):
         pts = history.between(-np.inf, until)
         inside = pts.idx >= 0
         n = int(inside.sum())
-        start = float(pts.t[0]) if len(pts) else until - HOUR
+        # Exposure from the midnight (UTC) before the first point: histories start on day boundaries.
+        start = float(np.floor(pts.t[0] / 86_400.0) * 86_400.0) if len(pts) else until - HOUR
         exposure = np.bincount(week_slot(hour_starts(start, until)), minlength=SLOTS).astype(np.float64)
         slots = week_slot(pts.t[inside])
         counts = np.bincount(slots, minlength=SLOTS).astype(np.float64)
         self.rate = n / max(1.0, exposure.sum())
         base = exposure * self.rate
-        self.profile = np.where(exposure > 0, (counts + PROFILE_PRIOR) / (base + PROFILE_PRIOR), 1.0)
+        profile = np.where(exposure > 0, (counts + PROFILE_PRIOR) / (base + PROFILE_PRIOR), 1.0)
+        # The prior lends thin slots a little; take it back evenly so the profile keeps the history's total.
+        self.profile = profile * (base.sum() / (base @ profile)) if base @ profile > 0 else profile
         cells = pts.idx[inside]
         per_cell = np.bincount(cells, minlength=len(self.grid)).astype(np.float64)
         self.share = per_cell / n if n else np.zeros(len(self.grid))
@@ -64,7 +67,8 @@ class Seasonal(Model):
         observed = np.zeros((len(self.grid), 7))
         np.add.at(observed, (cells, slots // 24), 1.0)
         expected = per_cell[:, None] * day_share[None, :]
-        self.dow = (observed + DOW_PRIOR) / (expected + DOW_PRIOR)
+        dow = (observed + DOW_PRIOR) / (expected + DOW_PRIOR)
+        self.dow = dow / (dow @ day_share)[:, None]  # a cell's week keeps its total: sum_d share_d F[c, d] = 1
         self.until = until
         self.fitted = True
 
