@@ -13,6 +13,7 @@ import socket
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 import orjson
@@ -170,6 +171,14 @@ def tail(bootstrap: str | None, topic: str, from_beginning: bool, max_messages: 
 @rules_option
 @partitioning_option
 @click.option(
+    "--engine",
+    type=click.Choice(["faust", "confluent"]),
+    default="faust",
+    show_default=True,
+    help="faust: a Faust app (aiokafka), state in a changelog table; confluent: a librdkafka loop. "
+    "Both are exactly-once within Kafka and give the same incidents.",
+)
+@click.option(
     "--group",
     default="saqshy-worker",
     show_default=True,
@@ -202,6 +211,7 @@ def worker(
     bootstrap: str | None,
     rule_paths: tuple[Path, ...],
     partitioning: str,
+    engine: str,
     group: str,
     instance_id: str | None,
     bounded: bool,
@@ -215,7 +225,7 @@ def worker(
 ) -> None:
     """Consume the event topics, correlate, produce incidents and dead letters (exactly-once in Kafka)."""
     from saqshy.commands.replay_cmd import build_context
-    from streams.kafka.worker import Worker, WorkerConfig
+    from streams.kafka.worker import Worker, WorkerConfig, WorkerError
     from streams.partitioning import PartitionPlanError
 
     _log_json()
@@ -230,9 +240,15 @@ def worker(
         metrics_port=metrics_port,
         context=build_context(with_context, (), "1970-01-01T00:00:00Z", alert_policy, warning_devices, roster),
     )
+    w: Any
     try:
-        w = Worker(config, _settings(bootstrap))
-    except (RuleSetError, PartitionPlanError) as exc:
+        if engine == "faust":
+            from streams.kafka.faust_worker import FaustWorker
+
+            w = FaustWorker(config, _settings(bootstrap))
+        else:
+            w = Worker(config, _settings(bootstrap))
+    except (RuleSetError, PartitionPlanError, WorkerError) as exc:
         raise click.ClickException(str(exc)) from None
 
     def _stop(signum: int, frame: FrameType | None) -> None:

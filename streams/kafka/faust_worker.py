@@ -4,7 +4,7 @@ One agent consumes the co-partitioned event topics; Faust's assignor keeps parti
 worker, where one PartitionRuntime correlates it, as in the confluent-kafka worker. What differs is where
 the state lives and how it is made consistent:
 
-- State is a Faust table (`state`, changelog topic `<app id>-state-changelog`) holding each partition's
+- State is a Faust table (changelog topic `saqshy.state.<group>.changelog`, compacted) holding each partition's
   snapshot with the input offsets it reflects. It is written in the context of an event of that partition,
   so the changelog partition is the input partition, and Faust restores it before the agent resumes.
 - With processing_guarantee=exactly_once (the default), outputs, table writes and consumed offsets of a
@@ -22,6 +22,7 @@ the state lives and how it is made consistent:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -38,7 +39,7 @@ from streams.kafka.produce import REPLICA_HEADER
 from streams.kafka.reference import ReferenceReader
 from streams.kafka.rulewatch import RuleWatcher
 from streams.kafka.settings import KafkaSettings
-from streams.kafka.topics import UNSORTED
+from streams.kafka.topics import STATE, UNSORTED
 from streams.kafka.worker import INPUT_TOPICS, WorkerConfig, WorkerError
 from streams.live import AlignedMerge, Output, PartitionRuntime
 from streams.partitioning import plan_for
@@ -82,9 +83,9 @@ class FaustWorker:
         self.unsorted = t(UNSORTED)
         self.merged = [x for x in self.inputs if x != self.unsorted]
         self.partitions = self._check_topics()
-        self.app_id = t(config.group)
+        self.app_id = config.group
         self.app = faust.App(
-            self.app_id,  # the consumer group, and the prefix of the state changelog topic
+            self.app_id,  # the consumer group, as for the confluent worker
             broker=settings.faust_broker(),
             broker_credentials=settings.faust_credentials(),
             broker_client_id=settings.client_id,
@@ -99,7 +100,16 @@ class FaustWorker:
             topic_partitions=self.partitions,
             producer_max_request_size=64 * 1024 * 1024,
         )
-        self.state = self.app.Table("state", default=None, partitions=self.partitions)
+        changelog = self.app.topic(
+            t(f"{STATE}.{config.group}.changelog"),  # under the topic prefix, like every other topic
+            partitions=self.partitions,
+            compacting=True,
+            deleting=False,
+            internal=True,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        self.state = self.app.Table("state", default=None, partitions=self.partitions, changelog_topic=changelog)
         source = self.app.topic(*self.inputs, key_serializer="raw", value_serializer="raw")
         self.app.agent(source, name="saqshy-correlate")(self._agent)
         self.app.timer(config.reload_interval)(self._reload)
@@ -127,7 +137,9 @@ class FaustWorker:
             raise WorkerError(f"event topics are not co-partitioned: {counts}")
         short = {k: v for k, v in counts.items() if k not in self.inputs and v < n}
         if short:
-            raise WorkerError(f"output topics need at least {n} partitions (outputs follow their input partition): {short}")
+            raise WorkerError(
+                f"output topics need at least {n} partitions (outputs follow their input partition): {short}"
+            )
         return n
 
     def _output_names(self) -> list[str]:
@@ -144,7 +156,10 @@ class FaustWorker:
         snap = self.state.get(str(p).encode())
         starts = runtime.restore(snap) if snap is not None else {}
         replayed = self._replay(part, p, starts)
-        log.info("partition %d opened (%s snapshot, %d events replayed)", p, "from a" if snap else "no", replayed)
+        if snap is not None:
+            log.info("partition %d restored from its snapshot; %d events replayed", p, replayed)
+        else:
+            log.info("partition %d opened without a snapshot; %d events replayed", p, replayed)
         self.parts[p] = part
         self.metrics.partitions.set(len(self.parts))
         return part
@@ -333,10 +348,8 @@ class FaustWorker:
                 if deadline is not None and time.monotonic() >= deadline:
                     log.info("stopping after %.0f s", stop_after)
                     break
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), 0.2)
-                except TimeoutError:
-                    pass
             await asyncio.sleep(self.config.commit_interval * 2)  # let the last commit happen
             await self.app.commit(set(self.app.consumer.assignment()))
         finally:

@@ -61,7 +61,10 @@ def _committed(settings: KafkaSettings, group: str) -> int:
         consumer.close()
 
 
-def test_kill_9_and_broker_restart_lose_and_duplicate_nothing(kafka_broker: Broker | str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["faust", "confluent"])
+def test_kill_9_and_broker_restart_lose_and_duplicate_nothing(
+    kafka_broker: Broker | str, tmp_path: Path, engine: str
+) -> None:
     if isinstance(kafka_broker, str):
         pytest.skip("needs a broker this test session owns (SAQSHY_TEST_KAFKA points at an external one)")
     lines = _stream(tmp_path)
@@ -70,7 +73,7 @@ def test_kill_9_and_broker_restart_lose_and_duplicate_nothing(kafka_broker: Brok
     half = len(lines) // 2
     produce(settings, [CATALOG], lines[:half])
 
-    first = _worker(settings, group)
+    first = _worker(settings, group, "--engine", engine)
     deadline = time.monotonic() + 90
     while _committed(settings, group) < 5000:  # well into the stream, snapshots written
         assert first.poll() is None, first.stderr.read().decode() if first.stderr else ""
@@ -84,7 +87,7 @@ def test_kill_9_and_broker_restart_lose_and_duplicate_nothing(kafka_broker: Brok
     kafka_broker.up()
     produce(settings, [CATALOG], lines[half:])
 
-    second = _worker(settings, group, "--bounded")
+    second = _worker(settings, group, "--engine", engine, "--bounded")
     _, err = second.communicate(timeout=240)
     assert second.returncode == 0, err.decode()[-3000:]
     assert b"restored from its snapshot" in err
