@@ -253,6 +253,7 @@ def parse_config(data: Any, where: str = "<config>", base: Path | None = None) -
         keep=m.classes("keep", frozenset(), known) or None,
         threads=m.int_("threads", 1, 1),
         providers=_providers(m),
+        rectangular=m.bool_("rectangular", True),
     )
 
     zones = []

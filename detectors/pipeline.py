@@ -16,7 +16,7 @@ from detectors.capture import FrameSource, Lost, Sample, is_stream
 from detectors.config import CameraConfig
 from detectors.events import EventFactory
 from detectors.health import HealthChange, HealthMonitor
-from detectors.model import Detection, Image, ObjectDetector
+from detectors.model import Detection, Image, ObjectDetector, RegionDetector
 from detectors.motion import Greys, Motion, MotionGate
 from detectors.publish import Sink
 from detectors.tracker import Box, Track, Tracker
@@ -24,6 +24,7 @@ from schemas.events import VideoDetectionEvent
 
 log = logging.getLogger("saqshy.detectors.pipeline")
 CROP_MAX_FRACTION = 0.6  # a moving region larger than this share of the frame is inferred on the whole frame
+CROP_MIN_PX = 96  # a crop inferred at the frame's scale is at least this wide and high (frame pixels): context
 # A track explains motion (the detector may skip a sample) only while its predicted move since it was measured
 # stays under this fraction of its smaller side: small, fast objects (PETS walkers) are re-detected every sample.
 FOLLOW_MOVE = 0.3
@@ -84,12 +85,17 @@ class Pipeline:
         return self.start + timedelta(seconds=t) if self.start is not None else datetime.fromtimestamp(t, UTC)
 
     def crop_region(self, frame: Image, region: Box | None) -> Box | None:
-        """The moving region grown to at least the model's input size: a crop is never upscaled (YOLOX-Nano
-        scores drop sharply on upscaled crops), so on small frames cropping only helps where the frame is large."""
+        """The moving region to infer, or None for the whole frame. A RegionDetector infers it at the frame's
+        scale, so it is only grown to CROP_MIN_PX; any other detector gets the crop resized to its input, so it is
+        grown to at least the model's input size: a crop is never upscaled (YOLOX-Nano scores drop sharply on
+        upscaled crops), and on small frames cropping then only helps where the frame is large."""
         if region is None:
             return None
         h, w = frame.shape[:2]
-        size = getattr(getattr(self.detector, "cfg", None), "input_size", 416)
+        if isinstance(self.detector, RegionDetector):
+            size: float = CROP_MIN_PX
+        else:
+            size = getattr(getattr(self.detector, "cfg", None), "input_size", 416)
         cx, cy = (region[0] + region[2]) / 2, (region[1] + region[3]) / 2
         half_w, half_h = max(region[2] - region[0], size) / 2, max(region[3] - region[1], size) / 2
         x1, x2 = max(0.0, min(cx - half_w, w - 2 * half_w)), min(float(w), max(cx + half_w, 2 * half_w))
@@ -102,8 +108,11 @@ class Pipeline:
         t0 = time.perf_counter()
         if region is not None:
             x1, y1, x2, y2 = (int(v) for v in region)
-            found = self.detector.detect(frame[y1:y2, x1:x2])
-            dets = [Detection(d.x1 + x1, d.y1 + y1, d.x2 + x1, d.y2 + y1, d.score, d.label) for d in found]
+            if isinstance(self.detector, RegionDetector):
+                dets = self.detector.detect_region(frame, (x1, y1, x2, y2))
+            else:
+                found = self.detector.detect(frame[y1:y2, x1:x2])
+                dets = [Detection(d.x1 + x1, d.y1 + y1, d.x2 + x1, d.y2 + y1, d.score, d.label) for d in found]
         else:
             dets, region = self.detector.detect(frame), None
         self.stats.infer_s += time.perf_counter() - t0

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 import pytest
 
 from detectors.errors import ModelError
-from detectors.model import COCO_CLASSES, ModelConfig, YoloxDetector, letterbox, load_detector, nms
+from detectors.model import COCO_CLASSES, Detection, ModelConfig, YoloxDetector, letterbox, load_detector, nms
+from detectors.onnxshape import free_spatial_input, input_dims
 from tests.detectors.conftest import MODEL, PETS, need
 
 
@@ -72,3 +74,53 @@ def test_bad_model_paths_and_adapters_are_clear_errors(tmp_path: Path) -> None:
         load_detector(ModelConfig(junk))
     with pytest.raises(ModelError, match="unknown model adapter"):
         load_detector(ModelConfig(junk, adapter="ssd"))
+
+
+def test_letterbox_with_a_stride_pads_only_to_it() -> None:
+    frame = np.full((480, 720, 3), 7, np.uint8)
+    blob, r = letterbox(frame, 416, stride=32)
+    assert blob.shape == (1, 3, 288, 416) and r == pytest.approx(416 / 720)  # 277 rows of image, 11 of padding
+    assert blob[0, :, 276, 0].tolist() == [7, 7, 7] and blob[0, :, 278, 0].tolist() == [114, 114, 114]
+    crop, rc = letterbox(frame[:100, :50], 416, stride=32, scale=0.5)
+    assert crop.shape == (1, 3, 64, 32) and rc == 0.5
+
+
+def test_a_fixed_size_export_is_freed_and_computes_the_same() -> None:
+    need(MODEL)
+    fixed = MODEL.read_bytes()
+    free = free_spatial_input(fixed)
+    assert input_dims(fixed) == [1, 3, 416, 416] and input_dims(free) == [1, 3, "height", "width"]
+    x = np.random.default_rng(1).uniform(0, 255, (1, 3, 416, 416)).astype(np.float32)
+    a = ort.InferenceSession(fixed, providers=["CPUExecutionProvider"]).run(None, {"images": x})[0]
+    session = ort.InferenceSession(free, providers=["CPUExecutionProvider"])
+    assert np.array_equal(session.run(None, {"images": x})[0], a)
+    assert session.run(None, {"images": x[:, :, :288]})[0].shape == (1, 52 * 36 + 26 * 18 + 13 * 9, 85)
+    with pytest.raises(ModelError, match="not an ONNX model"):
+        free_spatial_input(b"\xff\xff\xff")
+    assert free_spatial_input(free) == free_spatial_input(free_spatial_input(free)), "idempotent"
+
+
+def iou(a: Detection, b: Detection) -> float:
+    w = max(0.0, min(a.x2, b.x2) - max(a.x1, b.x1))
+    h = max(0.0, min(a.y2, b.y2) - max(a.y1, b.y1))
+    inter = w * h
+    return inter / ((a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter)
+
+
+def test_a_region_is_inferred_at_the_frame_scale_and_finds_what_the_frame_finds(detector: YoloxDetector) -> None:
+    need(PETS)
+    cap = cv2.VideoCapture(str(PETS))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 300)
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    square = YoloxDetector(ModelConfig(MODEL, score_threshold=0.3, rectangular=False))
+    whole = [d for d in detector.detect(frame) if d.label == "person"]
+    # The rectangular letterbox (416x320 here) finds the people the square one (416x416) does.
+    ref = [d for d in square.detect(frame) if d.label == "person"]
+    assert len(whole) == len(ref) and all(max(iou(d, e) for e in whole) > 0.9 for d in ref)
+    region = (200, 60, 480, 360)  # the right part of the walkway: a 280x300 crop, at 416/480 of its size
+    inside = [d for d in whole if d.x1 >= region[0] + 5 and d.y1 >= region[1] + 5]
+    got = [d for d in detector.detect_region(frame, region) if d.label == "person"]
+    assert inside and all(max((iou(d, e) for e in got), default=0.0) > 0.7 for d in inside), (inside, got)
+    assert all(d.x1 >= region[0] and d.y1 >= region[1] for d in got), "boxes are in frame coordinates"
