@@ -2,10 +2,11 @@
 
   consumer_only_per_s  a confluent-kafka consumer that reads the same topics and runs orjson.loads per message
   events_per_s         the worker (decode, merge, correlate, enrich, produce, transactions) over the same
-                       backlog, from its first processed event to the end
+                       backlog, from its first processed event to the end: the Faust worker (the default engine);
+                       events_per_s_confluent is the confluent-kafka worker over the same backlog
   ratio                events_per_s / consumer_only_per_s   (target >= 0.2)
-  p50_ms, p99_ms       at a sustained rate (rate_per_s: BENCH_KAFKA_RATE, default 5000/s, at most half the
-                       measured throughput) with the worker running as
+  p50_ms, p99_ms       (and *_confluent) at a sustained rate (rate_per_s: BENCH_KAFKA_RATE, default 5000/s, at
+                       most half the measured throughput) with the worker running as
                        its own process: from the produce time of the event that caused an incident update to
                        the moment a read_committed consumer has it; timer-driven updates (closings, absences)
                        have no causing event and are not counted
@@ -29,6 +30,7 @@ from confluent_kafka import Consumer
 from rules.loader import load_rules
 from schemas import Incident
 from schemas.topics import INCIDENTS
+from streams.kafka.faust_worker import FaustWorker
 from streams.kafka.produce import EventProducer
 from streams.kafka.settings import KafkaSettings
 from streams.kafka.topics import apply, load_spec
@@ -68,19 +70,30 @@ def consumer_only(settings: KafkaSettings, expected: int) -> float:
     return n / elapsed
 
 
-def throughput(settings: KafkaSettings) -> tuple[float, int]:
+def throughput(settings: KafkaSettings, engine: str) -> tuple[float, int]:
     config = WorkerConfig(rules=(CATALOG,), group=unique("bench"), bounded=True, snapshot_interval=5.0)
-    worker = Worker(config, settings)
+    worker = FaustWorker(config, settings) if engine == "faust" else Worker(config, settings)
     worker.run()
     end = time.monotonic()
     return worker.processed / (end - (worker.first_event_at or end)), worker.processed
 
 
-def latency(bootstrap: str, lines: list[bytes], rate: float, seconds: float) -> tuple[float, float, int]:
+def latency(bootstrap: str, lines: list[bytes], rate: float, seconds: float, engine: str) -> tuple[float, float, int]:
     settings = fresh(bootstrap, 3)
     env = dict(os.environ, SAQSHY_KAFKA_BOOTSTRAP_SERVERS=bootstrap, SAQSHY_KAFKA_TOPIC_PREFIX=settings.topic_prefix)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "saqshy", "worker", "--rules", str(CATALOG), "--group", unique("lat")],
+        [
+            sys.executable,
+            "-m",
+            "saqshy",
+            "worker",
+            "--rules",
+            str(CATALOG),
+            "--group",
+            unique("lat"),
+            "--engine",
+            engine,
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -155,12 +168,15 @@ def main() -> None:
         inputs = sum(n for topic, n in stats.per_topic.items() if topic in INPUT_TOPICS)
         log("kafka bench: plain consumer")
         plain = consumer_only(settings, inputs)
-        log("kafka bench: worker over the backlog")
-        rate, processed = throughput(settings)
+        log("kafka bench: Faust worker over the backlog")
+        rate, processed = throughput(settings, "faust")
+        log("kafka bench: confluent-kafka worker over the backlog")
+        rate_c, _ = throughput(settings, "confluent")
         # a city of ~2 M people makes ~16 events/s on average; the default is over a hundred times that
-        sustained = round(min(rate * 0.5, float(os.environ.get("BENCH_KAFKA_RATE", "5000"))))
+        sustained = round(min(min(rate, rate_c) * 0.5, float(os.environ.get("BENCH_KAFKA_RATE", "5000"))))
         log(f"kafka bench: latency at {sustained} events/s")
-        p50, p99, n = latency(bootstrap, lines, sustained, 40.0)
+        p50, p99, n = latency(bootstrap, lines, sustained, 40.0, "faust")
+        p50_c, p99_c, _ = latency(bootstrap, lines, sustained, 40.0, "confluent")
     print(
         json.dumps(
             {
@@ -173,6 +189,10 @@ def main() -> None:
                 "p50_ms": round(p50, 1),
                 "p99_ms": round(p99, 1),
                 "latency_samples": n,
+                "events_per_s_confluent": round(rate_c),
+                "ratio_confluent": round(rate_c / plain, 3),
+                "p50_ms_confluent": round(p50_c, 1),
+                "p99_ms_confluent": round(p99_c, 1),
             }
         )
     )

@@ -12,10 +12,10 @@ from confluent_kafka import Consumer
 from rules.loader import load_rules
 from schemas import DeadLetter
 from schemas.topics import DEAD_LETTERS
+from streams.kafka.faust_worker import FaustWorker
 from streams.kafka.produce import EventProducer
 from streams.kafka.settings import KafkaSettings
 from streams.kafka.topics import apply, load_spec
-from streams.kafka.faust_worker import FaustWorker
 from streams.kafka.worker import Worker, WorkerConfig
 from streams.live import Output
 from streams.partitioning import Mode, plan_for

@@ -17,7 +17,8 @@ from tests.kafka.helpers import isolated, produce, read_topic, run_bounded
 pytestmark = pytest.mark.kafka
 
 
-def test_bad_messages_go_to_the_dead_letter_topic_with_their_position(kafka_bootstrap: str) -> None:
+@pytest.mark.parametrize("engine", ["faust", "confluent"])
+def test_bad_messages_go_to_the_dead_letter_topic_with_their_position(kafka_bootstrap: str, engine: str) -> None:
     settings = isolated(kafka_bootstrap, partitions=1)
     calls = settings.topic(EVENT_TOPICS["call.112"])
     call = orjson.loads(next(l for l in scenarios()[1].lines if b'"call.112"' in l))
@@ -35,7 +36,7 @@ def test_bad_messages_go_to_the_dead_letter_topic_with_their_position(kafka_boot
     # the golden fire scenario after the garbage: it must still be found
     fire = next(s for s in scenarios() if s.name == "fire_camera_and_calls")
     produce(settings, [CATALOG], fire.lines)
-    run_bounded(settings, [CATALOG])
+    run_bounded(settings, [CATALOG], engine=engine)
 
     letters = [DeadLetter.model_validate_json(v) for v in read_topic(settings, DEAD_LETTERS)]
     by_stage = {d.stage.value: d for d in letters if d.source.topic == calls}

@@ -11,6 +11,7 @@ import pytest
 
 from schemas import Incident
 from schemas.topics import INCIDENTS
+from streams.kafka.faust_worker import FaustWorker
 from streams.kafka.worker import Worker, WorkerConfig
 from tests.golden.harness import CATALOG, scenarios
 from tests.kafka.helpers import isolated, produce, read_topic
@@ -32,15 +33,20 @@ def _wait(cond: object, seconds: float = 20.0) -> None:
         time.sleep(0.1)
 
 
-def test_reload_applies_a_valid_change_and_rejects_a_broken_one(kafka_bootstrap: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["faust", "confluent"])
+def test_reload_applies_a_valid_change_and_rejects_a_broken_one(
+    kafka_bootstrap: str, tmp_path: Path, engine: str
+) -> None:
     root = catalog_subset(tmp_path, ["fire", "calls/mass_incident.yaml"])
     settings = isolated(kafka_bootstrap, partitions=1)
     config = WorkerConfig(rules=(root,), group=unique("reload"), reload_interval=0.2)
-    worker = Worker(config, settings)
+    worker = FaustWorker(config, settings) if engine == "faust" else Worker(config, settings)
     thread = threading.Thread(target=worker.run, kwargs={"stop_after": 60.0}, daemon=True)
     thread.start()
     reloads = worker.metrics.rule_reloads
+    fire = next(s for s in scenarios() if s.name == "fire_camera_and_calls")
     try:
+        produce(settings, [CATALOG], fire.lines[:1])  # the worker owns its partition once it has an event
         _wait(lambda: bool(worker.parts))
         rule = root / "calls" / "mass_incident.yaml"
         text = rule.read_text()
@@ -53,7 +59,6 @@ def test_reload_applies_a_valid_change_and_rejects_a_broken_one(kafka_bootstrap:
         _wait(lambda: reloads.labels("rejected")._value.get() == 1)
         assert worker.ruleset.rule("calls.mass_incident").version == 2  # the last good set keeps running
 
-        fire = next(s for s in scenarios() if s.name == "fire_camera_and_calls")
         produce(settings, [CATALOG], fire.lines)  # the producer only routes (single plan)
 
         def fire_found() -> bool:

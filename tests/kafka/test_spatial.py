@@ -33,7 +33,7 @@ def _straddle(lines: list[bytes], cell_m: float) -> list[bytes]:
     return [orjson.dumps(d) for d in docs]
 
 
-def _check(kafka_bootstrap: str, tmp_path: Path, keep: set[str] | None) -> None:
+def _check(kafka_bootstrap: str, tmp_path: Path, keep: set[str] | None, engine: str = "confluent") -> None:
     root = catalog_subset(tmp_path, ["fire"])
     ruleset = load_rules([root])
     plan = plan_for(ruleset, "spatial")
@@ -49,7 +49,7 @@ def _check(kafka_bootstrap: str, tmp_path: Path, keep: set[str] | None) -> None:
     producer = EventProducer(settings, plan)
     stats = producer.run(lines)
     assert stats.replicas > 0
-    run_bounded(settings, [root], mode="spatial")
+    run_bounded(settings, [root], mode="spatial", engine=engine)
     got = [Incident.model_validate_json(v) for v in read_topic(settings, INCIDENTS)]
 
     expected: list[Incident] = []
@@ -60,9 +60,10 @@ def _check(kafka_bootstrap: str, tmp_path: Path, keep: set[str] | None) -> None:
     )
 
 
-def test_a_match_across_a_cell_border_is_found_once(kafka_bootstrap: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["faust", "confluent"])
+def test_a_match_across_a_cell_border_is_found_once(kafka_bootstrap: str, tmp_path: Path, engine: str) -> None:
     """The camera in one cell, the call in the next: the anchor's partition raises the incident, once."""
-    _check(kafka_bootstrap, tmp_path, {"v-1", "v-2", "c-1", "c-2"})
+    _check(kafka_bootstrap, tmp_path, {"v-1", "v-2", "c-1", "c-2"}, engine)
 
 
 @pytest.mark.xfail(
