@@ -61,8 +61,8 @@ def _session(fn: F) -> F:
         try:
             sel = Selection(layer, tuple(categories), resolution, study_area)
             client = connect(dsn)
-            require_schema(client, database)
-            try:
+            try:  # closed on every path: embedded chDB holds its directory until then
+                require_schema(client, database)
                 return fn(client=client, db=database, sel=sel, **kw)
             finally:
                 client.close()

@@ -55,14 +55,23 @@ def test_fit_predict_evaluate_map(tmp_path: Path) -> None:
 
 
 def test_bad_input_gives_a_clear_error(tmp_path: Path) -> None:
+    """In this process (CliRunner): the messages a user sees, without a traceback."""
+    from click.testing import CliRunner
+
+    from jobs.archive.dsn import connect
+    from jobs.archive.migrate import migrate
+    from saqshy.commands.forecast_cmd import forecast
+
+    run = CliRunner().invoke
     empty = f"chdb://{tmp_path / 'empty'}"
-    r = saqshy("forecast", "fit", "--archive", empty)
-    assert r.returncode == 1 and "run `saqshy db migrate`" in r.stderr and "Traceback" not in r.stderr
-    r = saqshy("db", "migrate", "--archive", empty)
-    assert r.returncode == 0, r.stderr
-    r = saqshy("forecast", "predict", "--archive", empty, "--model", "etas")
-    assert r.returncode == 1 and "run `saqshy forecast fit --model etas` first" in r.stderr
-    r = saqshy("forecast", "map", "--archive", empty, "--model", "kde")
-    assert r.returncode == 1 and "no kde forecast for 24h yet" in r.stderr and "Traceback" not in r.stderr
-    r = saqshy("forecast", "fit", "--archive", empty, "--model", "prophet")
-    assert r.returncode == 2 and "Invalid value for '--model'" in r.stderr
+    r = run(forecast, ["fit", "--archive", empty])
+    assert r.exit_code == 1 and "run `saqshy db migrate`" in r.output
+    client = connect(empty)  # closed after, so the next test module can open its own chDB path
+    migrate(client, "saqshy", server=False)
+    client.close()
+    r = run(forecast, ["predict", "--archive", empty, "--model", "etas"])
+    assert r.exit_code == 1 and "run `saqshy forecast fit --model etas` first" in r.output
+    r = run(forecast, ["map", "--archive", empty, "--model", "kde"])
+    assert r.exit_code == 1 and "no kde forecast for 24h yet" in r.output
+    r = run(forecast, ["fit", "--archive", empty, "--model", "prophet"])
+    assert r.exit_code == 2 and "Invalid value for '--model'" in r.output
