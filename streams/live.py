@@ -104,6 +104,17 @@ class PartitionRuntime:
         """Reference records reach every partition; the core applies them as of their event time."""
         self.core.on_event(record)
 
+    def advance(self, ts: float) -> Output:
+        """Event time moves on without an event of this partition: an idle partition follows the others (the
+        newest event time its worker has seen), so its timers (absences, window closings) still fire."""
+        out = Output()
+        if ts > self.high:
+            self.high = ts
+            out.incidents.extend(self.core.on_watermark(ts - self.ooo))
+            if out.incidents:
+                self._alerts(out)
+        return out
+
     def finish(self) -> Output:
         """End of a bounded input: event time runs out, every timer fires."""
         out = Output(incidents=self.core.on_watermark(float("inf")))

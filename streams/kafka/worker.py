@@ -51,6 +51,9 @@ class WorkerConfig:
     snapshot_interval: float = 5.0
     reload_interval: float = 2.0
     batch: int = 2000
+    # a partition with nothing to read for this long follows the event time of the worker's busiest partition,
+    # so a quiet district's absence timers fire (None: never; bounded runs fire everything at the end anyway)
+    idle_after: float | None = 5.0
     bounded: bool = False  # stop at the end offsets seen when partitions are assigned (replays, tests)
     metrics_port: int | None = None
     context: ContextOptions | None = None  # enrichment and public alerts, as `saqshy replay --context`
@@ -62,6 +65,8 @@ class Assigned:
     suppress_until: dict[str, int] = field(default_factory=dict)  # "topic:p" -> committed offset
     merge: AlignedMerge = field(default_factory=AlignedMerge)
     dirty: bool = False
+    fed_at: float = field(default_factory=time.monotonic)  # last input (or idle advance), monotonic
+    must_snapshot: bool = False  # an idle advance emitted: its state must commit with its outputs
 
 
 def _tp(topic: str, partition: int) -> str:
@@ -225,14 +230,16 @@ class Worker:
 
     def commit(self, snapshot: bool = False) -> None:
         """Close the transaction: outputs, offsets and (when due) snapshots become visible together."""
-        if snapshot:
+        forced = [p for p, part in self.parts.items() if part.must_snapshot]
+        if snapshot or forced:
             for p, part in self.parts.items():
-                if part.dirty:
+                if part.dirty and (snapshot or part.must_snapshot):
                     data = part.runtime.snapshot(self._processed(p))
                     self.producer.produce(self.state_topic, data, self._state_key(p))
                     self.metrics.state_bytes.labels(str(p)).set(len(data))
-                    part.dirty = False
-            self._last_snapshot = time.monotonic()
+                    part.dirty = part.must_snapshot = False
+            if snapshot:
+                self._last_snapshot = time.monotonic()
         if not self._pending and not snapshot:
             return
         positions = [TopicPartition(k.rsplit(":", 1)[0], int(k.rsplit(":", 1)[1]), v) for k, v in self.done.items()]
@@ -290,6 +297,7 @@ class Worker:
         headers = msg.headers()  # a list of (key, value) as consumed
         replica = bool(headers) and (REPLICA_HEADER, b"1") in headers  # type: ignore[operator]
         out = part.runtime.feed(raw, topic, partition, offset, replica)
+        part.fed_at = time.monotonic()
         if self.first_event_at is None:
             self.first_event_at = time.monotonic()
         self.processed += 1
@@ -305,6 +313,26 @@ class Worker:
             return  # processed and committed before the restart: rebuild state, emit nothing
         if out:
             self._emit(out)
+
+    def advance_idle(self) -> None:
+        """Partitions with nothing to read for `idle_after` seconds take the newest event time of the others.
+        No input offset records that step, so when it emits, the snapshot goes in the same transaction: a
+        restart then resumes after it instead of firing the same timers a second time."""
+        idle_after = self.config.idle_after
+        if idle_after is None or self.config.bounded or len(self.parts) < 2:
+            return
+        newest = max(part.runtime.high for part in self.parts.values())
+        now = time.monotonic()
+        for p, part in self.parts.items():
+            if part.runtime.high >= newest or now - part.fed_at < idle_after or part.merge.buffered:
+                continue
+            if not all(self._drained(topic, p) for topic in self.merged):
+                continue
+            part.fed_at = now
+            out = part.runtime.advance(newest)
+            if out:
+                part.dirty = part.must_snapshot = True
+                self._emit(out)
 
     def _bounded_done(self) -> bool:
         if not self.ends:
@@ -327,6 +355,7 @@ class Worker:
                     self.receive(msg)
                 self._highs.clear()
                 self.release()
+                self.advance_idle()
                 self._read_reference(ref, until_end=False)
                 now = time.monotonic()
                 if now - self._last_commit >= self.config.commit_interval:
