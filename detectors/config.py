@@ -60,11 +60,15 @@ class MotionConfig:
     width: int = 160  # motion runs on a frame this wide
     threshold: int = 25  # grey-level difference that counts as change
     min_area: float = 0.0015  # fraction of the frame that must change
-    still_every: int = 10  # with no motion, still run the detector every N sampled frames
+    # Every still_every sampled frames, moving or not, the detector re-checks where the tracks are (still objects
+    # stay verified; a full frame when they cover most of it); every full_every, the whole frame (what motion
+    # missed). With no tracks and no motion nothing else runs: an empty still scene costs one call per full_every.
+    still_every: int = 10
     pad: float = 0.15  # grow the moving region by this fraction before inference
     # While every moving pixel lies on confirmed tracks seen at the last inference, the detector runs only every
     # N sampled frames (1: on every moving sample); motion anywhere else runs it at once.
     redetect_every: int = 3
+    full_every: int = 50
 
 
 @dataclass(frozen=True)
@@ -307,6 +311,7 @@ def parse_config(data: Any, where: str = "<config>", base: Path | None = None) -
             mo.int_("still_every", 10, 1),
             mo.num("pad", 0.15, 0, 2),
             mo.int_("redetect_every", 3, 1),
+            mo.int_("full_every", 50, 1),
         ),
         tracker=TrackerConfig(
             tr.num("iou_threshold", 0.25, 0, 1),

@@ -74,6 +74,10 @@ class RegionDetector(Protocol):
     """A detector that infers a region of a frame at the scale it would infer the whole frame: the objects in
     a crop look the same size to the model as in the full frame, and a small crop costs a small inference."""
 
+    # The smallest side worth cropping, in frame pixels: 0 where crops keep the frame's scale, the input size
+    # where a crop is resized to the model's input (a smaller crop would be upscaled, which hurts YOLOX-Nano).
+    crop_min: int
+
     def detect(self, frame: Image) -> list[Detection]: ...
 
     def detect_region(self, frame: Image, region: tuple[int, int, int, int]) -> list[Detection]: ...
@@ -148,6 +152,7 @@ class YoloxDetector:
             raise ModelError(f"{cfg.path}: input {inp.name} has shape {shape}, config says {cfg.input_size}")
         self.cfg = cfg
         self.stride: int | None = STRIDES[-1] if cfg.rectangular else None
+        self.crop_min = 0 if cfg.rectangular else cfg.input_size
         self._grids: dict[tuple[int, int], tuple[FloatArray, FloatArray]] = {}
 
     def grids(self, height: int, width: int) -> tuple[FloatArray, FloatArray]:

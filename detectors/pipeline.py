@@ -37,6 +37,7 @@ class Stats:
     frames: int = 0
     inferences: int = 0
     followed: int = 0  # moving samples left to the tracks (motion only where confirmed tracks are)
+    full: int = 0  # inferences on the whole frame (the rest are on crops)
     infer_s: float = 0.0
     events: int = 0
     lost: int = 0
@@ -75,6 +76,7 @@ class Pipeline:
         self.factory = EventFactory(cfg)
         self.stats = Stats()
         self._since_full = 0
+        self._since_verify = 0
         self._since_infer = 0
         self._infer_t: float | None = None  # time of the last inference
         self._seq = 0
@@ -85,15 +87,15 @@ class Pipeline:
         return self.start + timedelta(seconds=t) if self.start is not None else datetime.fromtimestamp(t, UTC)
 
     def crop_region(self, frame: Image, region: Box | None) -> Box | None:
-        """The moving region to infer, or None for the whole frame. A RegionDetector infers it at the frame's
-        scale, so it is only grown to CROP_MIN_PX; any other detector gets the crop resized to its input, so it is
-        grown to at least the model's input size: a crop is never upscaled (YOLOX-Nano scores drop sharply on
-        upscaled crops), and on small frames cropping then only helps where the frame is large."""
+        """The region to infer, or None for the whole frame. A RegionDetector that keeps the frame's scale gets
+        it grown to CROP_MIN_PX; a detector that resizes crops to its input gets it grown to that input size: a
+        crop is never upscaled (YOLOX-Nano scores drop sharply on upscaled crops), and on small frames cropping
+        then only helps where the frame is large."""
         if region is None:
             return None
         h, w = frame.shape[:2]
         if isinstance(self.detector, RegionDetector):
-            size: float = CROP_MIN_PX
+            size: float = max(CROP_MIN_PX, self.detector.crop_min)
         else:
             size = getattr(getattr(self.detector, "cfg", None), "input_size", 416)
         cx, cy = (region[0] + region[2]) / 2, (region[1] + region[3]) / 2
@@ -129,14 +131,18 @@ class Pipeline:
         events = [self._health_event(c, when, frame) for c in self.health.frame(greys, t)]
         motion = self.gate(greys) if self.gating else Motion(True, 1.0, None)
         self._since_full += 1
+        self._since_verify += 1
         self._since_infer += 1
         ended: list[Track] = []
-        # A full frame at least every still_every samples, moving or not, so still objects stay verified.
-        full = not self.gating or self._since_full >= self.cfg.motion.still_every
-        if full or (motion.moving and not self._followed(motion, t)):
-            region = None if full else self.crop_region(frame, motion.region)
+        full = not self.gating or self._since_full >= self.cfg.motion.full_every
+        verify = self._since_verify >= self.cfg.motion.still_every and bool(self.tracker.tracks)
+        if full or verify or (motion.moving and not self._followed(motion, t)):
+            region = None if full else self.crop_region(frame, self._look_at(frame, motion, verify, t))
             if region is None:
                 self._since_full = 0
+                self.stats.full += 1
+            if verify or region is None:
+                self._since_verify = 0
             self._since_infer, self._infer_t = 0, t
             dets, region = self.infer(frame, region)
             _, ended = self.tracker.update(dets, t, region)
@@ -147,6 +153,27 @@ class Pipeline:
         findings = self.analytics.step(t, when, tracks, ended, blobs)
         events += [self._event(f, when, frame) for f in findings]
         return events
+
+    def _look_at(self, frame: Image, motion: Motion, verify: bool, t: float) -> Box | None:
+        """Where to infer: the moving region, every track the last inference lost (so a track left behind by a
+        walker who changed pace is judged, and ended, within max_missed_s instead of lingering unseen beside the
+        crop) and, when verifying, every track; each track by its predicted box grown as for following. None (the
+        whole frame) when something moves with no region (the first frame)."""
+        parts: list[Box] = []
+        if motion.moving:
+            if motion.region is None:
+                return None
+            parts.append(motion.region)
+        for tr in self.tracker.tracks.values():
+            if verify or tr.missed_s > 0:
+                x1, y1, x2, y2 = tr.predict(t)
+                gx, gy = (x2 - x1) * TRACK_MARGIN + TRACK_MARGIN_PX, (y2 - y1) * TRACK_MARGIN + TRACK_MARGIN_PX
+                parts.append((x1 - gx, y1 - gy, x2 + gx, y2 + gy))
+        if not parts:
+            return None
+        h, w = frame.shape[:2]
+        x1, y1 = max(0.0, min(p[0] for p in parts)), max(0.0, min(p[1] for p in parts))
+        return (x1, y1, min(float(w), max(p[2] for p in parts)), min(float(h), max(p[3] for p in parts)))
 
     def _followed(self, motion: Motion, t: float) -> bool:
         """True when the detector can sit this moving sample out: it ran less than `redetect_every` samples ago,

@@ -24,9 +24,11 @@ class WhiteBoxes:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.shapes: list[tuple[int, int]] = []  # (height, width) of every image it was given
 
     def detect(self, frame: Image) -> list[Detection]:
         self.calls += 1
+        self.shapes.append((frame.shape[0], frame.shape[1]))
         mask = (frame[:, :, 0] == 255).astype(np.uint8)
         n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
         return [
@@ -44,13 +46,15 @@ def scene(boxes: list[tuple[int, int]]) -> Image:
     return frame
 
 
-def run(redetect_every: int, walkers: list[list[tuple[int, int]]]) -> tuple[WhiteBoxes, Pipeline, list[int]]:
+def run(
+    redetect_every: int, walkers: list[list[tuple[int, int]]], still_every: int = 100, full_every: int = 100
+) -> tuple[WhiteBoxes, Pipeline, list[int]]:
     cfg = CameraConfig(
         camera_id="cam-synthetic",
         location=GeoPoint(lat=0.0, lon=0.0),
         model=ModelConfig(Path("unused.onnx")),
         sample_fps=FPS,
-        motion=replace(MotionConfig(), still_every=100, redetect_every=redetect_every),
+        motion=replace(MotionConfig(), still_every=still_every, redetect_every=redetect_every, full_every=full_every),
     )
     cfg = replace(cfg, abandoned=replace(cfg.abandoned, enabled=False))
     det = WhiteBoxes()
@@ -92,3 +96,14 @@ def test_a_fast_object_is_detected_on_every_sample() -> None:
     fast = [[(40 + 30 * i, 150)] for i in range(15)]  # 150 px/s: more than FOLLOW_MOVE of its width per sample
     _, _, inferred = run(3, fast)
     assert inferred == list(range(15)), inferred
+
+
+def test_a_still_scene_is_checked_where_the_tracks_are_and_whole_every_full_every() -> None:
+    det, pipe, inferred = run(3, [[(100, 150)]] * 30, still_every=4, full_every=12)
+    assert inferred == list(range(0, 30, 4)), "nothing moves: a look every still_every samples"
+    whole = [i for i, shape in zip(inferred, det.shapes, strict=True) if shape == (H, W)]
+    assert whole == [0, 12, 24], (inferred, det.shapes)
+    assert all(shape != (H, W) for i, shape in zip(inferred, det.shapes, strict=True) if i not in whole)
+    assert pipe.stats.full == 3 and [tr.id for tr in pipe.tracker.tracks.values()] == [1], "verified, not lost"
+    _, _, looked = run(3, [[]] * 30, still_every=4, full_every=12)
+    assert looked == [0, 12, 24], "an empty still scene: only the full_every frames"
