@@ -21,8 +21,8 @@ pytestmark = pytest.mark.kafka
 
 
 def _event(eid: str, etype: str, at: str, data: dict[str, str], lat: float) -> bytes:
-    body = {"id": eid, "type": etype, "source": "test", "time": at, "data": data, "location": {"lat": lat, "lon": 76.95}}
-    return orjson.dumps(body)
+    where = {"lat": lat, "lon": 76.95}
+    return orjson.dumps({"id": eid, "type": etype, "source": "test", "time": at, "data": data, "location": where})
 
 
 def _absences(settings: object) -> list[Incident]:
