@@ -100,6 +100,8 @@ class Etas(Model):
         cell_area = self.grid.area_km2[pts.idx]
         if self._spreader is None:
             self._spreader = CellSpreader(self.grid, self.background_km)
+        if self.theta <= 0.01:  # a warm start from "no triggering" would never leave it (g = 0 everywhere)
+            self.theta = 0.2
         p_bg = np.ones(len(pts))
         self.mu = self._background(pts, p_bg, horizon)
         # Pairs by distance: an iteration only looks at those within PAIR_SIGMAS sigmas (the rest have p < e^-18).
