@@ -1,14 +1,22 @@
 """`make bench BENCH=detector`: the video worker's throughput on one core, against decoding alone.
 
-For each real clip (skipped where absent), in the same run and on one thread (OpenCV and onnxruntime):
-  decode_only_fps  frames/s of decoding every frame of the clip with OpenCV (the yardstick)
-  fps_gated        clip frames/s through the whole worker (sampling at the camera config's rate, health, motion
-                   gate, detector on moving crops or every still_every samples, tracking, analytics, events)
-  fps_ungated      the same with the detector on every sampled frame
-  infer_ms         ms per detector call (letterbox + onnxruntime + decoding + NMS)
-  ratio            fps_gated / decode_only_fps (target >= 0.5)
+For each real clip (skipped where absent), in the same run, OpenCV and onnxruntime on one thread (FFmpeg's
+decoder threads are left at OpenCV's default, `ffmpeg_threads`, in the yardstick and the worker alike):
+  decode_only_fps   frames/s of decoding every frame of the clip with OpenCV (the yardstick)
+  fps_gated         clip frames/s through the whole worker as configured (sampling at the camera config's rate,
+                    health, motion gate, detector on moving crops at the frame's scale, on the tracks every
+                    still_every samples and on the whole frame every full_every, tracking, analytics, events)
+  fps_gated_square  the same with `model.rectangular: false`: square 416x416 letterbox, crops grown to 416 px
+                    and resized to the input (the detector as it was before crops kept the frame's scale)
+  fps_ungated       the detector on the whole of every sampled frame
+  infer_ms          ms per detector call (letterbox + onnxruntime + decoding + NMS), crops and frames together
+  ratio             fps_gated / decode_only_fps (target >= 0.5); ratio_square the same for the square letterbox
+  ratio_cpu         the same ratio in process CPU seconds: stable when other work shares the machine
+  inferences_gated  detector calls out of `samples` (full_frames_gated of them on the whole frame)
 The top-level figures are the ABODA clip's (a typical fixed camera: a still scene with occasional people);
 the walkway clip, busy in every frame, is reported beside it under "clips". No GPU here: CUDA is not measured.
+int8 is not offered: static int8 (onnxruntime.quantization, QOperator u8/s8) measured 0-10 % faster on full
+frames and no faster on crops on this AVX2 CPU, and needs the `onnx` package (docs/detectors.md).
 """
 
 from __future__ import annotations
@@ -16,11 +24,15 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
+
+from detectors.config import load_config
+from detectors.model import load_detector
+from detectors.pipeline import Stats, run
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT / ".." / "shared"
@@ -48,57 +60,80 @@ class NullSink:
         pass
 
 
-def decode_only(clip: Path) -> tuple[int, float]:
+def decode_only(clip: Path) -> tuple[int, float, float]:
+    """Frames, wall seconds and process CPU seconds of reading every frame (OpenCV's FFmpeg defaults)."""
     cap = cv2.VideoCapture(str(clip))
-    n, t0 = 0, time.perf_counter()
+    n, t0, c0 = 0, time.perf_counter(), time.process_time()
     while True:
         ok, _ = cap.read()
         if not ok:
             break
         n += 1
     cap.release()
-    return n, time.perf_counter() - t0
+    return n, time.perf_counter() - t0, time.process_time() - c0
 
 
-def worker(clip: Path, config: Path, gating: bool) -> tuple[float, float, int, int]:
-    from detectors.config import load_config
-    from detectors.model import load_detector
-    from detectors.pipeline import run
+@dataclass(frozen=True)
+class Run:
+    wall_s: float
+    cpu_s: float
+    stats: Stats
 
+
+def worker(clip: Path, config: Path, gating: bool, rectangular: bool = True) -> Run:
     cfg = load_config(config)
-    cfg = replace(cfg, snapshot_dir=None, model=replace(cfg.model, threads=1))
+    model = replace(cfg.model, threads=1, rectangular=rectangular)
+    cfg = replace(cfg, snapshot_dir=None, model=model)
     detector = load_detector(cfg.model)
-    sink = NullSink()
-    t0 = time.perf_counter()
-    stats = run(cfg, str(clip), detector, sink, start=datetime(2026, 1, 1, tzinfo=UTC), gating=gating)
-    return time.perf_counter() - t0, stats.infer_ms, stats.inferences, stats.frames
+    t0, c0 = time.perf_counter(), time.process_time()
+    stats = run(cfg, str(clip), detector, NullSink(), start=datetime(2026, 1, 1, tzinfo=UTC), gating=gating)
+    return Run(time.perf_counter() - t0, time.process_time() - c0, stats)
 
 
 def measure(name: str, clip: Path, config: Path) -> dict[str, float | int]:
     cap = cv2.VideoCapture(str(clip))
     source_fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     cap.release()
-    frames, dec_s = decode_only(clip)
+    frames, dec_s, dec_cpu = decode_only(clip)
     print(f"{name}: decode-only {frames / dec_s:.0f} frames/s", file=sys.stderr)
-    gated_s, infer_ms, inf_gated, samples = worker(clip, config, True)
-    print(f"{name}: gated {frames / gated_s:.0f} frames/s, {inf_gated}/{samples} samples inferred", file=sys.stderr)
-    ungated_s, infer_ms_u, inf_ungated, _ = worker(clip, config, False)
-    print(f"{name}: ungated {frames / ungated_s:.0f} frames/s", file=sys.stderr)
+    gated = worker(clip, config, True)
+    g = gated.stats
+    print(f"{name}: gated {frames / gated.wall_s:.0f} frames/s, {g.inferences}/{g.frames} inferred", file=sys.stderr)
+    square = worker(clip, config, True, rectangular=False)
+    print(f"{name}: gated, square letterbox {frames / square.wall_s:.0f} frames/s", file=sys.stderr)
+    ungated = worker(clip, config, False)
+    print(f"{name}: ungated {frames / ungated.wall_s:.0f} frames/s", file=sys.stderr)
     return {
         "frames": frames,
-        "samples": samples,
-        "inferences_gated": inf_gated,
-        "inferences_ungated": inf_ungated,
+        "samples": g.frames,
+        "inferences_gated": g.inferences,
+        "full_frames_gated": g.full,
+        "inferences_ungated": ungated.stats.inferences,
         "decode_only_fps": round(frames / dec_s, 1),
-        "fps_gated": round(frames / gated_s, 1),
-        "fps_ungated": round(frames / ungated_s, 1),
-        "samples_per_s_ungated": round(samples / ungated_s, 1),
-        "ratio": round(dec_s / gated_s, 3),
-        "ratio_ungated": round(dec_s / ungated_s, 3),
+        "fps_gated": round(frames / gated.wall_s, 1),
+        "fps_gated_square": round(frames / square.wall_s, 1),
+        "fps_ungated": round(frames / ungated.wall_s, 1),
+        "samples_per_s_ungated": round(g.frames / ungated.wall_s, 1),
+        "ratio": round(dec_s / gated.wall_s, 3),
+        "ratio_square": round(dec_s / square.wall_s, 3),
+        "ratio_ungated": round(dec_s / ungated.wall_s, 3),
+        # The same ratios in process CPU time: what the worker costs, whatever else the machine runs meanwhile.
+        "ratio_cpu": round(dec_cpu / gated.cpu_s, 3),
+        "ratio_cpu_square": round(dec_cpu / square.cpu_s, 3),
         # How many times faster than the camera delivers: roughly how many such cameras one core keeps up with.
-        "realtime_factor": round(frames / gated_s / source_fps, 2),
-        "infer_ms": round((infer_ms * inf_gated + infer_ms_u * inf_ungated) / max(1, inf_gated + inf_ungated), 2),
+        "realtime_factor": round(frames / gated.wall_s / source_fps, 2),
+        "infer_ms": round(g.infer_ms, 2),  # a mean over crops and full frames
+        "infer_ms_square": round(square.stats.infer_ms, 2),
+        "infer_ms_ungated": round(ungated.stats.infer_ms, 2),  # whole frames
     }
+
+
+def ffmpeg_threads() -> int:
+    clip = next((c for c, _ in CLIPS.values() if c.is_file()), None)
+    cap = cv2.VideoCapture(str(clip))
+    n = int(cap.get(cv2.CAP_PROP_N_THREADS))
+    cap.release()
+    return n
 
 
 def main() -> None:
@@ -111,11 +146,23 @@ def main() -> None:
         print(json.dumps({"bench": "detector", "skipped": "no clips in ../shared/data/video"}))
         return
     head = clips.get("aboda") or next(iter(clips.values()))
-    keys = ("fps_gated", "fps_ungated", "decode_only_fps", "ratio", "infer_ms", "realtime_factor")
+    keys = (
+        "fps_gated",
+        "fps_ungated",
+        "decode_only_fps",
+        "ratio",
+        "infer_ms",
+        "realtime_factor",
+        "ratio_cpu",
+        "ratio_square",
+        "inferences_gated",
+        "samples",
+    )
     out: dict[str, object] = {
         "bench": "detector",
         **{k: head[k] for k in keys},
         "threads": 1,
+        "ffmpeg_threads": ffmpeg_threads(),
         "cuda": "not measured: no GPU here",
     }
     out["clips"] = clips
