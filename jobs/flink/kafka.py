@@ -1,0 +1,107 @@
+"""Kafka for the Flink job, as Flink SQL tables of the flink-sql-connector-kafka jar (infra/flink).
+
+The DataStream KafkaSource of PyFlink only hands values to Python; the table source also gives each record's
+topic, partition, offset, timestamp (the event time, set by `saqshy produce`) and headers (the replica mark),
+with watermarks generated per Kafka partition inside the source and idle partitions left out. It becomes a
+DataStream at once (to_data_stream). The sinks are tables too, so that each record gets its key (the incident
+id: saqshy.incidents.latest is compacted), with exactly-once delivery through Kafka transactions committed
+with each checkpoint.
+"""
+
+from __future__ import annotations
+
+from schemas.topics import ALERTS, DEAD_LETTERS, EVENT_TOPICS, INCIDENTS, INCIDENTS_LATEST
+from streams.kafka.settings import KafkaSettings
+from streams.kafka.topics import UNSORTED
+
+SOURCE_TABLE = "saqshy_events"
+SINKS = {  # table -> topic, and which output kind it carries
+    "saqshy_incidents": (INCIDENTS, "incident"),
+    "saqshy_incidents_latest": (INCIDENTS_LATEST, "incident"),
+    "saqshy_alerts": (ALERTS, "alert"),
+    "saqshy_dlq": (DEAD_LETTERS, "dlq"),
+}
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def client_properties(settings: KafkaSettings) -> dict[str, str]:
+    """KafkaSettings as Java client properties (the same cluster, credentials and certificates)."""
+    props = {"bootstrap.servers": settings.bootstrap_servers, "security.protocol": settings.security_protocol}
+    if settings.sasl_mechanism:
+        module = (
+            "org.apache.kafka.common.security.plain.PlainLoginModule"
+            if settings.sasl_mechanism == "PLAIN"
+            else "org.apache.kafka.common.security.scram.ScramLoginModule"
+        )
+        user = (settings.sasl_username or "").replace('"', '\\"')
+        password = (settings.sasl_password or "").replace('"', '\\"')
+        props["sasl.mechanism"] = settings.sasl_mechanism
+        props["sasl.jaas.config"] = f'{module} required username="{user}" password="{password}";'
+    if settings.ssl_cafile:  # PEM files, as librdkafka takes them
+        props["ssl.truststore.type"] = "PEM"
+        props["ssl.truststore.location"] = settings.ssl_cafile
+    if settings.ssl_certfile and settings.ssl_keyfile:
+        props["ssl.keystore.type"] = "PEM"
+        props["ssl.keystore.location"] = settings.ssl_keyfile  # key and certificate chain in one PEM file
+    return props
+
+
+def _with(options: dict[str, str], settings: KafkaSettings) -> str:
+    opts = dict(options)
+    opts.update({f"properties.{k}": v for k, v in client_properties(settings).items()})
+    return ",\n  ".join(f"{_quote(k)} = {_quote(v)}" for k, v in opts.items())
+
+
+def input_topics(settings: KafkaSettings) -> list[str]:
+    return [settings.topic(t) for t in (*EVENT_TOPICS.values(), UNSORTED)]
+
+
+def source_ddl(settings: KafkaSettings, group: str, bounded: bool, idle_s: float) -> str:
+    options = {
+        "connector": "kafka",
+        "topic": ";".join(input_topics(settings)),
+        "properties.group.id": group,
+        "properties.isolation.level": "read_committed",
+        "properties.auto.offset.reset": "earliest",
+        "scan.startup.mode": "group-offsets",
+        "scan.watermark.idle-timeout": f"{int(idle_s * 1000)} ms",
+        "format": "raw",
+    }
+    if bounded:
+        options["scan.bounded.mode"] = "latest-offset"
+    # A record's timestamp is its event time; every event up to `ts - 1 ms` of a partition has arrived.
+    return f"""CREATE TEMPORARY TABLE {SOURCE_TABLE} (
+  `raw` BYTES,
+  `topic` STRING METADATA VIRTUAL,
+  `partition` INT METADATA VIRTUAL,
+  `offset` BIGINT METADATA VIRTUAL,
+  `ts` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
+  `headers` MAP<STRING, BYTES> METADATA VIRTUAL,
+  WATERMARK FOR `ts` AS `ts` - INTERVAL '0.001' SECOND
+) WITH (
+  {_with(options, settings)}
+)"""
+
+
+def sink_ddl(table: str, settings: KafkaSettings, transactional_prefix: str, exactly_once: bool) -> str:
+    topic, _ = SINKS[table]
+    options = {
+        "connector": "kafka",
+        "topic": settings.topic(topic),
+        "key.format": "raw",
+        "key.fields": "k",
+        "value.format": "raw",
+        "value.fields-include": "EXCEPT_KEY",
+        "sink.delivery-guarantee": "exactly-once" if exactly_once else "at-least-once",
+        "sink.transactional-id-prefix": f"{transactional_prefix}.{table}",
+        "properties.transaction.timeout.ms": "900000",
+    }
+    return f"""CREATE TEMPORARY TABLE {table} (
+  `k` BYTES,
+  `v` BYTES
+) WITH (
+  {_with(options, settings)}
+)"""

@@ -1,0 +1,128 @@
+"""One key of the Flink job, without Flink: the core, the merge of its inputs in event time, and the input
+log that makes the in-memory state recoverable from a checkpoint.
+
+Every input of a key (an event, a watermark, the end of input, a reference record) is an `Action`. The
+operator applies an action to the live KeyCore and appends it to the key's log in Flink keyed state; every
+`SNAPSHOT_EVERY` actions it stores a snapshot and clears the log. State in a checkpoint is therefore
+snapshot + log, and a restarted operator rebuilds the live object by restoring the snapshot and applying
+the log again with its outputs dropped: they were emitted, and committed with that checkpoint, before.
+The core is deterministic, so the rebuilt state is the state that was checkpointed.
+
+Inputs are merged like streams.live.AlignedMerge does for the Kafka worker: one FIFO per input (a topic
+partition), released in event-time order as Flink's watermark passes the heads. An `ordered` key (one file,
+read in order) processes each event at once, exactly as the embedded runner reads the file.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections import deque
+from typing import NamedTuple
+
+from jobs.flink.routing import NO_TIME, position
+from rules.loader import RuleSet
+from rules.records import decode_record
+from streams.embedded import ContextOptions
+from streams.live import Output, PartitionRuntime
+
+SNAPSHOT_EVERY = 20_000  # actions between snapshots of a key (docs/flink.md: the measurement behind it)
+END_OF_TIME = 2**63 - 1  # Flink's Long.MAX_VALUE watermark: the end of a bounded input
+
+
+class Action(NamedTuple):
+    kind: str  # "e" event, "w" watermark, "f" end of input, "r" reference record
+    ts_ms: int = 0  # event time of "e", the watermark of "w"
+    source: str = ""  # "file:NAME" or "TOPIC:PARTITION"
+    offset: int = 0
+    replica: bool = False
+    raw: bytes = b""
+
+
+class KeyCore:
+    def __init__(self, ruleset: RuleSet, context: ContextOptions | None = None, ordered: bool = True):
+        self.runtime = PartitionRuntime(ruleset, context)
+        self.ooo_ms = int(ruleset.settings.max_out_of_orderness * 1000)
+        self.ordered = ordered
+        self.queues: dict[str, deque[Action]] = {}
+        self.queued = 0
+        self.watermark = NO_TIME
+
+    def apply(self, action: Action) -> Output:
+        kind = action.kind
+        if kind == "e":
+            if self.ordered or action.ts_ms == NO_TIME:
+                return self._feed(action)  # an unreadable time is rejected at once, wherever it is
+            queue = self.queues.get(action.source)
+            if queue is None:
+                queue = self.queues[action.source] = deque()
+            queue.append(action)
+            self.queued += 1
+            return self._release(self.watermark) if action.ts_ms <= self.watermark else Output()
+        if kind == "w":
+            return self._advance(action.ts_ms)
+        if kind == "f":
+            out = self._release(END_OF_TIME)
+            _extend(out, self.runtime.finish())
+            return out
+        if kind == "r":
+            self.runtime.apply_reference(decode_record(action.raw))
+            return Output()
+        raise ValueError(f"unknown action kind {kind!r}")
+
+    def _feed(self, a: Action) -> Output:
+        out = self.runtime.feed(a.raw, a.source, 0, a.offset, a.replica)
+        if out.dead_letters:  # name the line or the record the way the embedded runner and the worker do
+            pos = position(a.source, a.offset)
+            out.dead_letters = [d.model_copy(update={"source": pos}) for d in out.dead_letters]
+        return out
+
+    def _release(self, wm: int) -> Output:
+        """Queued events up to the watermark, in event-time order across inputs (FIFO within one)."""
+        out = Output()
+        while self.queued:
+            head: deque[Action] | None = None
+            for queue in self.queues.values():
+                if queue and (head is None or queue[0].ts_ms < head[0].ts_ms):
+                    head = queue
+            if head is None or head[0].ts_ms > wm:
+                break
+            self.queued -= 1
+            _extend(out, self._feed(head.popleft()))
+        return out
+
+    def _advance(self, wm: int) -> Output:
+        """Flink's watermark `wm` (every event up to wm has arrived): release, then fire the core's timers
+        as the embedded runner would once the newest event time is wm + 1 ms."""
+        self.watermark = max(self.watermark, wm)
+        out = self._release(wm)
+        runtime = self.runtime
+        fired = runtime.core.on_watermark((wm + 1) / 1000.0 - runtime.ooo)
+        if fired:
+            out.incidents.extend(fired)
+            runtime._alerts(out)
+        return out
+
+    def next_timer(self) -> int | None:
+        """When Flink should call back with its watermark: the earliest queued event or core deadline."""
+        due = [q[0].ts_ms for q in self.queues.values() if q]
+        deadline = self.runtime.core.next_deadline()
+        if deadline is not None:
+            due.append(int(deadline.timestamp() * 1000) + self.ooo_ms - 1)
+        return min(due) if due else None
+
+    # --- state ---------------------------------------------------------------------------------
+    def snapshot(self) -> bytes:
+        queues = {name: list(q) for name, q in self.queues.items() if q}
+        return pickle.dumps((self.runtime.snapshot({}), queues, self.watermark), protocol=5)
+
+    def restore(self, data: bytes) -> None:
+        runtime_state, queues, self.watermark = pickle.loads(data)  # our own keyed state, never user input
+        self.runtime.restore(runtime_state)
+        self.queues = {name: deque(Action(*a) for a in items) for name, items in queues.items()}
+        self.queued = sum(len(q) for q in self.queues.values())
+
+
+def _extend(out: Output, more: Output) -> None:
+    out.incidents.extend(more.incidents)
+    out.dead_letters.extend(more.dead_letters)
+    out.alerts.extend(more.alerts)
