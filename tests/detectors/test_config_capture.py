@@ -35,6 +35,8 @@ def test_examples_load(path: Path) -> None:
         ({"lines": [{"id": "l", "points": [[0, 0], [1, 1], [2, 2]]}]}, "exactly two points"),
         ({"zones": [{"id": "z", "polygon": [[0, 0], [1, 0], [1, 1]], "schedule": [{"start": "25:00"}]}]}, "HH:MM"),
         ({"motion": {"enabled": "yes"}}, "motion.enabled: must be true or false"),
+        ({"motion": {"full_every": 0}}, "motion.full_every: must be an integer >= 1"),
+        ({"model": {"path": "m.onnx", "rectangular": "yes"}}, "model.rectangular: must be true or false"),
     ],
 )
 def test_config_errors_name_the_key(patch: dict[str, object], message: str) -> None:
