@@ -4,9 +4,12 @@ found exactly once (DESIGN.md, Distribution). Pure: the producer, the Kafka work
   single   one key for everything: exact for any rule set; scale by running one worker group per rule set
            or per region.
   spatial  the key is a grid cell at least as wide as the largest rule radius. Each event is also copied,
-           marked as a replica, into every neighbouring cell its radius touches; replicas only support
-           matches, so only the partition owning the anchor's cell raises the incident. Exact for rules whose
-           matches are bounded in space around their anchor; the plan refuses rule sets with other rules.
+           marked as a replica, into every neighbouring cell within the replication radius: the largest
+           match radius plus the radius within which matches merge into one incident. Matches completed by
+           a replica build shadow incidents (rules/core/incidents.py): the partition whose own event opened
+           an incident emits it and every later version, the others only keep it in step, so a match in
+           the next cell still merges into it. Exact for rules whose matches and merges are bounded in
+           space around their anchor; the plan refuses rule sets with other rules.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ class PartitionPlanError(ValueError):
 class PartitionPlan:
     mode: Mode
     cell_m: float = 0.0
-    radius_m: float = 0.0  # replication radius: the largest `within` of the rules
+    radius_m: float = 0.0  # replication radius: the largest within + merge radius of the rules
 
     def _row(self, lat: float) -> int:
         return math.floor(lat * METRES_PER_DEGREE / self.cell_m)
@@ -94,6 +97,19 @@ def plan_for(ruleset: RuleSet, mode: Mode, cell_m: float | None = None) -> Parti
             "these rules cannot run on spatial partitions (run them with --partitioning single, or in a "
             "worker group of their own):\n  " + "\n  ".join(problems)
         )
-    radius = max((float(r.spec.correlate.within) for r in ruleset.rules if r.spec.correlate.within), default=0.0)
-    cell = max(cell_m or 0.0, radius, 500.0)
+    within = max((float(r.spec.correlate.within) for r in ruleset.rules if r.spec.correlate.within), default=0.0)
+    radius = max((_reach(r) for r in ruleset.rules), default=0.0)
+    cell = max(cell_m or 0.0, within, 500.0)
     return PartitionPlan("spatial", cell, radius)
+
+
+def _reach(rule: Any) -> float:
+    """How far from an event of a cell the events of another match of the same incident can lie: the match
+    the event completes has its anchor within the radius; the incident's place is within the merge radius of
+    that anchor (rules.core.incidents.IncidentBook); the other match's events within the radius of its own
+    anchor. Both partitions, the incident's owner and the one whose event completes a later match, then hold
+    every event both matches saw (property-tested in tests/unit/test_spatial_exact.py)."""
+    within = float(rule.spec.correlate.within or 0.0)
+    inc = rule.spec.incident
+    merge = inc.merge_within if inc.merge_within is not None else (within if inc.key is None else 0.0)
+    return 2 * within + float(merge or 0.0)

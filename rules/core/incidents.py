@@ -1,5 +1,12 @@
 """Matches become incidents: merged by key (and place) within a merge window, prioritised by named
-terms, emitted as full-state versioned updates of a deterministic id, and closed in event time."""
+terms, emitted as full-state versioned updates of a deterministic id, and closed in event time.
+
+Spatial partitions (streams/partitioning.py) also see replicas of their neighbours' events near the border.
+Matches those replicas complete build *shadow* incidents: kept and merged like any other, never emitted.
+An incident belongs to the partition whose own event completed the match that opened it; that partition
+emits every version, including the ones that later matches completed by replicas add. Every partition near
+the border thus holds the same incident, and exactly one emits it, as the embedded runner would.
+"""
 
 from __future__ import annotations
 
@@ -24,9 +31,11 @@ def incident_id(rule: CRule, key: str, first_event_id: str) -> str:
 
 
 class OpenIncident:
-    __slots__ = ("admin", "event_count", "event_ids", "first_ts", "id", "key", "lat", "loc_ts", "lon", "seen", "state")
+    __slots__ = (
+        "admin", "event_count", "event_ids", "first_ts", "id", "key", "lat", "loc_ts", "lon", "owned", "seen", "state"
+    )  # fmt: skip
 
-    def __init__(self, inc_id: str, key: str, lat: float | None, lon: float | None, admin: Any):
+    def __init__(self, inc_id: str, key: str, lat: float | None, lon: float | None, admin: Any, owned: bool = True):
         self.id = inc_id
         self.key = key
         self.lat = lat
@@ -38,6 +47,7 @@ class OpenIncident:
         self.first_ts = float("inf")
         self.loc_ts = float("-inf")
         self.state: Incident | None = None
+        self.owned = owned  # False: a shadow of a neighbour partition's incident
 
 
 def _admin(record: Any) -> AdminPath | None:
@@ -99,7 +109,12 @@ class IncidentBook:
         inc = self._find(key, m)
         if inc is None:
             inc = OpenIncident(
-                incident_id(rule, key, m.trigger.ev.id), key, m.anchor.lat, m.anchor.lon, m.anchor.ev.admin
+                incident_id(rule, key, m.trigger.ev.id),
+                key,
+                m.anchor.lat,
+                m.anchor.lon,
+                m.anchor.ev.admin,
+                owned=not m.trigger.replica,
             )
             inc.loc_ts = m.anchor.ts
             self.by_key.setdefault(key, []).append(inc)
@@ -163,8 +178,10 @@ class IncidentBook:
             time_to_arrive_s=prev.time_to_arrive_s if prev else None,
         )
         inc.state = state
-        self.emitted += 1
         self.timers.register(last + self.merge_window, rule.state_key, "close", inc.id)
+        if not inc.owned:
+            return None
+        self.emitted += 1
         return state
 
     def on_timer(self, ts: float, inc_id: str, watermark: float) -> Incident | None:
@@ -187,6 +204,8 @@ class IncidentBook:
         if not peers:
             self.by_key.pop(inc.key, None)
         prev = inc.state
+        if not inc.owned:
+            return None
         self.emitted += 1
         return prev.model_copy(
             update={
@@ -220,6 +239,8 @@ class IncidentBook:
             }
         )
         inc.state = state
+        if not inc.owned:
+            return None
         self.emitted += 1
         return state
 
@@ -237,6 +258,7 @@ class IncidentBook:
                 inc.event_count,
                 inc.state.model_dump(mode="json") if inc.state else None,
                 inc.loc_ts if inc.loc_ts != float("-inf") else None,
+                inc.owned,
             ]
             for inc in self.by_id.values()
         ]
@@ -248,6 +270,7 @@ class IncidentBook:
             inc = OpenIncident(inc_id, key, lat, lon, None)
             if len(row) > 7 and row[7] is not None:
                 inc.loc_ts = float(row[7])
+            inc.owned = bool(row[8]) if len(row) > 8 else True
             inc.seen = set(seen)
             inc.event_count = count
             if model is not None:

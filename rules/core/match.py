@@ -10,7 +10,7 @@ from rules.core.buffer import Entry
 
 @dataclass(slots=True)
 class Match:
-    trigger: Entry  # the event that completed the match; only its owner partition emits
+    trigger: Entry  # the event that completed the match: a replica's match only shadows (rules/core/incidents.py)
     anchor: Entry  # where the incident is
     bindings: dict[str, Any]  # selection name -> event record
     entries: list[Entry]

@@ -76,13 +76,11 @@ class Matcher:
 
     # the contract every kind implements ---------------------------------------------------------
     def on_event(self, sel: CSelection, entry: Entry, group: str, watermark: float) -> list[Match]:
-        if entry.replica or not self.inside_ok(entry):
+        if not self.inside_ok(entry):
             return []
         return [Match(entry, entry, {sel.name: entry.ev}, [entry], group, entry.ts)]
 
     def on_record(self, sel: CSelection, ev: Any, ts: float, replica: bool, group: str) -> list[Match]:
-        if replica:
-            return []
         return self.on_event(sel, Entry(ev, ts, sel.index, replica), group, ts)
 
     def on_timer(self, ts: float, ref: str, watermark: float) -> list[Match]:
@@ -201,7 +199,7 @@ class ThresholdMatcher(_Buffered):
     def on_event(self, sel: CSelection, entry: Entry, group: str, watermark: float) -> list[Match]:
         buffers = self.group(group, entry.ts)
         self.add(buffers, entry, watermark)
-        if entry.replica or not self.inside_ok(entry):
+        if not self.inside_ok(entry):
             return []
         w = self.window
         pool = sorted(self.candidates(buffers[entry.sel], entry, entry.ts - w, entry.ts + w), key=lambda e: e.ts)
@@ -238,8 +236,6 @@ class CooccurMatcher(_Buffered):
     def on_event(self, sel: CSelection, entry: Entry, group: str, watermark: float) -> list[Match]:
         buffers = self.group(group, entry.ts)
         self.add(buffers, entry, watermark)
-        if entry.replica:
-            return []
         lo, hi = entry.ts - self.window, entry.ts + self.window
         bound: dict[int, Entry] = {sel.index: entry}
         ref = entry
@@ -320,7 +316,7 @@ class SequenceMatcher(Matcher):
                     if j == last:
                         runs.remove(run)
                         self.partials -= 1
-                        if not entry.replica and self.inside_ok(first):
+                        if self.inside_ok(first):
                             matches.append(self._match(run, entry, group))
                     break
         if sel.index == self.steps[0][0]:
@@ -436,7 +432,7 @@ class AbsenceMatcher(Matcher):
         self.partials -= len(due)
         name = self.rule.selections[self.after].name
         for a in due:
-            if not a.replica and self.inside_ok(a):
+            if self.inside_ok(a):
                 matches.append(Match(a, a, {name: a.ev}, [a], ref, a.ts + self.timeout))
         return matches
 
@@ -488,7 +484,7 @@ class LookupMatcher(Matcher):
 
     def on_record(self, sel: CSelection, ev: Any, ts: float, replica: bool, group: str) -> list[Match]:
         key_fn = self.rule.lookup_key
-        if replica or key_fn is None:
+        if key_fn is None:
             return []
         key = key_fn(ev)
         if not key:
