@@ -1,12 +1,14 @@
 """San Francisco Police Department incident reports -> call.112, one per Incident ID (first row wins;
-later rows of one incident are extra offence codes of the same report). Times are America/Los_Angeles."""
+later rows of one incident are extra offence codes of the same report). Times are America/Los_Angeles. The
+SFPD police district becomes the admin path's district (United States > California > San Francisco), so
+per-area views (the crime map's region filter, forecasts by area) work on this data."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from schemas import CallCategory, EmergencyCall, EmergencyCallEvent, GeoPoint
+from schemas import AdminPath, CallCategory, EmergencyCall, EmergencyCallEvent, GeoPoint
 from streams.importers import ImportResult, lat_lon, local_time, read_rows
 
 TZ = ZoneInfo("America/Los_Angeles")
@@ -72,12 +74,15 @@ def import_sf_police(path: str | Path) -> ImportResult:
             continue
         seen.add(incident)
         category = row["Incident Category"].strip()
+        district = (row.get("Police District") or "").strip() or None
+        admin = AdminPath(republic="United States", region="California", city="San Francisco", district=district)
         res.add(
             EmergencyCallEvent(
                 id=f"sfpd-{incident}",
                 source=SOURCE,
                 time=at,
                 location=GeoPoint(lat=where[0], lon=where[1]),
+                admin=admin,
                 data=EmergencyCall(
                     call_id=row.get("CAD Number") or incident,
                     line="102",

@@ -83,6 +83,7 @@ def test_sf_police(tmp_path: Path) -> None:
     call = ev["sfpd-743396"]
     assert call.time == _utc("2018-12-01T08:25:00")  # 00:25 PST
     assert call.data.category == CallCategory.VIOLENCE  # type: ignore[attr-defined]  # Robbery
+    assert call.admin is not None and (call.admin.city, call.admin.district) == ("San Francisco", "Ingleside")
 
 
 def test_cli(tmp_path: Path) -> None:
