@@ -138,10 +138,9 @@ class YoloxDetector:
         opts.inter_op_num_threads = 1
         try:
             model = cfg.path.read_bytes()
-            if cfg.rectangular:
-                dims = input_dims(model)
-                if any(isinstance(d, int) for d in dims[2:]):
-                    model = free_spatial_input(model)
+            self.freed = cfg.rectangular and any(isinstance(d, int) for d in input_dims(model)[2:])
+            if self.freed:
+                model = free_spatial_input(model)
             self.session = ort.InferenceSession(model, opts, providers=list(cfg.providers))
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelError(f"cannot load {cfg.path}: {exc}") from exc
@@ -163,7 +162,14 @@ class YoloxDetector:
         return got
 
     def raw(self, blob: FloatArray) -> FloatArray:
-        out = self.session.run(None, {self.input_name: blob})[0]
+        try:
+            out = self.session.run(None, {self.input_name: blob})[0]
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            hint = " (its export fixes the input size and a graph op depends on it: model.rectangular: false)"
+            raise ModelError(
+                f"{self.cfg.path}: inference on a {blob.shape[2]}x{blob.shape[3]} input failed: {exc}"
+                + (hint if self.freed else "")
+            ) from exc
         arr: FloatArray = np.asarray(out, dtype=np.float32)[0]
         cells = self.grids(blob.shape[2], blob.shape[3])[0].shape[0]
         if arr.shape != (cells, 5 + len(self.cfg.classes)):

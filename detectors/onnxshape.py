@@ -42,7 +42,7 @@ def _varint(buf: bytes, i: int) -> tuple[int, int]:
             return value, i
 
 
-def _put_varint(value: int) -> bytes:
+def put_varint(value: int) -> bytes:
     out = bytearray()
     while True:
         b, value = value & 0x7F, value >> 7
@@ -81,9 +81,9 @@ def parse(buf: bytes) -> list[Field]:
 def encode(fields: list[Field]) -> bytes:
     parts: list[bytes] = []
     for number, wire, payload in fields:
-        parts.append(_put_varint(number << 3 | wire))
+        parts.append(put_varint(number << 3 | wire))
         if wire == 2:
-            parts.append(_put_varint(len(payload)))
+            parts.append(put_varint(len(payload)))
         parts.append(payload)
     return b"".join(parts)
 

@@ -11,7 +11,7 @@ import pytest
 
 from detectors.errors import ModelError
 from detectors.model import COCO_CLASSES, Detection, ModelConfig, YoloxDetector, letterbox, load_detector, nms
-from detectors.onnxshape import free_spatial_input, input_dims
+from detectors.onnxshape import encode, free_spatial_input, input_dims, put_varint
 from tests.detectors.conftest import MODEL, PETS, need
 
 
@@ -124,3 +124,43 @@ def test_a_region_is_inferred_at_the_frame_scale_and_finds_what_the_frame_finds(
     got = [d for d in detector.detect_region(frame, region) if d.label == "person"]
     assert inside and all(max((iou(d, e) for e in got), default=0.0) > 0.7 for d in inside), (inside, got)
     assert all(d.x1 >= region[0] and d.y1 >= region[1] for d in got), "boxes are in frame coordinates"
+
+
+def toy_reshape_model(h: int, w: int) -> bytes:
+    """A hand-encoded ONNX model, images [1,3,h,w] -> Reshape to the constant [1,3,h*w]: an export whose graph
+    bakes its input size in, so it cannot run at any other size."""
+
+    def msg(*fields: tuple[int, int, bytes]) -> bytes:
+        return encode(list(fields))
+
+    def s(n: int, text: str) -> tuple[int, int, bytes]:
+        return (n, 2, text.encode())
+
+    def varint(n: int, v: int) -> tuple[int, int, bytes]:
+        return (n, 0, put_varint(v))
+
+    def tensor_type(dims: list[int]) -> tuple[int, int, bytes]:
+        shape = msg(*[(1, 2, msg(varint(1, d))) for d in dims])
+        return (2, 2, msg((1, 2, msg(varint(1, 1), (2, 2, shape)))))  # TypeProto.tensor_type{FLOAT, shape}
+
+    packed = b"".join(put_varint(v) for v in (1, 3, h * w))
+    shape_const = msg(varint(1, 3), varint(2, 7), (7, 2, packed), s(8, "shape"))  # TensorProto int64 [3]
+    node = msg(s(1, "images"), s(1, "shape"), s(2, "output"), s(4, "Reshape"))
+    graph = msg(
+        (1, 2, node),
+        s(2, "toy"),
+        (5, 2, shape_const),
+        (11, 2, msg(s(1, "images"), tensor_type([1, 3, h, w]))),
+        (12, 2, msg(s(1, "output"), tensor_type([1, 3, h * w]))),
+    )
+    return msg(varint(1, 7), (7, 2, graph), (8, 2, msg(s(1, ""), varint(2, 13))))
+
+
+def test_an_export_that_bakes_its_size_in_fails_clearly_at_another_size(tmp_path: Path) -> None:
+    path = tmp_path / "toy.onnx"
+    path.write_bytes(toy_reshape_model(64, 64))
+    assert ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_inputs()[0].shape == [1, 3, 64, 64]
+    det = YoloxDetector(ModelConfig(path, input_size=64))
+    assert det.freed and det.session.get_inputs()[0].shape == [1, 3, "height", "width"]
+    with pytest.raises(ModelError, match=r"(?s)inference on a 32x64 input failed.*model\.rectangular: false"):
+        det.detect(np.zeros((32, 64, 3), np.uint8))
