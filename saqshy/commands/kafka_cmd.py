@@ -197,6 +197,14 @@ def tail(bootstrap: str | None, topic: str, from_beginning: bool, max_messages: 
     "--commit-interval", type=float, default=0.05, show_default=True, help="Seconds between transactions (latency)."
 )
 @click.option("--snapshot-interval", type=float, default=5.0, show_default=True)
+@click.option(
+    "--idle-after",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Seconds without input after which a partition follows the event time of this worker's other "
+    "partitions, so its absence timers fire (0: never; confluent engine).",
+)
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
 @click.option(
     "--context/--no-context",
@@ -218,6 +226,7 @@ def worker(
     bounded: bool,
     commit_interval: float,
     snapshot_interval: float,
+    idle_after: float,
     metrics_port: int | None,
     with_context: bool,
     alert_policy: Path | None,
@@ -237,6 +246,7 @@ def worker(
         partitioning=partitioning,  # type: ignore[arg-type]
         commit_interval=commit_interval,
         snapshot_interval=snapshot_interval,
+        idle_after=idle_after or None,
         bounded=bounded,
         metrics_port=metrics_port,
         context=build_context(with_context, (), "1970-01-01T00:00:00Z", alert_policy, warning_devices, roster),
