@@ -113,6 +113,7 @@ class FaustWorker:
         source = self.app.topic(*self.inputs, key_serializer="raw", value_serializer="raw")
         self.app.agent(source, name="saqshy-correlate")(self._agent)
         self.app.timer(config.reload_interval)(self._reload)
+        self.app.on_partitions_revoked.connect(self._on_revoked)
         self.parts: dict[int, _Part] = {}
         self.reference: list[Any] = []
         self.fetched: dict[str, int] = {}  # "topic:p" -> next offset delivered to the agent
@@ -205,6 +206,18 @@ class FaustWorker:
             return n
         finally:
             consumer.close()
+
+    async def _on_revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        """Another worker takes these partitions; should they come back, they are restored afresh (the
+        snapshot, then the replay to what the group committed), never resumed from a stale runtime."""
+        revoked = args[0] if args else kwargs.get("revoked", ())
+        gone = {tp.partition for tp in revoked if tp.topic in self.inputs}
+        for p in gone:
+            self.parts.pop(p, None)
+        for book in (self.fetched, self.done):
+            for key in [k for k in book if int(k.rsplit(":", 1)[1]) in gone]:
+                del book[key]
+        self.metrics.partitions.set(len(self.parts))
 
     def _drained(self, topic: str, p: int) -> bool:
         key = _tp(topic, p)
