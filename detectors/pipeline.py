@@ -19,7 +19,7 @@ from detectors.health import HealthChange, HealthMonitor
 from detectors.model import Detection, Image, ObjectDetector, RegionDetector
 from detectors.motion import Greys, Motion, MotionGate
 from detectors.publish import Sink
-from detectors.tracker import Box, Track, Tracker
+from detectors.tracker import Box, Track, Tracker, covered
 from schemas.events import VideoDetectionEvent
 
 log = logging.getLogger("saqshy.detectors.pipeline")
@@ -141,7 +141,7 @@ class Pipeline:
             if region is None:
                 self._since_full = 0
                 self.stats.full += 1
-            if verify or region is None:
+            if verify or region is None or self._covers_tracks(region, t):  # as good as a verification
                 self._since_verify = 0
             self._since_infer, self._infer_t = 0, t
             dets, region = self.infer(frame, region)
@@ -153,6 +153,10 @@ class Pipeline:
         findings = self.analytics.step(t, when, tracks, ended, blobs)
         events += [self._event(f, when, frame) for f in findings]
         return events
+
+    def _covers_tracks(self, region: Box, t: float) -> bool:
+        """Every track's predicted box is mostly inside `region` (the tracker judges all of them there)."""
+        return all(covered(tr.predict(t), region) > 0.5 for tr in self.tracker.tracks.values())
 
     def _look_at(self, frame: Image, motion: Motion, verify: bool, t: float) -> Box | None:
         """Where to infer: the moving region, every track the last inference lost (so a track left behind by a
