@@ -284,6 +284,17 @@ class FaustWorker:
         if self.on_output is not None:
             self.on_output(out)
 
+    async def _commit_partition(self, p: int) -> None:
+        """Commit partition p's transaction now. Faust commits a partition's transaction only when it has newly
+        acknowledged offsets, so outputs sent after its last event (end-of-input timers) would wait forever."""
+        if not self.app.in_transaction:
+            return
+        from faust.types import TP
+
+        offsets = {TP(t, p): self.done[_tp(t, p)] for t in self.inputs if _tp(t, p) in self.done}
+        if offsets:
+            await self.app.consumer.transactions.commit(offsets)
+
     # --- reference and rules ---------------------------------------------------------------------
     def _apply_reference(self, until_end: bool) -> list[DeadLetter]:
         assert self._ref is not None
@@ -323,6 +334,7 @@ class FaustWorker:
     async def _finish(self) -> None:
         for p, part in self.parts.items():
             await self._emit(part.runtime.finish(), p)
+            await self._commit_partition(p)
         self.ends = {}
         if self._stop is not None:
             self._stop.set()

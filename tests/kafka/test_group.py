@@ -1,0 +1,110 @@
+"""Two workers of one group share the partitions of a spatially partitioned city and together emit exactly
+the embedded runner's incidents: every incident once, merges across cell borders (and workers) included.
+
+The events are produced while the workers run, so they use one topic (112 calls): across topics, live
+arrival order is the network's, and only a bounded replay is guaranteed the embedded runner's order."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from confluent_kafka import Producer
+
+from rules.loader import load_rules
+from schemas import Incident
+from schemas.topics import EVENT_TOPICS, INCIDENTS
+from streams.embedded import EmbeddedRunner
+from streams.kafka.faust_worker import FaustWorker
+from streams.kafka.produce import EventProducer
+from streams.kafka.worker import Worker, WorkerConfig
+from streams.partitioning import plan_for
+from tests.kafka.helpers import isolated, read_topic
+from tests.kafka_broker import unique
+from tests.support import catalog_subset
+from tests.unit.test_spatial_exact import T0, _iso, _stream
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+PARTITIONS = 4
+
+
+def _assigned(worker: Any) -> set[int]:
+    if isinstance(worker, Worker):
+        return set(worker.parts)
+    consumer = worker.app._consumer  # None until the Faust app has started
+    return set() if consumer is None else {tp.partition for tp in consumer.assignment() if tp.topic in worker.inputs}
+
+
+def _flush(partition: int) -> bytes:
+    """An information call a day later: it matches no rule here but moves its partition's event time past
+    every window and timer, as the end of a bounded run would."""
+    body = {
+        "id": f"flush-{partition}",
+        "type": "call.112",
+        "source": "test",
+        "time": _iso(T0 + 86_400),
+        "data": {"call_id": f"flush-{partition}", "category": "info"},
+        "location": {"lat": 10.0, "lon": 10.0},
+    }
+    return orjson.dumps(body)
+
+
+@pytest.mark.parametrize("engine", ["confluent", "faust"])
+def test_two_workers_share_a_spatial_city_and_find_every_incident_once(
+    kafka_bootstrap: str, tmp_path: Path, engine: str
+) -> None:
+    root = catalog_subset(tmp_path, ["calls/mass_incident.yaml"])
+    plan = plan_for(load_rules([root]), "spatial")
+    lines = [line for line in _stream(3, plan.cell_m, 500) if b'"call.112"' in line]
+    settings = isolated(kafka_bootstrap, partitions=PARTITIONS)
+    group = unique("group")
+    workers: list[Any] = []
+    threads = []
+    for i in range(2):
+        config = WorkerConfig(
+            rules=(root,), group=group, instance_id=f"w{i}", partitioning="spatial", snapshot_interval=1.0
+        )
+        w = FaustWorker(config, settings) if engine == "faust" else Worker(config, settings)
+        workers.append(w)
+        threads.append(threading.Thread(target=w.run, kwargs={"stop_after": 120.0}, daemon=True))
+        threads[-1].start()
+    try:
+        deadline = time.monotonic() + 60
+        while not all(_assigned(w) for w in workers) or set().union(*map(_assigned, workers)) != set(range(PARTITIONS)):
+            assert time.monotonic() < deadline, "the two workers never shared the partitions"
+            time.sleep(0.2)
+        shares = [_assigned(w) for w in workers]
+        assert not shares[0] & shares[1]
+
+        EventProducer(settings, plan).run(lines)
+        producer = Producer(settings.producer_config())
+        flushes = [_flush(p) for p in range(PARTITIONS)]
+        for p, raw in enumerate(flushes):
+            producer.produce(settings.topic(EVENT_TOPICS["call.112"]), raw, partition=p)
+        assert producer.flush(30) == 0
+
+        got: list[Incident] = []
+        stable_since, count = time.monotonic(), -1
+        while time.monotonic() - stable_since < 4.0:  # until no new update for a few seconds
+            assert time.monotonic() < deadline + 60, "the workers did not settle"
+            got = [Incident.model_validate_json(v) for v in read_topic(settings, INCIDENTS, idle=1.0)]
+            if len(got) != count:
+                count, stable_since = len(got), time.monotonic()
+        assert all(w.processed > 0 for w in workers), "both workers must have done part of the work"
+    finally:
+        for w in workers:
+            w.stop()
+        for t in threads:
+            t.join(30)
+
+    expected: list[Incident] = []
+    EmbeddedRunner(load_rules([root])).run([*lines, *flushes], expected.append)
+    want = {(u.id, u.version, tuple(u.event_ids)) for u in expected}
+    have = [(u.id, u.version, tuple(u.event_ids)) for u in got]
+    assert len(have) == len(set(have)), "an incident version was emitted twice"
+    assert set(have) == want
+    assert any(v > 1 for _, v, _ in want)
