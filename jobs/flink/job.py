@@ -118,7 +118,8 @@ def pipeline(env: StreamExecutionEnvironment, config: FlinkJobConfig, t_env: Str
         ordered = True
     else:
         assert t_env is not None
-        table = t_env.from_path(kafka.SOURCE_TABLE).select_expr("raw", "topic", "partition", "offset", "ts", "headers")
+        columns = "`raw`, `topic`, `partition`, `offset`, `ts`, `headers`"
+        table = t_env.sql_query(f"SELECT {columns} FROM {kafka.SOURCE_TABLE}")
         rows: DataStream = t_env.to_data_stream(table)
         keyed = rows.flat_map(RouteRecords(plan), KEYED_TYPE)
         ordered = False

@@ -1,0 +1,52 @@
+"""Shared steps of the Flink tests: run the job on the local mini-cluster over a file or Kafka."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from schemas import DeadLetter, Incident
+from streams.kafka.settings import KafkaSettings
+from streams.kafka.topics import apply, load_spec
+from tests.kafka_broker import unique
+
+pytest.importorskip("pyflink")
+from jobs.flink.job import CONNECTOR_LIB, FlinkJobConfig, collect, submit
+
+needs_connector = pytest.mark.skipif(
+    not any(CONNECTOR_LIB.glob("*.jar")), reason="no Kafka connector jar: run infra/flink/flink.sh fetch"
+)
+
+
+def isolated(bootstrap: str, partitions: int = 3) -> KafkaSettings:
+    """Topics of their own (a unique prefix) that keep what they are given: the scenarios' event times lie
+    months back, past the 7-day retention of infra/topics.yaml, and the broker's retention check would
+    delete them while the job starts (tests.kafka.helpers.isolated keeps the spec's retention)."""
+    settings = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=unique("f") + ".")
+    specs = [replace(s, config={**s.config, "retention.ms": "-1"}) for s in load_spec(partitions=partitions)]
+    apply(settings, specs)
+    return settings
+
+
+def run_file(rules: Iterable[Path], path: Path, **kw: object) -> tuple[list[Incident], Counter[str]]:
+    """The job over a file, outputs collected: incident updates and dead letters by stage."""
+    config = FlinkJobConfig(rules=tuple(rules), input=path, **kw)  # type: ignore[arg-type]
+    updates: list[Incident] = []
+    stages: Counter[str] = Counter()
+    for kind, _, value in collect(config):
+        if kind == "incident":
+            updates.append(Incident.model_validate_json(value))
+        elif kind == "dlq":
+            stages[DeadLetter.model_validate_json(value).stage.value] += 1
+    return updates, stages
+
+
+def run_kafka(settings: KafkaSettings, rules: Iterable[Path], **kw: object) -> None:
+    """The job over the event topics up to their current end, outputs to Kafka (exactly-once)."""
+    config = FlinkJobConfig(rules=tuple(rules), bounded=True, group=unique("flink"), **kw)  # type: ignore[arg-type]
+    client = submit(config, settings)
+    client.get_job_execution_result().result()

@@ -1,0 +1,31 @@
+"""The golden scenarios through a real broker and the Flink job give exactly the embedded runner's incidents."""
+
+from __future__ import annotations
+
+import pytest
+
+from schemas import Incident
+from schemas.topics import INCIDENTS, INCIDENTS_LATEST
+from tests.flink.helpers import isolated, needs_connector, run_kafka
+from tests.golden.harness import CATALOG, check, scenarios
+from tests.kafka.helpers import dead_letter_stages, produce, read_topic
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow, needs_connector]
+
+
+def test_golden_scenarios_through_kafka_on_flink(kafka_bootstrap: str) -> None:
+    problems: dict[str, list[str]] = {}
+    for scenario in scenarios():
+        settings = isolated(kafka_bootstrap)
+        produce(settings, [CATALOG], scenario.lines)
+        run_kafka(settings, [CATALOG])
+        updates = [Incident.model_validate_json(v) for v in read_topic(settings, INCIDENTS)]
+        found = check(scenario, updates, dead_letter_stages(settings))
+        if len({(u.id, u.version) for u in updates}) != len(updates):
+            found.append("an incident version was written twice")
+        latest = {Incident.model_validate_json(v).id for v in read_topic(settings, INCIDENTS_LATEST)}
+        if latest != {u.id for u in updates}:
+            found.append(f"saqshy.incidents.latest holds {sorted(latest)}")
+        if found:
+            problems[scenario.name] = found
+    assert problems == {}, "\n".join(f"{k}: {p}" for k, v in problems.items() for p in v)
