@@ -53,6 +53,7 @@ class _Part:
     runtime: PartitionRuntime
     merge: AlignedMerge = field(default_factory=AlignedMerge)
     snapshot_at: float = field(default_factory=time.monotonic)
+    fed_at: float = field(default_factory=time.monotonic)  # last input (or idle advance), monotonic
     dirty: bool = False
 
 
@@ -113,6 +114,8 @@ class FaustWorker:
         source = self.app.topic(*self.inputs, key_serializer="raw", value_serializer="raw")
         self.app.agent(source, name="saqshy-correlate")(self._agent)
         self.app.timer(config.reload_interval)(self._reload)
+        if config.idle_after is not None and not config.bounded:
+            self.app.timer(min(1.0, config.idle_after))(self._advance_idle)
         self.app.on_partitions_revoked.connect(self._on_revoked)
         self.parts: dict[int, _Part] = {}
         self.reference: list[Any] = []
@@ -258,6 +261,7 @@ class FaustWorker:
             event.ack()
             return
         out = part.runtime.feed(m.value or b"", m.topic, p, m.offset, _replica(m.headers))
+        part.fed_at = time.monotonic()
         if self.first_event_at is None:
             self.first_event_at = time.monotonic()
         self.processed += 1
@@ -266,6 +270,34 @@ class FaustWorker:
         self.metrics.events.labels(m.topic).inc()
         await self._emit(out, p)
         event.ack()
+
+    async def _advance_idle(self) -> None:
+        """As the confluent worker's advance_idle: a partition with nothing to read for `idle_after` seconds
+        takes the newest event time of the others. Outside any event, so its outputs and its snapshot (sent
+        straight to the table's changelog partition p) go into partition p's transaction, committed at once."""
+        idle_after = self.config.idle_after
+        if idle_after is None or len(self.parts) < 2:
+            return
+        newest = max(part.runtime.high for part in self.parts.values())
+        now = time.monotonic()
+        for p, part in list(self.parts.items()):
+            if part.runtime.high >= newest or now - part.fed_at < idle_after or part.merge.buffered:
+                continue
+            if not all(self._drained(topic, p) for topic in self.merged):
+                continue
+            part.fed_at = now
+            out = part.runtime.advance(newest)
+            if not out:
+                continue
+            await self._emit(out, p)
+            offsets = {k: v for k, v in self.done.items() if int(k.rsplit(":", 1)[1]) == p}
+            data = part.runtime.snapshot(offsets)
+            key = str(p).encode()
+            self.state.data[key] = data  # the store only; the changelog record follows in p's transaction
+            producer = await self.app.maybe_start_producer()
+            await producer.send(self.state.changelog_topic.get_topic_name(), key, data, p, None, None)
+            part.snapshot_at, part.dirty = time.monotonic(), False
+            await self._commit_partition(p)
 
     def _snapshot(self, p: int, part: _Part) -> None:
         offsets = {k: v for k, v in self.done.items() if int(k.rsplit(":", 1)[1]) == p}

@@ -12,6 +12,7 @@ from confluent_kafka import Producer
 
 from schemas import Incident
 from schemas.topics import EVENT_TOPICS, INCIDENTS
+from streams.kafka.faust_worker import FaustWorker
 from streams.kafka.worker import Worker, WorkerConfig
 from tests.kafka.helpers import isolated, read_topic
 from tests.kafka_broker import unique
@@ -30,9 +31,13 @@ def _absences(settings: object) -> list[Incident]:
     return [u for u in found if u.rule_id == "sos.no_unit_on_scene"]
 
 
-@pytest.mark.parametrize("idle_after", [0.5, None], ids=["idle-advance", "no-idle-advance"])
+@pytest.mark.parametrize(
+    ("engine", "idle_after"),
+    [("confluent", 0.5), ("confluent", None), ("faust", 0.5)],
+    ids=["confluent", "confluent-no-idle-advance", "faust"],
+)
 def test_a_quiet_partitions_absence_fires_when_the_others_move_on(
-    kafka_bootstrap: str, tmp_path: Path, idle_after: float | None
+    kafka_bootstrap: str, tmp_path: Path, engine: str, idle_after: float | None
 ) -> None:
     root = catalog_subset(tmp_path, ["sos/no_unit_on_scene.yaml"])
     settings = isolated(kafka_bootstrap, partitions=2)
@@ -53,7 +58,7 @@ def test_a_quiet_partitions_absence_fires_when_the_others_move_on(
     assert producer.flush(30) == 0
 
     config = WorkerConfig(rules=(root,), group=unique("idle"), idle_after=idle_after)
-    worker = Worker(config, settings)
+    worker = FaustWorker(config, settings) if engine == "faust" else Worker(config, settings)
     thread = threading.Thread(target=worker.run, kwargs={"stop_after": 30.0}, daemon=True)
     thread.start()
     try:
