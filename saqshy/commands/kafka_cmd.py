@@ -203,7 +203,7 @@ def tail(bootstrap: str | None, topic: str, from_beginning: bool, max_messages: 
     default=5.0,
     show_default=True,
     help="Seconds without input after which a partition follows the event time of this worker's other "
-    "partitions, so its absence timers fire (0: never; confluent engine).",
+    "partitions, so its absence timers fire (0: never).",
 )
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
 @click.option(
