@@ -89,6 +89,7 @@ class AbandonedConfig:
     static_foreground: bool = True  # also find unlabelled left objects by a dual background model
     min_area: float = 0.0008
     max_area: float = 0.05
+    static_every_s: float = 0.4  # the static-object model updates this often (0: every sampled frame)
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ class HealthConfig:
     blur_ratio: float = 0.3  # sharpness below this fraction of the learned baseline
     scene_change: float = 0.6  # fraction of edge structure that no longer matches the reference
     hold_s: float = 2.0  # a condition must last this long before it is reported
+    every_s: float = 1.0  # the checks run this often (0: every sampled frame)
 
 
 @dataclass(frozen=True)
@@ -330,6 +332,7 @@ def parse_config(data: Any, where: str = "<config>", base: Path | None = None) -
             ab.bool_("static_foreground", True),
             ab.num("min_area", 0.0008, 0, 1),
             ab.num("max_area", 0.05, 0, 1),
+            ab.num("static_every_s", 0.4, 0, 2),
         ),
         stationary=StationaryConfig(
             st.bool_("enabled", True),
@@ -346,6 +349,7 @@ def parse_config(data: Any, where: str = "<config>", base: Path | None = None) -
             he.num("blur_ratio", 0.3, 0, 1),
             he.num("scene_change", 0.6, 0, 1),
             he.num("hold_s", 2.0, 0),
+            he.num("every_s", 1.0, 0, 60),
         ),
         track_classes=root.classes("track_classes", frozenset({"person"}) | VEHICLES | BAGS, known),
     )

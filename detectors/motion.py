@@ -21,19 +21,33 @@ class Motion:
     mask: Image | None = None  # the changed pixels on the motion frame (uint8 0/255), when something moved
 
 
+def _halvable(src: Image, size: tuple[int, int]) -> bool:
+    h, w = int(src.shape[0]), int(src.shape[1])
+    return w >= 2 * size[0] and h >= 2 * size[1] and h % 2 == 0 == w % 2
+
+
+def _last_step(src: Image, size: tuple[int, int]) -> Image:
+    if (src.shape[1], src.shape[0]) == size:
+        return src
+    exact = src.shape[1] % size[0] == 0 and src.shape[0] % size[1] == 0
+    out: Image = cv2.resize(src, size, interpolation=cv2.INTER_AREA if exact else cv2.INTER_LINEAR)
+    return out
+
+
+def _halve(src: Image) -> Image:
+    out: Image = cv2.resize(src, (src.shape[1] // 2, src.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    return out
+
+
 def shrink(grey: Image, size: tuple[int, int]) -> Image:
     """Downscale to size (w, h) averaging pixel areas. OpenCV's INTER_AREA is fast only at integer ratios (720x480
     to 360x240: ~0.03 ms; to 320x213: ~1.2 ms on one core), so halve exactly while the result stays at least the
     target, then cover the last step (under 2x) with INTER_LINEAR; the 5x5 blur every user applies next hides
     the difference (~1 grey level on average)."""
     src = grey
-    while src.shape[1] >= 2 * size[0] and src.shape[0] >= 2 * size[1] and src.shape[0] % 2 == 0 == src.shape[1] % 2:
-        src = cv2.resize(src, (src.shape[1] // 2, src.shape[0] // 2), interpolation=cv2.INTER_AREA)
-    if (src.shape[1], src.shape[0]) == size:
-        return src
-    exact = src.shape[1] % size[0] == 0 and src.shape[0] % size[1] == 0
-    out: Image = cv2.resize(src, size, interpolation=cv2.INTER_AREA if exact else cv2.INTER_LINEAR)
-    return out
+    while _halvable(src, size):
+        src = _halve(src)
+    return _last_step(src, size)
 
 
 def small_grey(frame: Image, width: int) -> Image:
@@ -46,15 +60,14 @@ def small_grey(frame: Image, width: int) -> Image:
 
 class Greys:
     """The grey downscales of one frame, each computed once: health, the motion gate and the static-object model
-    all work on small grey frames. Equal to `small_grey`, except that a width half of one already made is
-    shrunk from that one."""
+    all work on small grey frames. Equal to `small_grey` whatever was asked before: the exact halvings are
+    shared (720x480 -> 360x240 -> 180x120), each width takes its own last step from them."""
 
-    __slots__ = ("_area", "_grey", "_small", "frame")
+    __slots__ = ("_halves", "_small", "frame")
 
     def __init__(self, frame: Image) -> None:
         self.frame = frame
-        self._grey: Image | None = None
-        self._area: dict[int, Image] = {}  # width -> grey INTER_AREA downscale, before the blur
+        self._halves: list[Image] = []  # the grey frame, then its exact halvings as far as they were needed
         self._small: dict[int, Image] = {}
 
     def small(self, width: int) -> Image:
@@ -62,14 +75,15 @@ class Greys:
         if out is None:
             h, w = self.frame.shape[:2]
             size = (width, max(1, round(h * width / w)))
-            src = self._area.get(2 * width)
-            if src is None:
-                if self._grey is None:
-                    f = self.frame
-                    self._grey = cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) if f.ndim == 3 else f
-                src = self._grey
-            area = self._area[width] = shrink(src, size)
-            out = self._small[width] = cv2.GaussianBlur(area, (5, 5), 0)
+            if not self._halves:
+                f = self.frame
+                self._halves.append(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) if f.ndim == 3 else f)
+            k = 0
+            while _halvable(self._halves[k], size):
+                if k + 1 == len(self._halves):
+                    self._halves.append(_halve(self._halves[k]))
+                k += 1
+            out = self._small[width] = cv2.GaussianBlur(_last_step(self._halves[k], size), (5, 5), 0)
         return out
 
 

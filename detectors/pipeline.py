@@ -72,7 +72,8 @@ class Pipeline:
         self.tracker = Tracker(cfg.tracker)
         self.analytics = Analytics(cfg)
         self.health = HealthMonitor(cfg.health)
-        self.static = StaticForeground() if cfg.abandoned.enabled and cfg.abandoned.static_foreground else None
+        ab = cfg.abandoned
+        self.static = StaticForeground(every_s=ab.static_every_s) if ab.enabled and ab.static_foreground else None
         self.factory = EventFactory(cfg)
         self.stats = Stats()
         self._since_full = 0

@@ -37,6 +37,8 @@ def test_examples_load(path: Path) -> None:
         ({"motion": {"enabled": "yes"}}, "motion.enabled: must be true or false"),
         ({"motion": {"full_every": 0}}, "motion.full_every: must be an integer >= 1"),
         ({"model": {"path": "m.onnx", "rectangular": "yes"}}, "model.rectangular: must be true or false"),
+        ({"health": {"every_s": -1}}, "health.every_s: must be a number in [0, 60]"),
+        ({"abandoned": {"static_every_s": 5}}, "abandoned.static_every_s: must be a number in [0, 2]"),
     ],
 )
 def test_config_errors_name_the_key(patch: dict[str, object], message: str) -> None:

@@ -57,8 +57,9 @@ def test_a_healthy_scene_raises_nothing(frames: list[Image]) -> None:
         ("scene_change", lambda f: cv2.flip(f, 1)),
     ],
 )
-def test_tamper_is_reported_once_and_clears(frames: list[Image], name: str, spoil: object) -> None:
-    mon = HealthMonitor(HealthConfig(hold_s=1.0))
+@pytest.mark.parametrize("every_s", [0.0, 1.0, 1.3])
+def test_tamper_is_reported_once_and_clears(frames: list[Image], name: str, spoil: object, every_s: float) -> None:
+    mon = HealthMonitor(HealthConfig(hold_s=1.0, every_s=every_s))
     assert feed(mon, frames[:30]) == []
     bad = [spoil(f) for f in frames[30:45]]  # type: ignore[operator]
     changes = feed(mon, bad, 30 / FPS)
@@ -66,18 +67,20 @@ def test_tamper_is_reported_once_and_clears(frames: list[Image], name: str, spoi
     assert sum(c.active for _, c in changes) == 1, "reported once, not per frame"
     t_new = next(t for t, c in changes if c.active)
     assert t_new >= 30 / FPS + 1.0 - 1e-9, "held for hold_s first"
+    assert t_new <= 30 / FPS + 1.0 + 2 * every_s + 1 / FPS + 1e-9, "checked every every_s"
     if name != "scene_change":  # a moved camera becomes the new reference; the others clear when repaired
         after = feed(mon, frames[45:], 45 / FPS)
         assert [(c.tamper, c.active) for _, c in after] == [(name, False)]
 
 
-def test_frozen_frame(frames: list[Image]) -> None:
-    mon = HealthMonitor(HealthConfig(frozen_s=3.0))
+@pytest.mark.parametrize("every_s", [0.0, 1.0, 1.3])
+def test_frozen_frame(frames: list[Image], every_s: float) -> None:
+    mon = HealthMonitor(HealthConfig(frozen_s=3.0, every_s=every_s))
     feed(mon, frames[:20])
     changes = feed(mon, [frames[20]] * 25, 20 / FPS)
     assert started(changes) == {"frozen"}
     t_new = next(t for t, c in changes if c.active)
-    assert 20 / FPS + 3.0 <= t_new <= 20 / FPS + 3.5
+    assert 20 / FPS + 3.0 - 1e-9 <= t_new <= 20 / FPS + 3.0 + 2 * every_s + 1 / FPS + 1e-9
 
 
 def test_no_signal_after_the_configured_gap(frames: list[Image]) -> None:
