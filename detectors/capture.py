@@ -50,13 +50,15 @@ class FrameSource:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.time
     reconnects: int = 0
+    threads: int = 0  # FFmpeg decoder threads; 0: OpenCV's default
 
     def _open(self) -> cv2.VideoCapture:
+        params = [cv2.CAP_PROP_N_THREADS, self.threads] if self.threads else []
         if is_stream(self.source):  # bounded waits: a dead camera must not hang the worker inside FFmpeg
-            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
+            params += [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
             cap = cv2.VideoCapture(self.source, cv2.CAP_FFMPEG, params)
         else:
-            cap = cv2.VideoCapture(self.source)
+            cap = cv2.VideoCapture(self.source, cv2.CAP_ANY, params)
         if not cap.isOpened():
             cap.release()
             raise SourceError(f"cannot open video source {self.source!r}")

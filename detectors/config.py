@@ -131,6 +131,9 @@ class CameraConfig:
     stationary: StationaryConfig = field(default_factory=StationaryConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     track_classes: frozenset[str] = frozenset({"person"}) | VEHICLES | BAGS
+    # FFmpeg decoder threads (0: OpenCV's default, 2 here). One worker per core decodes on one thread: on ABODA
+    # grab() costs ~30 % less CPU than with OpenCV's 2 (no hand-off between threads per frame).
+    decode_threads: int = 1
 
 
 class _Reader:
@@ -352,6 +355,7 @@ def parse_config(data: Any, where: str = "<config>", base: Path | None = None) -
             he.num("every_s", 1.0, 0, 60),
         ),
         track_classes=root.classes("track_classes", frozenset({"person"}) | VEHICLES | BAGS, known),
+        decode_threads=root.int_("decode_threads", 1, 0),
     )
 
 

@@ -203,13 +203,17 @@ class YoloxDetector:
     ) -> list[Detection]:
         """Boxes of one output for an image width x height letterboxed by r into input_hw (default: square)."""
         grid, strides = self.grids(*(input_hw or (self.cfg.input_size, self.cfg.input_size)))
-        cls = pred[:, 5:]
+        # Class probabilities are at most 1, so only cells whose objectness passes can score: the argmax over the
+        # 80 classes runs on those few instead of every cell.
+        cand = np.flatnonzero(pred[:, 4] >= self.cfg.score_threshold)
+        cls = pred[cand, 5:]
         best = cls.argmax(axis=1)
-        scores = pred[:, 4] * cls[np.arange(len(best)), best]
-        mask = scores >= self.cfg.score_threshold
-        if not mask.any():
+        scores = pred[cand, 4] * cls[np.arange(len(best)), best]
+        keep = scores >= self.cfg.score_threshold
+        if not keep.any():
             return []
-        p, g, s, best, scores = pred[mask], grid[mask], strides[mask], best[mask], scores[mask]
+        idx = cand[keep]
+        p, g, s, best, scores = pred[idx], grid[idx], strides[idx], best[keep], scores[keep]
         cxcy = (p[:, :2] + g) * s
         wh = np.exp(np.clip(p[:, 2:4], -10, 10)) * s
         boxes = np.concatenate((cxcy - wh / 2, cxcy + wh / 2), axis=1) / r

@@ -7,6 +7,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import numpy as np
 
@@ -67,6 +68,7 @@ class Pipeline:
         gating: bool = True,
     ) -> None:
         self.cfg, self.detector, self.gating = cfg, detector, gating
+        self._regional = isinstance(detector, RegionDetector)  # once: a runtime Protocol check is slow
         self.start = start  # event time of t=0 for files; None: t is epoch seconds (streams)
         self.gate = MotionGate(cfg.motion)
         self.tracker = Tracker(cfg.tracker)
@@ -95,8 +97,8 @@ class Pipeline:
         if region is None:
             return None
         h, w = frame.shape[:2]
-        if isinstance(self.detector, RegionDetector):
-            size: float = max(CROP_MIN_PX, self.detector.crop_min)
+        if self._regional:
+            size: float = max(CROP_MIN_PX, cast(RegionDetector, self.detector).crop_min)
         else:
             size = getattr(getattr(self.detector, "cfg", None), "input_size", 416)
         cx, cy = (region[0] + region[2]) / 2, (region[1] + region[3]) / 2
@@ -111,8 +113,8 @@ class Pipeline:
         t0 = time.perf_counter()
         if region is not None:
             x1, y1, x2, y2 = (int(v) for v in region)
-            if isinstance(self.detector, RegionDetector):
-                dets = self.detector.detect_region(frame, (x1, y1, x2, y2))
+            if self._regional:
+                dets = cast(RegionDetector, self.detector).detect_region(frame, (x1, y1, x2, y2))
             else:
                 found = self.detector.detect(frame[y1:y2, x1:x2])
                 dets = [Detection(d.x1 + x1, d.y1 + y1, d.x2 + x1, d.y2 + y1, d.score, d.label) for d in found]
@@ -263,7 +265,7 @@ def run(
     if start is None and not is_stream(source):
         start = datetime.now(UTC)
     pipe = Pipeline(cfg, detector, start=None if is_stream(source) else start, gating=gating)
-    capture = FrameSource(source, cfg.sample_fps)
+    capture = FrameSource(source, cfg.sample_fps, threads=cfg.decode_threads)
     try:
         for item in capture.frames():
             out = pipe.lost(item) if isinstance(item, Lost) else pipe.process(item)

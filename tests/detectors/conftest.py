@@ -48,7 +48,7 @@ def run_clip(config: Path, clip: Path, tmp: Path) -> Iterator[Seen]:
     cfg = replace(load_config(config), snapshot_dir=tmp)
     pipe = Pipeline(cfg, load_detector(cfg.model), start=T0)
     index, t = 0, 0.0
-    for s in FrameSource(str(clip), cfg.sample_fps).frames():
+    for s in FrameSource(str(clip), cfg.sample_fps, threads=cfg.decode_threads).frames():
         assert isinstance(s, Sample), "a file never reports a lost stream"
         index, t = s.index, s.t
         for ev in pipe.process(s):
