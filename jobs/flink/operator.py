@@ -19,9 +19,9 @@ from pyflink.common import Types  # type: ignore[import-untyped]
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext  # type: ignore[import-untyped]
 from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor  # type: ignore[import-untyped]
 
-from jobs.flink.keyed import END_OF_TIME, SNAPSHOT_EVERY, Action, KeyCore
+from jobs.flink.keyed import END_OF_TIME, SNAPSHOT_EVERY, Action, KeyCore, RuleTemplate
 from jobs.flink.routing import REJECTED
-from rules.loader import RuleSet, load_rules
+from rules.loader import load_rules
 from streams.live import Output
 
 OUTPUT_TYPE = Types.TUPLE([Types.STRING(), Types.STRING(), Types.STRING()])
@@ -51,8 +51,7 @@ class Live:
 
 
 class Correlate(KeyedProcessFunction):  # type: ignore[misc]
-    """Input elements: (key, replica, ts_ms, source, offset, raw) from the router, or reference records
-    (kind "r") for every key a subtask holds."""
+    """Input elements: (key, replica, ts_ms, source, offset, raw) from the router."""
 
     def __init__(self, rules: tuple[str, ...], ordered: bool, snapshot_every: int = SNAPSHOT_EVERY):
         self.rules = rules
@@ -60,7 +59,7 @@ class Correlate(KeyedProcessFunction):  # type: ignore[misc]
         self.snapshot_every = snapshot_every
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.ruleset: RuleSet = load_rules([Path(p) for p in self.rules])
+        self.template = RuleTemplate(load_rules([Path(p) for p in self.rules]))
         self.snap = runtime_context.get_state(ValueStateDescriptor("snapshot", Types.PICKLED_BYTE_ARRAY()))
         self.log = runtime_context.get_list_state(ListStateDescriptor("log", Types.PICKLED_BYTE_ARRAY()))
         self.live: dict[str, Live] = {}
@@ -69,7 +68,7 @@ class Correlate(KeyedProcessFunction):  # type: ignore[misc]
         live = self.live.get(key)
         if live is not None:
             return live
-        core = KeyCore(self.ruleset, None, self.ordered)
+        core = KeyCore(self.template.fresh(), None, self.ordered)
         data = self.snap.value()
         logged = 0
         if data is not None:

@@ -3,8 +3,10 @@
 The key is the one the Kafka producer uses (streams.partitioning): the single key, or the event's spatial
 cell plus, as replicas, the neighbouring cells its rules' radius reaches. Flink re-keys events itself, so it
 reads topics written under any plan once replicas written by a spatial producer are dropped (their header
-says so). Lines that cannot be read as an event at all are rejected here with the embedded runner's reason;
-events that parse but fail validation go to their key, where the core rejects them at their position.
+says so). Reference records go to the single key; spatial plans do not distribute them yet and reject them
+with a reason that says so (docs/flink.md). Lines that cannot be read as an event at all are rejected here
+with the embedded runner's reason; events that parse but fail validation go to their key, where the core
+rejects them at their position.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from streams.embedded import MAX_EVENT_BYTES, OVERSIZE_KEPT, oversize_reason
 from streams.partitioning import PartitionPlan
 
 NO_TIME = -(2**62)  # an event whose time cannot be read: processed at its position, the core says why
+SPATIAL_REFERENCE = (
+    "reference records are not broadcast to spatial cells by the Flink job (yet): run rule sets that need "
+    "reference tables with --partitioning single"
+)
 REJECTED = "!dlq"  # the key of router output that is already a dead letter (its raw bytes are the JSON)
 
 
@@ -34,7 +40,6 @@ class Target:
 class Routed:
     ts_ms: int
     targets: tuple[Target, ...] = ()
-    reference: bool = False
     rejected: DeadLetter | None = None
 
 
@@ -87,7 +92,9 @@ def route(raw: bytes, plan: PartitionPlan, source: str, offset: int) -> Routed:
     if doc.get("type") in REFERENCE_TYPES:
         if plan.mode == "single":
             return Routed(ts, (Target(plan.key(None, None, "").decode(), False),))
-        return Routed(ts, reference=True)
+        return Routed(
+            ts, rejected=dead_letter(raw, RejectStage.UNKNOWN_TYPE, SPATIAL_REFERENCE, position(source, offset))
+        )
     lat = lon = None
     loc = doc.get("location")
     if isinstance(loc, dict):
