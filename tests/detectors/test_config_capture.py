@@ -37,6 +37,7 @@ def test_examples_load(path: Path) -> None:
         ({"motion": {"enabled": "yes"}}, "motion.enabled: must be true or false"),
         ({"motion": {"full_every": 0}}, "motion.full_every: must be an integer >= 1"),
         ({"model": {"path": "m.onnx", "rectangular": "yes"}}, "model.rectangular: must be true or false"),
+        ({"decode_threads": -1}, "decode_threads: must be an integer >= 0"),
         ({"health": {"every_s": -1}}, "health.every_s: must be a number in [0, 60]"),
         ({"abandoned": {"static_every_s": 5}}, "abandoned.static_every_s: must be a number in [0, 2]"),
     ],
