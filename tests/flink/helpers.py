@@ -15,7 +15,9 @@ from streams.kafka.topics import apply, load_spec
 from tests.kafka_broker import unique
 
 pytest.importorskip("pyflink")
-from jobs.flink.job import CONNECTOR_LIB, FlinkJobConfig, collect, submit
+from jobs.flink.job import CONNECTOR_LIB, FlinkJobConfig, collect, stop_with_savepoint, submit
+
+__all__ = ["isolated", "needs_connector", "run_config", "run_file", "run_kafka", "stop_with_savepoint", "submit"]
 
 needs_connector = pytest.mark.skipif(
     not any(CONNECTOR_LIB.glob("*.jar")), reason="no Kafka connector jar: run infra/flink/flink.sh fetch"
@@ -45,8 +47,11 @@ def run_file(rules: Iterable[Path], path: Path, **kw: object) -> tuple[list[Inci
     return updates, stages
 
 
+def run_config(rules: Iterable[Path], **kw: object) -> FlinkJobConfig:
+    """A bounded job with a group (and transactional ids) of its own."""
+    return FlinkJobConfig(rules=tuple(rules), bounded=True, group=unique("flink"), **kw)  # type: ignore[arg-type]
+
+
 def run_kafka(settings: KafkaSettings, rules: Iterable[Path], **kw: object) -> None:
     """The job over the event topics up to their current end, outputs to Kafka (exactly-once)."""
-    config = FlinkJobConfig(rules=tuple(rules), bounded=True, group=unique("flink"), **kw)  # type: ignore[arg-type]
-    client = submit(config, settings)
-    client.get_job_execution_result().result()
+    submit(run_config(rules, **kw), settings).get_job_execution_result().result()
