@@ -28,7 +28,7 @@ from rules.records import decode_record
 from streams.embedded import ContextOptions
 from streams.live import Output, PartitionRuntime
 
-SNAPSHOT_EVERY = 20_000  # actions between snapshots of a key (docs/flink.md: the measurement behind it)
+SNAPSHOT_EVERY = 5_000  # actions between snapshots of a key (docs/flink.md: the measurement behind it)
 END_OF_TIME = 2**63 - 1  # Flink's Long.MAX_VALUE watermark: the end of a bounded input
 
 

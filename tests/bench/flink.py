@@ -1,0 +1,99 @@
+"""`make bench BENCH=flink`: the Flink job on the local mini-cluster (thread mode), over a simulated stream.
+
+  events_per_s_p1, _p2  lines of the same file per second of the job's net runtime (JobExecutionResult), at
+                        parallelism 1 and 2 of the keyed operator, spatial cells, the cell-local rules of
+                        the catalog (the file source and router stay at 1 to keep the file's order)
+  ratio                 p2 / p1 (target >= 1.4)
+  checkpoint_mb         the largest completed checkpoint seen while the whole catalog (single key) runs over
+                        the same stream: the city's state as Flink stores it (snapshot + input log)
+Prints one JSON line. BENCH_FLINK_HOURS (default 2) sets the simulated stream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from tests.bench.core import stream
+from tests.golden.harness import CATALOG
+from tests.support import catalog_subset
+
+CELL_LOCAL = ["fire", "sos", "traffic", "calls/gas_leak_cluster.yaml", "calls/mass_incident.yaml"]
+
+
+def _size(root: Path) -> int:
+    """Bytes of the newest complete checkpoint under root (chk-N with its _metadata written)."""
+    done = [d for d in root.rglob("chk-*") if (d / "_metadata").exists()]
+    if not done:
+        return 0
+    newest = max(done, key=lambda d: int(d.name.split("-")[1]))
+    return sum(f.stat().st_size for f in newest.rglob("*") if f.is_file())
+
+
+def run(rules: Path, events: Path, mode: str, parallelism: int, cp: Path | None = None) -> tuple[float, int]:
+    from jobs.flink.job import FlinkJobConfig, environment, pipeline
+
+    config = FlinkJobConfig(
+        rules=(rules,),
+        partitioning=mode,  # type: ignore[arg-type]
+        parallelism=parallelism,
+        input=events,
+        checkpoint_dir=cp.as_uri() if cp else None,
+        checkpoint_interval_ms=2000,
+    )
+    env = environment(config, with_kafka=False)
+    pipeline(env, config, None).filter(lambda e: False).print()
+    biggest = 0
+    running = True
+
+    def watch() -> None:
+        nonlocal biggest
+        while running and cp is not None:
+            with contextlib.suppress(OSError):  # a checkpoint being written or discarded
+                biggest = max(biggest, _size(cp))
+            time.sleep(0.3)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    result = env.execute(f"bench-{mode}-p{parallelism}")
+    running = False
+    watcher.join()
+    return result.get_net_runtime() / 1000.0, biggest
+
+
+def main() -> int:
+    hours = int(os.environ.get("BENCH_FLINK_HOURS", "2"))
+    events = stream(hours, 1)
+    lines = sum(1 for line in events.open("rb") if line.strip())
+    with tempfile.TemporaryDirectory(prefix="saqshy-bench-flink-") as tmp:
+        subset = catalog_subset(Path(tmp), CELL_LOCAL)
+        rates = {}
+        for p in (1, 2):
+            seconds, _ = run(subset, events, "spatial", p)
+            rates[p] = lines / seconds
+            print(f"flink p{p}: {lines} lines in {seconds:.1f} s", file=sys.stderr)
+        _, checkpoint = run(CATALOG, events, "single", 1, Path(tmp) / "cp")
+    print(
+        json.dumps(
+            {
+                "bench": "flink",
+                "events": lines,
+                "hours": hours,
+                "events_per_s_p1": round(rates[1]),
+                "events_per_s_p2": round(rates[2]),
+                "ratio": round(rates[2] / rates[1], 3),
+                "checkpoint_mb": round(checkpoint / 1e6, 2),
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
