@@ -39,9 +39,11 @@ demo: install
 	$(BIN)/saqshy map --archive chdb://$(DEMO_DIR)/archive --out $(DEMO_DIR)/crime-map.html --png $(DEMO_DIR)/crime-map.png
 
 # The integration tiers start what they need: a Kafka broker (infra/kafka/kafka.sh, via the kafka_bootstrap
-# fixture, stopped after), chDB in-process, Chromium when installed.
+# fixture, stopped after), chDB in-process, the Flink mini-cluster (its Kafka connector jar fetched once by
+# infra/flink/flink.sh), Chromium when installed.
 test: install
 	infra/kafka/kafka.sh fetch
+	infra/flink/flink.sh fetch
 	$(BIN)/saqshy rules test rules/catalog
 	$(BIN)/python -m pytest -q
 
