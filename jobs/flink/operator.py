@@ -1,6 +1,7 @@
 """The KeyedProcessFunction that drives one KeyCore per key, with its state in Flink keyed state.
 
-State per key: `snapshot` (ValueState, KeyCore.snapshot bytes) and `log` (ListState of the actions since).
+State per key: `snapshot` (ValueState, KeyCore.snapshot bytes) and `log` (ListState of the actions since),
+replaced by a new snapshot when the log reaches `snapshot_every` actions or outweighs the snapshot.
 Live KeyCores stay in memory between elements: snapshotting a city's core on every event would cost more
 than the event (docs/flink.md). A key missing from memory (a new operator after a restore or a rescale)
 is rebuilt from its snapshot and log with outputs dropped. Timers: one event-time timer at the earliest
@@ -24,6 +25,7 @@ from jobs.flink.routing import REJECTED
 from rules.loader import load_rules
 from streams.live import Output
 
+LOG_MIN_BYTES = 64 * 1024  # a log this small is never worth a snapshot of its own
 OUTPUT_TYPE = Types.TUPLE([Types.STRING(), Types.STRING(), Types.STRING()])
 Emitted = tuple[str, str, str]
 
@@ -42,12 +44,19 @@ def emitted(out: Output) -> Iterator[Emitted]:
 class Live:
     """A key's KeyCore in memory, with what the operator knows about its state and timers."""
 
-    __slots__ = ("core", "logged", "timer")
+    __slots__ = ("core", "log_bytes", "logged", "snap_bytes", "timer")
 
-    def __init__(self, core: KeyCore, logged: int):
+    def __init__(self, core: KeyCore, logged: int, log_bytes: int, snap_bytes: int):
         self.core = core
         self.logged = logged  # actions in the log since the last snapshot
+        self.log_bytes = log_bytes  # their raw bytes
+        self.snap_bytes = snap_bytes  # size of the last snapshot
         self.timer: int | None = None  # the timer registered last (besides the end of time)
+
+    def compact_due(self, every: int) -> bool:
+        """A snapshot replaces the log once the log holds `every` actions or outweighs a snapshot: a busy
+        key is snapshotted every `every` inputs, a quiet cell's log never grows past its small snapshot."""
+        return self.logged >= every or self.log_bytes >= max(self.snap_bytes, LOG_MIN_BYTES)
 
 
 class Correlate(KeyedProcessFunction):  # type: ignore[misc]
@@ -70,26 +79,30 @@ class Correlate(KeyedProcessFunction):  # type: ignore[misc]
             return live
         core = KeyCore(self.template.fresh(), None, self.ordered)
         data = self.snap.value()
-        logged = 0
+        logged = log_bytes = 0
         if data is not None:
             core.restore(data)
         for action in self.log.get() or ():  # rebuild: outputs were emitted before the checkpoint
             core.apply(action)
             logged += 1
+            log_bytes += len(action.raw)
         if data is None and logged == 0:
             ctx.timer_service().register_event_time_timer(END_OF_TIME)
-        live = self.live[key] = Live(core, logged)
+        live = self.live[key] = Live(core, logged, log_bytes, len(data or b""))
         return live
 
     def _apply(self, live: Live, action: Action, ctx: Any) -> Iterator[Emitted]:
         out = live.core.apply(action)
-        if live.logged + 1 >= self.snapshot_every:
-            self.snap.update(live.core.snapshot())
+        live.logged += 1
+        live.log_bytes += len(action.raw)
+        if live.compact_due(self.snapshot_every):
+            data = live.core.snapshot()
+            self.snap.update(data)
             self.log.clear()
-            live.logged = 0
+            live.logged = live.log_bytes = 0
+            live.snap_bytes = len(data)
         else:
             self.log.add(action)
-            live.logged += 1
         due = live.core.next_timer()
         if due is not None and due != live.timer and action.kind != "f":
             ctx.timer_service().register_event_time_timer(due)
