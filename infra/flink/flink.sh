@@ -7,6 +7,10 @@
 #                                 N TaskManagers (default 1), each its own JVM (and its own Python interpreter
 #                                 in thread mode); REST on 127.0.0.1:${FLINK_REST_PORT:-8081}
 #   infra/flink/flink.sh down     stop it
+#   infra/flink/flink.sh jobmanager|taskmanager   one process in the foreground (containers; FLINK_CONF_DIR)
+#
+# Flink's Python runtime (flink-python, in the wheel's opt/) goes on the cluster's classpath: pemja's native
+# library loads once per JVM, so a second job's copy of it in its own classloader fails.
 #
 # The wheel's jars and scripts are used as they are; configuration and logs go to build/flink.
 set -euo pipefail
@@ -28,10 +32,25 @@ flink_home() {
   "$PYTHON" -c 'import os, pyflink; print(os.path.dirname(pyflink.__file__))'
 }
 
+lib_dir() {  # the wheel's lib/ plus flink-python from opt/: Python operators of every job share one pemja
+  local home="$1" dir="$2"
+  mkdir -p "$dir"
+  ln -sf "$home"/lib/*.jar "$home"/opt/flink-python-*.jar "$dir/"
+}
+
+foreground() {  # jobmanager|taskmanager in the foreground, for containers (FLINK_CONF_DIR set by the caller)
+  local home; home="$(flink_home)"
+  lib_dir "$home" "${TMPDIR:-/tmp}/flink-lib"
+  export FLINK_LIB_DIR="${TMPDIR:-/tmp}/flink-lib"
+  exec "$home/bin/$1.sh" start-foreground
+}
+
 up() {
   fetch
-  local n="${1:-1}" home purelib
+  local n="${1:-1}" home purelib opts
   home="$(flink_home)"
+  # the wheel's JVM options (module opens that pemja and Flink need on Java 17), kept as they are
+  opts="$(grep -m1 '^      all: --add' "$home/conf/config.yaml" | sed 's/^ *all: //')"
   purelib="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
   mkdir -p "$DATA/conf" "$DATA/log"
   cp "$home/conf/"* "$DATA/conf/" 2>/dev/null || true
@@ -48,9 +67,10 @@ taskmanager:
 rest: {address: 127.0.0.1, bind-address: 127.0.0.1, port: $REST_PORT}
 parallelism: {default: 1}
 python: {executable: $PYTHON, execution-mode: thread}
-env: {java: {opts: {all: "--add-opens=java.base/java.util=ALL-UNNAMED"}}}
+env: {java: {opts: {all: "$opts"}}}
 CONF
-  export FLINK_CONF_DIR="$DATA/conf" FLINK_LOG_DIR="$DATA/log" PYTHONPATH="$purelib:$ROOT"
+  lib_dir "$home" "$DATA/lib"
+  export FLINK_CONF_DIR="$DATA/conf" FLINK_LOG_DIR="$DATA/log" FLINK_LIB_DIR="$DATA/lib" PYTHONPATH="$purelib:$ROOT"
   "$home/bin/jobmanager.sh" start >&2
   for _ in $(seq 1 "$n"); do "$home/bin/taskmanager.sh" start >&2; done
   for _ in $(seq 1 120); do
@@ -64,7 +84,7 @@ CONF
 
 down() {
   local home; home="$(flink_home)"
-  export FLINK_CONF_DIR="$DATA/conf" FLINK_LOG_DIR="$DATA/log"
+  export FLINK_CONF_DIR="$DATA/conf" FLINK_LOG_DIR="$DATA/log" FLINK_LIB_DIR="$DATA/lib"
   [ -d "$DATA/conf" ] || return 0
   "$home/bin/taskmanager.sh" stop-all >&2 || true
   "$home/bin/jobmanager.sh" stop >&2 || true
@@ -74,5 +94,6 @@ case "${1:-}" in
   fetch) fetch ;;
   up) up "${2:-1}" ;;
   down) down ;;
-  *) echo "usage: $0 fetch|up [TASKMANAGERS]|down" >&2; exit 2 ;;
+  jobmanager|taskmanager) foreground "$1" ;;
+  *) echo "usage: $0 fetch|up [TASKMANAGERS]|down|jobmanager|taskmanager" >&2; exit 2 ;;
 esac

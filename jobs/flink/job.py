@@ -162,8 +162,7 @@ def environment(config: FlinkJobConfig, with_kafka: bool) -> StreamExecutionEnvi
             raise FlinkJobError(f"--jobmanager {config.jobmanager!r} is not HOST:PORT")
         conf.set_string("execution.target", "remote")
         conf.set_string("rest.address", host)
-        conf.set_string("rest.port", port)
-        conf.set_string("python.executable", "python")  # the cluster image's interpreter
+        conf.set_string("rest.port", port)  # the interpreter is the cluster's (python.executable there)
     if with_kafka:
         conf.set_string("pipeline.jars", ";".join(p.resolve().as_uri() for p in connector_jars()))
     conf.set_string("execution.checkpointing.interval", f"{config.checkpoint_interval_ms} ms")
@@ -178,9 +177,30 @@ def environment(config: FlinkJobConfig, with_kafka: bool) -> StreamExecutionEnvi
     if config.from_savepoint:
         conf.set_string("execution.state-recovery.path", config.from_savepoint)
     conf.set_string("pipeline.name", config.job_name)
-    env = StreamExecutionEnvironment.get_execution_environment(conf)
+    if config.jobmanager is None:
+        env = StreamExecutionEnvironment.get_execution_environment(conf)
+    else:
+        env = _remote(host, int(port), conf)
     env.set_parallelism(config.parallelism)
     return env
+
+
+def _remote(host: str, port: int, conf: Configuration) -> StreamExecutionEnvironment:
+    """An environment that submits to a running cluster. Outside `flink run`, Java's
+    getExecutionEnvironment(conf) always makes a local one (execution.target is not read), and PyFlink does
+    not wrap createRemoteEnvironment: it is called through the gateway."""
+    from pyflink.java_gateway import get_gateway  # type: ignore[import-untyped]
+
+    # the connector ships with the job; flink-python must be in the cluster's lib/ (infra/flink/flink.sh)
+    ship = [Path(u.removeprefix("file://")) for u in (conf.get_string("pipeline.jars", "") or "").split(";") if u]
+    gateway = get_gateway()
+    jars = gateway.new_array(gateway.jvm.String, len(ship))
+    for i, jar in enumerate(ship):
+        jars[i] = str(jar)
+    j_env = gateway.jvm.org.apache.flink.streaming.api.environment.StreamExecutionEnvironment.createRemoteEnvironment(
+        host, port, conf._j_configuration, jars
+    )
+    return StreamExecutionEnvironment(j_env)
 
 
 def collect(config: FlinkJobConfig) -> Iterator[Emitted]:
