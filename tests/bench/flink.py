@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -22,7 +23,10 @@ from pathlib import Path
 
 from tests.bench.core import stream
 from tests.golden.harness import CATALOG
+from tests.kafka_broker import ROOT, free_port
 from tests.support import catalog_subset
+
+SCRIPT = ROOT / "infra" / "flink" / "flink.sh"
 
 # cell-local rules with radii up to 500 m (traffic.mass_casualty's 2 km would make cells of 2 km and copy
 # every event to up to 8 neighbours)
@@ -41,7 +45,9 @@ def _size(root: Path) -> int:
 CELL_M = 4000.0  # 20 cells over Alatau's hour: ~3 keyed records a line (own cell and replicas)
 
 
-def run(rules: Path, events: Path, mode: str, parallelism: int, cp: Path | None = None) -> tuple[float, int]:
+def run(
+    rules: Path, events: Path, mode: str, parallelism: int, cp: Path | None = None, jobmanager: str | None = None
+) -> tuple[float, int]:
     from jobs.flink.job import FlinkJobConfig, environment, pipeline
 
     config = FlinkJobConfig(
@@ -52,6 +58,7 @@ def run(rules: Path, events: Path, mode: str, parallelism: int, cp: Path | None 
         input=events,
         checkpoint_dir=cp.as_uri() if cp else None,
         checkpoint_interval_ms=2000 if cp else 10_000,
+        jobmanager=jobmanager,
     )
     env = environment(config, with_kafka=False)
     pipeline(env, config, None).filter(lambda e: False).print()
@@ -79,12 +86,21 @@ def main() -> int:
     lines = sum(1 for line in events.open("rb") if line.strip())
     with tempfile.TemporaryDirectory(prefix="saqshy-bench-flink-") as tmp:
         subset = catalog_subset(Path(tmp), CELL_LOCAL)
-        rates = {}
-        for p in (1, 2):
-            seconds, _ = run(subset, events, "spatial", p)
-            rates[p] = lines / seconds
-            print(f"flink p{p}: {lines} lines in {seconds:.1f} s", file=sys.stderr)
         _, checkpoint = run(CATALOG, events, "single", 1, Path(tmp) / "cp")
+        # two TaskManager processes of one slot each: in thread mode the Python of one TaskManager shares one
+        # interpreter (one GIL), so parallel instances need processes of their own
+        port = str(free_port())
+        env = dict(os.environ, FLINK_REST_PORT=port, FLINK_DATA=str(Path(tmp) / "cluster"))
+        subprocess.run([str(SCRIPT), "up", "2"], check=True, env=env, stdout=sys.stderr)
+        rates = {}
+        try:
+            for p in (1, 2):
+                cp = Path(tmp) / f"cp{p}"
+                seconds, _ = run(subset, events, "spatial", p, cp, jobmanager=f"127.0.0.1:{port}")
+                rates[p] = lines / seconds
+                print(f"flink p{p}: {lines} lines in {seconds:.1f} s", file=sys.stderr)
+        finally:
+            subprocess.run([str(SCRIPT), "down"], env=env, stdout=sys.stderr, check=False)
     print(
         json.dumps(
             {
