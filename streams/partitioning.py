@@ -3,7 +3,7 @@ found exactly once (DESIGN.md, Distribution). Pure: the producer, the Kafka work
 
   single   one key for everything: exact for any rule set; scale by running one worker group per rule set
            or per region.
-  spatial  the key is a grid cell at least as wide as the largest rule radius. Each event is also copied,
+  spatial  the key is a grid cell at least as wide as the replication radius. Each event is also copied,
            marked as a replica, into every neighbouring cell within the replication radius: the largest
            match radius plus the radius within which matches merge into one incident. Matches completed by
            a replica build shadow incidents (rules/core/incidents.py): the partition whose own event opened
@@ -97,9 +97,9 @@ def plan_for(ruleset: RuleSet, mode: Mode, cell_m: float | None = None) -> Parti
             "these rules cannot run on spatial partitions (run them with --partitioning single, or in a "
             "worker group of their own):\n  " + "\n  ".join(problems)
         )
-    within = max((float(r.spec.correlate.within) for r in ruleset.rules if r.spec.correlate.within), default=0.0)
     radius = max((_reach(r) for r in ruleset.rules), default=0.0)
-    cell = max(cell_m or 0.0, within, 500.0)
+    # cells at least as wide as the replication radius: an event is copied to at most its 8 neighbours
+    cell = max(cell_m or 0.0, radius, 500.0)
     return PartitionPlan("spatial", cell, radius)
 
 

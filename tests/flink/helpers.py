@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from schemas import DeadLetter, Incident
 from streams.kafka.settings import KafkaSettings
-from streams.kafka.topics import apply, load_spec
+from tests.kafka.helpers import isolated
 from tests.kafka_broker import unique
 
 pytest.importorskip("pyflink")
@@ -22,16 +21,6 @@ __all__ = ["isolated", "needs_connector", "run_config", "run_file", "run_kafka",
 needs_connector = pytest.mark.skipif(
     not any(CONNECTOR_LIB.glob("*.jar")), reason="no Kafka connector jar: run infra/flink/flink.sh fetch"
 )
-
-
-def isolated(bootstrap: str, partitions: int = 3) -> KafkaSettings:
-    """Topics of their own (a unique prefix) that keep what they are given: the scenarios' event times lie
-    months back, past the 7-day retention of infra/topics.yaml, and the broker's retention check would
-    delete them while the job starts (tests.kafka.helpers.isolated keeps the spec's retention)."""
-    settings = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=unique("f") + ".")
-    specs = [replace(s, config={**s.config, "retention.ms": "-1"}) for s in load_spec(partitions=partitions)]
-    apply(settings, specs)
-    return settings
 
 
 def run_file(rules: Iterable[Path], path: Path, **kw: object) -> tuple[list[Incident], Counter[str]]:

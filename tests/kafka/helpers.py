@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from confluent_kafka import Consumer
@@ -23,8 +24,11 @@ from tests.kafka_broker import unique
 
 
 def isolated(bootstrap: str, partitions: int = 3) -> KafkaSettings:
+    """Topics of their own, kept forever: records carry their event time, and the test scenarios' times lie
+    further back than the spec's 7-day retention, which the broker would apply to them within seconds."""
     settings = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=unique("t") + ".")
-    apply(settings, load_spec(partitions=partitions))
+    spec = [replace(t, config={**t.config, "retention.ms": "-1"}) for t in load_spec(partitions=partitions)]
+    apply(settings, spec)
     return settings
 
 
