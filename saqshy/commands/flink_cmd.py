@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from saqshy.commands.kafka_cmd import bootstrap_option, partitioning_option, rules_option
 from streams.kafka.settings import KafkaSettings
 
 
@@ -20,15 +21,8 @@ def flink() -> None:
 
 
 @flink.command("run")
-@click.option(
-    "--rules",
-    "rule_paths",
-    multiple=True,
-    type=click.Path(exists=True, path_type=Path),
-    default=["rules/catalog"],
-    show_default=True,
-)
-@click.option("--partitioning", type=click.Choice(["single", "spatial"]), default="single", show_default=True)
+@rules_option
+@partitioning_option
 @click.option("--cell-m", type=float, default=None, help="Spatial cell size in metres (default: the largest radius).")
 @click.option("--parallelism", type=int, default=1, show_default=True)
 @click.option(
@@ -51,7 +45,7 @@ def flink() -> None:
     help="With --input on the local mini-cluster: incident updates to this JSONL file instead of Kafka.",
 )
 @click.option("--dlq", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Dead letters (with --out).")
-@click.option("--bootstrap", default=None, help="bootstrap.servers (default: SAQSHY_KAFKA_BOOTSTRAP_SERVERS).")
+@bootstrap_option
 @click.option("--group", default="saqshy-flink", show_default=True, help="Consumer group and transactional id prefix.")
 @click.option("--bounded", is_flag=True, help="Kafka: stop at the end offsets found at the start.")
 @click.option("--detached", is_flag=True, help="Submit and return (cluster runs).")
