@@ -4,21 +4,18 @@ tests/archive), and a synthetic city of located 112 calls archived through the r
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-import pytest
 from clickhouse_connect.driver.client import Client
 
-from jobs.archive.dsn import connect
-from jobs.archive.migrate import migrate
 from jobs.archive.writer import ArchiveWriter
 from rules.privacy import PrivacySettings
 from rules.records import record_from_model
 from schemas import AdminPath, CallCategory, EmergencyCall, EmergencyCallEvent, GeoPoint
 from streams.importers import ImportResult
+from tests.archive.conftest import chdb_client, db  # noqa: F401  (the archive tests' chDB fixtures)
 
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 DAYS = 21
@@ -50,7 +47,7 @@ def city_calls(seed: int = 4, per_day: int = 60) -> list[EmergencyCallEvent]:
     return out
 
 
-def archive_calls(client: Client, db: str, calls: list[EmergencyCallEvent]) -> None:
+def archive_calls(client: Client, db: str, calls: list[EmergencyCallEvent]) -> None:  # noqa: F811
     w = ArchiveWriter(lambda: client, db, privacy=PrivacySettings(), batch_size=50_000, max_buffered=100_000)
     w.add_events([record_from_model(e) for e in calls])
     assert w.flush(wait=True)
@@ -62,17 +59,3 @@ def write_calls(path: Path, calls: list[EmergencyCallEvent]) -> Path:
         res.add(c)
     res.write(path)
     return path
-
-
-@pytest.fixture(scope="module")
-def chdb_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
-    client = connect(f"chdb://{tmp_path_factory.mktemp('chdb')}")
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def db(chdb_client: Client) -> str:
-    name = f"f{next(_N)}_{datetime.now(UTC).strftime('%H%M%S%f')}"
-    migrate(chdb_client, name, server=False)
-    return name
