@@ -28,6 +28,15 @@ class StaticBlob:
     age_s: float  # how long every pixel of it has been static (the minimum over the blob)
 
 
+def _median(values: FloatImage) -> float:
+    """np.median of a small float32 array (0 when empty), in float32 as numpy computes it."""
+    n = values.size
+    if not n:
+        return 0.0
+    s = np.sort(values)
+    return float(s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / np.float32(2))
+
+
 class StaticForeground:
     def __init__(
         self,
@@ -69,17 +78,17 @@ class StaticForeground:
             return []
         dt = max(1e-3, t - self.last_t)
         self.last_t = t
-        fg_long = np.abs(g - self.long) > self.threshold
+        fg_long = cv2.absdiff(g, self.long) > self.threshold
         cv2.accumulateWeighted(g, self.short, min(1.0, dt / self.short_tau))
-        fg_short = np.abs(g - self.short) > self.threshold
-        static = fg_long & ~fg_short
-        self.age = np.where(static, self.age + dt, 0.0).astype(np.float32)
+        static = fg_long & (cv2.absdiff(g, self.short) <= self.threshold)
+        self.age = np.where(static, self.age + np.float32(dt), np.float32(0.0))
         # Learn the long-term background only where it already matches (slow drift, e.g. daylight) or where a
-        # change has stayed longer than absorb_s.
-        learn = (~fg_long) | (self.age > self.absorb_s)
+        # change has stayed longer than absorb_s. np.where on whole arrays: boolean indexing is ~4x slower here.
+        absorbed = self.age > self.absorb_s
         a = min(1.0, dt / self.slow_tau)
-        self.long[learn] += a * (g[learn] - self.long[learn])
-        self.long[self.age > self.absorb_s] = g[self.age > self.absorb_s]
+        self.long = np.where(~fg_long | absorbed, self.long + a * (g - self.long), self.long)
+        if absorbed.any():
+            self.long[absorbed] = g[absorbed]
         return self._blobs(g, frame.shape[1] / g.shape[1])
 
     def _blobs(self, g: FloatImage, scale: float) -> list[StaticBlob]:
@@ -97,8 +106,9 @@ class StaticForeground:
                 continue
             ages = self.age[box][sel]
             ages = ages[ages > 0]
-            # The median, not the minimum: a blob's rim flickers in and out of the threshold.
-            age = float(np.median(ages)) if ages.size else 0.0
+            # The median, not the minimum: a blob's rim flickers in and out of the threshold. np.median's own
+            # overhead is ~0.15 ms on these few pixels; sorting them is a tenth of that, with the same value.
+            age = _median(ages)
             out.append(StaticBlob((x * scale, y * scale, (x + w) * scale, (y + h) * scale), age))
         return out
 

