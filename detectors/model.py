@@ -7,6 +7,7 @@ objectness and class probabilities already through a sigmoid.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,10 @@ class RegionDetector(Protocol):
 
     def detect_region(self, frame: Image, region: tuple[int, int, int, int]) -> list[Detection]: ...
 
+    def fit_region(
+        self, region: tuple[float, float, float, float], height: int, width: int
+    ) -> tuple[int, int, int, int]: ...
+
 
 def letterbox(
     frame: Image, size: int, pad: int = 114, *, stride: int | None = None, scale: float | None = None
@@ -118,6 +123,15 @@ def _cell_xy(idx: npt.NDArray[np.intp], height: int, width: int) -> tuple[FloatA
         xy[lo:hi, 0], xy[lo:hi, 1], strides[lo:hi] = j % nw, j // nw, s
         start += nh * nw
     return xy, strides
+
+
+def _snap(lo: float, hi: float, limit: int, r: float, stride: int) -> tuple[int, int]:
+    """lo..hi (frame pixels) resized about its centre to the nearest multiple of `stride` input pixels at scale r
+    (at most `limit`, kept inside 0..limit); the size is floored, so round(size * r) never passes the multiple."""
+    target = max(stride, round((hi - lo) * r / stride) * stride)
+    size = min(limit, math.floor(target / r))
+    start = int(max(0.0, min((lo + hi - size) / 2, limit - size)))
+    return start, start + size
 
 
 def _cells(height: int, width: int) -> int:
@@ -199,6 +213,22 @@ class YoloxDetector:
             blob, r = letterbox(crop, self.cfg.input_size, stride=self.stride, scale=self.scale(h, w))
             found = self.decode(self.raw(blob), r, crop.shape[1], crop.shape[0], (blob.shape[2], blob.shape[3]))
         return [Detection(d.x1 + x1, d.y1 + y1, d.x2 + x1, d.y2 + y1, d.score, d.label) for d in found]
+
+    def fit_region(
+        self, region: tuple[float, float, float, float], height: int, width: int
+    ) -> tuple[int, int, int, int]:
+        """The crop to infer for `region` (x1, y1, x2, y2) of a height x width frame, in whole pixels. With a
+        stride, each side becomes the nearest multiple of it at the frame's scale (at least one), about the same
+        centre and inside the frame: the letterbox pads a crop up to such a multiple with grey, which costs as
+        much as pixels (~19 % of the crops' input on ABODA), so a side a little over one loses a few pixels of
+        margin and one well over it gains real context instead of grey."""
+        x1, y1, x2, y2 = region
+        if self.stride is None:
+            return int(x1), int(y1), int(x2), int(y2)
+        r = self.scale(height, width)
+        a, b = _snap(x1, x2, width, r, self.stride)
+        c, d = _snap(y1, y2, height, r, self.stride)
+        return a, c, b, d
 
     def scale(self, height: int, width: int) -> float:
         """The letterbox scale of a whole frame of this size."""

@@ -93,7 +93,7 @@ class Pipeline:
         """The region to infer, or None for the whole frame. A RegionDetector that keeps the frame's scale gets
         it grown to CROP_MIN_PX; a detector that resizes crops to its input gets it grown to that input size: a
         crop is never upscaled (YOLOX-Nano scores drop sharply on upscaled crops), and on small frames cropping
-        then only helps where the frame is large."""
+        then only helps where the frame is large. The detector then fits the crop to its stride (`fit_region`)."""
         if region is None:
             return None
         h, w = frame.shape[:2]
@@ -107,6 +107,9 @@ class Pipeline:
         y1, y2 = max(0.0, min(cy - half_h, h - 2 * half_h)), min(float(h), max(cy + half_h, 2 * half_h))
         if (x2 - x1) * (y2 - y1) >= CROP_MAX_FRACTION * w * h:
             return None
+        if self._regional:  # whole stride multiples: the input the detector pays for is all picture
+            fx1, fy1, fx2, fy2 = cast(RegionDetector, self.detector).fit_region((x1, y1, x2, y2), h, w)
+            return (float(fx1), float(fy1), float(fx2), float(fy2))
         return (x1, y1, x2, y2)
 
     def infer(self, frame: Image, region: Box | None) -> tuple[list[Detection], Box | None]:

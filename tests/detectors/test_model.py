@@ -126,6 +126,32 @@ def test_a_region_is_inferred_at_the_frame_scale_and_finds_what_the_frame_finds(
     assert all(d.x1 >= region[0] and d.y1 >= region[1] for d in got), "boxes are in frame coordinates"
 
 
+def test_a_region_is_fitted_to_whole_strides_of_picture(detector: YoloxDetector) -> None:
+    """The fitted crop letterboxes with no grey: each side a multiple of 32 input pixels at the frame's scale,
+    the nearest one to the asked side, about its centre, inside the frame; a square model takes it as asked."""
+    h, w = 480, 720
+    r = detector.scale(h, w)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        x1, y1 = rng.uniform(0, w - 20), rng.uniform(0, h - 20)
+        region = (x1, y1, rng.uniform(x1 + 10, w), rng.uniform(y1 + 10, h))
+        fx1, fy1, fx2, fy2 = detector.fit_region(region, h, w)
+        assert 0 <= fx1 < fx2 <= w and 0 <= fy1 < fy2 <= h
+        blob, _ = letterbox(np.zeros((fy2 - fy1, fx2 - fx1, 3), np.uint8), 416, stride=32, scale=r)
+        for asked, got, side, limit in (
+            (region[2] - region[0], fx2 - fx1, 3, w),
+            (region[3] - region[1], fy2 - fy1, 2, h),
+        ):
+            n = blob.shape[side]
+            if got < limit:  # a crop as large as the frame keeps the frame's own padding
+                assert round(got * r) >= n - 1, "no grey: the crop fills its input within a pixel"
+                assert n == max(32, round(asked * r / 32) * 32), "the nearest multiple of the stride"
+        centre = ((region[0] + region[2]) / 2, (fx1 + fx2) / 2)
+        assert abs(centre[0] - centre[1]) <= 1 or fx1 == 0 or fx2 == w
+    square = YoloxDetector(ModelConfig(MODEL, rectangular=False))
+    assert square.fit_region((10.7, 20.2, 300.9, 400.0), h, w) == (10, 20, 300, 400)
+
+
 def toy_reshape_model(h: int, w: int) -> bytes:
     """A hand-encoded ONNX model, images [1,3,h,w] -> Reshape to the constant [1,3,h*w]: an export whose graph
     bakes its input size in, so it cannot run at any other size."""
