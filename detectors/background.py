@@ -94,7 +94,8 @@ class StaticForeground:
     def _blobs(self, g: FloatImage, scale: float) -> list[StaticBlob]:
         assert self.age is not None and self.long is not None
         mask = cv2.morphologyEx((self.age > 0).astype(np.uint8), cv2.MORPH_CLOSE, self._kernel, iterations=2)
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        # 16-bit labels (a 160-px mask has far fewer than 65536 blobs): half the time of the default 32-bit.
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_16U)
         out = []
         for i in range(1, n):
             x, y, w, h, area = (int(v) for v in stats[i])
