@@ -1,7 +1,8 @@
 """The Flink job: source -> router -> keyBy(plan key) -> Correlate -> sinks, its environment and running it.
+Reference records leave the router on a side output and reach Correlate as a broadcast stream.
 
 Sources: a bounded file of event lines (FileSource, one reader, read in order like the embedded runner) or
-the Kafka event topics (jobs.flink.kafka). Sinks: Kafka (exactly-once) or, for a local run over a file,
+the Kafka event and reference topics (jobs.flink.kafka). Sinks: Kafka (exactly-once) or, for a local run over a file,
 the client collects the outputs. The job runs on the local mini-cluster, or on a cluster given its
 JobManager's REST address. Python runs in thread mode (inside the TaskManager JVM, pemja): process mode
 costs a round trip per record to a Python worker (~600 records/s against ~14k/s here, DESIGN.md).
@@ -19,15 +20,21 @@ from typing import Any
 
 from pyflink.common import Configuration, Row, Types, WatermarkStrategy  # type: ignore[import-untyped]
 from pyflink.common.watermark_strategy import TimestampAssigner  # type: ignore[import-untyped]
-from pyflink.datastream import DataStream, FlatMapFunction, StreamExecutionEnvironment  # type: ignore[import-untyped]
+from pyflink.datastream import (  # type: ignore[import-untyped]
+    DataStream,
+    OutputTag,
+    ProcessFunction,
+    StreamExecutionEnvironment,
+)
 from pyflink.datastream.connectors.file_system import FileSource, StreamFormat  # type: ignore[import-untyped]
 from pyflink.table import Schema, StreamTableEnvironment  # type: ignore[import-untyped]
 
 from jobs.flink import kafka
 from jobs.flink.keyed import SNAPSHOT_EVERY
-from jobs.flink.operator import OUTPUT_TYPE, Correlate, Emitted
-from jobs.flink.routing import REJECTED, route
+from jobs.flink.operator import OUTPUT_TYPE, REFERENCE_STATE, REFERENCE_TYPE, Correlate, Emitted
+from jobs.flink.routing import REJECTED, Routed, event_time_ms, route
 from rules.loader import load_rules
+from streams.embedded import ContextOptions
 from streams.kafka.produce import REPLICA_HEADER
 from streams.kafka.settings import KafkaSettings
 from streams.partitioning import Mode, PartitionPlan, plan_for
@@ -36,8 +43,17 @@ ROOT = Path(__file__).resolve().parents[2]
 CONNECTOR_LIB = ROOT / "infra" / "flink" / "target" / "lib"
 LOCAL_CHECKPOINTS = ROOT / "build" / "flink" / "checkpoints"
 KEYED_TYPE = Types.TUPLE(
-    [Types.STRING(), Types.BOOLEAN(), Types.LONG(), Types.STRING(), Types.LONG(), Types.PRIMITIVE_ARRAY(Types.BYTE())]
+    [
+        Types.STRING(),  # key
+        Types.BOOLEAN(),  # replica
+        Types.LONG(),  # event time, ms
+        Types.STRING(),  # source
+        Types.LONG(),  # line or offset
+        Types.PRIMITIVE_ARRAY(Types.BYTE()),  # raw
+        Types.LONG(),  # reference records before it (a file's order)
+    ]
 )
+REFERENCE_TAG = OutputTag("reference", REFERENCE_TYPE)
 
 
 class FlinkJobError(RuntimeError):
@@ -60,48 +76,56 @@ class FlinkJobConfig:
     job_name: str = "saqshy-correlate"
     idle_timeout_s: float = 2.0
     snapshot_every: int = SNAPSHOT_EVERY
+    context: ContextOptions | None = None  # enrichment and public alerts, as `saqshy worker` (rules.context)
 
 
 # --- the pipeline ----------------------------------------------------------------------------------
-class RouteLines(FlatMapFunction):  # type: ignore[misc]
-    """File lines -> keyed tuples. One reader, so the line number is the count (since the job started)."""
+class RouteLines(ProcessFunction):  # type: ignore[misc]
+    """File lines -> keyed tuples, reference records to the side output. One reader, so the line number
+    is the count (since the job started), and so is the count of reference records before a line."""
 
     def __init__(self, plan: PartitionPlan, source: str):
         self.plan = plan
         self.source = source
         self.line = 0
+        self.references = 0
 
-    def flat_map(self, value: str) -> Iterator[tuple[Any, ...]]:
+    def process_element(self, value: str, ctx: Any) -> Iterator[Any]:
         self.line += 1
-        yield from _routed(value.encode(), self.plan, self.source, self.line)
+        raw = value.encode()
+        r = route(raw, self.plan, self.source, self.line)
+        yield from _routed(r, raw, self.source, self.line, self.references)
+        self.references += r.reference
 
 
-class RouteRecords(FlatMapFunction):  # type: ignore[misc]
-    """Kafka rows (raw, topic, partition, offset, ts, headers) -> keyed tuples; replicas written by a spatial
-    producer are dropped, the router makes its own."""
+class RouteRecords(ProcessFunction):  # type: ignore[misc]
+    """Kafka rows (raw, topic, partition, offset, ts, headers) -> keyed tuples, reference records to the
+    side output; replicas written by a spatial producer are dropped, the router makes its own."""
 
     def __init__(self, plan: PartitionPlan):
         self.plan = plan
 
-    def flat_map(self, row: Row) -> Iterator[tuple[Any, ...]]:
+    def process_element(self, row: Row, ctx: Any) -> Iterator[Any]:
         raw, topic, partition, offset, _, headers = row
         if headers and headers.get(REPLICA_HEADER) == b"1":
             return
-        yield from _routed(raw or b"", self.plan, f"{topic}:{partition}", offset)
+        source = f"{topic}:{partition}"
+        yield from _routed(route(raw or b"", self.plan, source, offset), raw or b"", source, offset, 0)
 
 
-def _routed(raw: bytes, plan: PartitionPlan, source: str, offset: int) -> Iterator[tuple[Any, ...]]:
-    r = route(raw, plan, source, offset)
+def _routed(r: Routed, raw: bytes, source: str, offset: int, needs: int) -> Iterator[Any]:
     if r.rejected is not None:
-        yield REJECTED, False, r.ts_ms, source, offset, r.rejected.model_dump_json(exclude_none=True).encode()
-        return
+        letter = r.rejected.model_dump_json(exclude_none=True).encode()
+        yield REJECTED, False, r.ts_ms, source, offset, letter, 0
+    elif r.reference:
+        yield REFERENCE_TAG, raw
     for t in r.targets:
-        yield t.key, t.replica, r.ts_ms, source, offset, raw
+        yield t.key, t.replica, r.ts_ms, source, offset, raw, needs
 
 
-class KeyedTime(TimestampAssigner):  # type: ignore[misc]
-    def extract_timestamp(self, value: tuple[Any, ...], record_timestamp: int) -> int:
-        return int(value[2])
+class LineTime(TimestampAssigner):  # type: ignore[misc]
+    def extract_timestamp(self, value: str, record_timestamp: int) -> int:
+        return event_time_ms(value.encode())
 
 
 def pipeline(env: StreamExecutionEnvironment, config: FlinkJobConfig, t_env: StreamTableEnvironment | None) -> Any:
@@ -112,22 +136,34 @@ def pipeline(env: StreamExecutionEnvironment, config: FlinkJobConfig, t_env: Str
         path = config.input.resolve()
         src = FileSource.for_record_stream_format(StreamFormat.text_line_format(), str(path)).build()
         lines = env.from_source(src, WatermarkStrategy.no_watermarks(), "events").set_parallelism(1)
-        keyed = lines.flat_map(RouteLines(plan, f"file:{config.input.name}"), KEYED_TYPE).set_parallelism(1)
-        if plan.mode == "spatial":  # timers of idle cells need the file's event time
-            strategy = WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(KeyedTime())
-            keyed = keyed.assign_timestamps_and_watermarks(strategy).set_parallelism(1)
+        if plan.mode == "spatial":  # timers of idle cells need the file's event time, on both outputs
+            strategy = WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(LineTime())
+            lines = lines.assign_timestamps_and_watermarks(strategy).set_parallelism(1)
+        keyed = lines.process(RouteLines(plan, f"file:{config.input.name}"), KEYED_TYPE).set_parallelism(1)
+        references = keyed.get_side_output(REFERENCE_TAG)  # one router: one channel, the file's order
         ordered = True
     else:
         assert t_env is not None
-        columns = "`raw`, `topic`, `partition`, `offset`, `ts`, `headers`"
-        table = t_env.sql_query(f"SELECT {columns} FROM {kafka.SOURCE_TABLE}")
-        rows: DataStream = t_env.to_data_stream(table)
-        keyed = rows.flat_map(RouteRecords(plan), KEYED_TYPE)
+        rows: DataStream = t_env.to_data_stream(t_env.sql_query(f"SELECT {kafka.COLUMNS} FROM {kafka.SOURCE_TABLE}"))
+        routed = rows.process(RouteRecords(plan), KEYED_TYPE)
+        ref_rows = t_env.to_data_stream(t_env.sql_query(f"SELECT {kafka.COLUMNS} FROM {kafka.REFERENCE_TABLE}"))
+        ref_routed = ref_rows.process(RouteRecords(plan), KEYED_TYPE).set_parallelism(1)
+        keyed = routed.union(ref_routed)  # a reference record that does not decode: its dead letter
+        # one task sends the broadcast, so every Correlate instance gets the records in the same order
+        # (their indexes in broadcast state must agree: keys move between instances on a rescale)
+        references = (
+            ref_routed.get_side_output(REFERENCE_TAG)
+            .union(routed.get_side_output(REFERENCE_TAG))
+            .map(lambda raw: raw, output_type=REFERENCE_TYPE)
+            .set_parallelism(1)
+            .name("reference")
+        )
         ordered = False
     rules = tuple(str(p.resolve()) for p in config.rules)
     return (
         keyed.key_by(lambda v: v[0], key_type=Types.STRING())
-        .process(Correlate(rules, ordered, config.snapshot_every), output_type=OUTPUT_TYPE)
+        .connect(references.broadcast(REFERENCE_STATE))
+        .process(Correlate(rules, ordered, config.context, config.snapshot_every), output_type=OUTPUT_TYPE)
         .name("correlate")
     )
 
@@ -218,9 +254,11 @@ def submit(config: FlinkJobConfig, settings: KafkaSettings) -> Any:
     the JobClient (wait for it, or stop it with a savepoint)."""
     env = environment(config, with_kafka=True)
     t_env = StreamTableEnvironment.create(env)
-    t_env.get_config().set("table.exec.source.idle-timeout", f"{int(config.idle_timeout_s * 1000)} ms")
+    idle_s = 0.0 if config.bounded else config.idle_timeout_s
+    t_env.get_config().set("table.exec.source.idle-timeout", f"{int(idle_s * 1000)} ms")
     if config.input is None:
-        t_env.execute_sql(kafka.source_ddl(settings, config.group, config.bounded, config.idle_timeout_s))
+        for reference in (False, True):
+            t_env.execute_sql(kafka.source_ddl(settings, config.group, config.bounded, idle_s, reference))
     out = pipeline(env, config, t_env)
     statements = t_env.create_statement_set()
     row_type = Types.ROW_NAMED(["k", "v"], [Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.PRIMITIVE_ARRAY(Types.BYTE())])

@@ -6,15 +6,21 @@ with watermarks generated per Kafka partition inside the source and idle partiti
 DataStream at once (to_data_stream). The sinks are tables too, so that each record gets its key (the incident
 id: saqshy.incidents.latest is compacted), with exactly-once delivery through Kafka transactions committed
 with each checkpoint.
+
+Reference records are read by a second source over the compacted reference topics, from their earliest
+offset (every key needs the whole tables, as every Kafka worker reads them whole), and broadcast.
 """
 
 from __future__ import annotations
 
 from schemas.topics import ALERTS, DEAD_LETTERS, EVENT_TOPICS, INCIDENTS, INCIDENTS_LATEST
+from streams.kafka.reference import REFERENCE_TOPICS
 from streams.kafka.settings import KafkaSettings
 from streams.kafka.topics import UNSORTED
 
 SOURCE_TABLE = "saqshy_events"
+REFERENCE_TABLE = "saqshy_reference"
+COLUMNS = "`raw`, `topic`, `partition`, `offset`, `ts`, `headers`"
 SINKS = {  # table -> topic, and which output kind it carries
     "saqshy_incidents": (INCIDENTS, "incident"),
     "saqshy_incidents_latest": (INCIDENTS_LATEST, "incident"),
@@ -56,24 +62,30 @@ def _with(options: dict[str, str], settings: KafkaSettings) -> str:
 
 
 def input_topics(settings: KafkaSettings) -> list[str]:
-    return [settings.topic(t) for t in (*EVENT_TOPICS.values(), UNSORTED)]
+    return [settings.topic(t) for t in (*EVENT_TOPICS.values(), UNSORTED) if t not in REFERENCE_TOPICS]
 
 
-def source_ddl(settings: KafkaSettings, group: str, bounded: bool, idle_s: float) -> str:
+def reference_topics(settings: KafkaSettings) -> list[str]:
+    return [settings.topic(t) for t in REFERENCE_TOPICS]
+
+
+def source_ddl(settings: KafkaSettings, group: str, bounded: bool, idle_s: float, reference: bool = False) -> str:
+    """The event topics (from the group's offsets), or with `reference` the reference topics (from the
+    beginning, outside the group: a restored job resumes both from its checkpoint)."""
     options = {
         "connector": "kafka",
-        "topic": ";".join(input_topics(settings)),
-        "properties.group.id": group,
+        "topic": ";".join(reference_topics(settings) if reference else input_topics(settings)),
+        "properties.group.id": f"{group}.reference" if reference else group,
         "properties.isolation.level": "read_committed",
         "properties.auto.offset.reset": "earliest",
-        "scan.startup.mode": "group-offsets",
-        "scan.watermark.idle-timeout": f"{int(idle_s * 1000)} ms",
+        "scan.startup.mode": "earliest-offset" if reference else "group-offsets",
+        "scan.watermark.idle-timeout": f"{int(idle_s * 1000)} ms",  # 0: never idle
         "format": "raw",
     }
     if bounded:
         options["scan.bounded.mode"] = "latest-offset"
     # A record's timestamp is its event time; every event up to `ts - 1 ms` of a partition has arrived.
-    return f"""CREATE TEMPORARY TABLE {SOURCE_TABLE} (
+    return f"""CREATE TEMPORARY TABLE {REFERENCE_TABLE if reference else SOURCE_TABLE} (
   `raw` BYTES,
   `topic` STRING METADATA VIRTUAL,
   `partition` INT METADATA VIRTUAL,

@@ -8,6 +8,12 @@ snapshot + log, and a restarted operator rebuilds the live object by restoring t
 the log again with its outputs dropped: they were emitted, and committed with that checkpoint, before.
 The core is deterministic, so the rebuilt state is the state that was checkpointed.
 
+Reference records reach a key as "r" actions naming an index into the operator's list of broadcast
+reference records (Flink broadcast state); the operator decides when a key applies which (operator.py) and
+logs that decision like any input, so a rebuild applies the same ones at the same points. An event of a
+file carries how many reference records precede it (`needs`): if the broadcast has not delivered them yet,
+the key holds its inputs, in order, until it has.
+
 Inputs are merged like streams.live.AlignedMerge does for the Kafka worker: one FIFO per input (a topic
 partition), released in event-time order as Flink's watermark passes the heads. An `ordered` key (one file,
 read in order) processes each event at once, exactly as the embedded runner reads the file.
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import pickle
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import NamedTuple
 
@@ -36,9 +43,10 @@ class Action(NamedTuple):
     kind: str  # "e" event, "w" watermark, "f" end of input, "r" reference record
     ts_ms: int = 0  # event time of "e", the watermark of "w"
     source: str = ""  # "file:NAME" or "TOPIC:PARTITION"
-    offset: int = 0
+    offset: int = 0  # the line or Kafka offset of "e"; the reference record's index for "r"
     replica: bool = False
     raw: bytes = b""
+    needs: int = 0  # reference records to apply before this input (a file's order; 0: whatever has come)
 
 
 class RuleTemplate:
@@ -55,15 +63,52 @@ class RuleTemplate:
 
 
 class KeyCore:
-    def __init__(self, ruleset: RuleSet, context: ContextOptions | None = None, ordered: bool = True):
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        context: ContextOptions | None = None,
+        ordered: bool = True,
+        references: Sequence[bytes] = (),
+    ):
         self.runtime = PartitionRuntime(ruleset, context)
         self.ooo_ms = int(ruleset.settings.max_out_of_orderness * 1000)
         self.ordered = ordered
+        self.references = references  # the operator's broadcast reference records, in arrival order
+        self.applied = 0  # how many of them this key has applied
+        self.held: deque[Action] = deque()  # inputs waiting for reference records still on their way
         self.queues: dict[str, deque[Action]] = {}
         self.queued = 0
         self.watermark = NO_TIME
 
+    def due(self, available: int, action: Action | None = None) -> range:
+        """The reference records to apply before `action` (None: only what held inputs wait for). A live
+        key applies whatever has arrived; a file's event exactly those before its line, so that the key
+        sees the file's order; a watermark or the end of input everything that has arrived."""
+        if action is None or (self.ordered and action.kind == "e"):
+            want = max(self.held[-1].needs if self.held else 0, action.needs if action else 0)
+        else:
+            want = available
+        return range(self.applied, min(want, available))
+
     def apply(self, action: Action) -> Output:
+        if action.kind == "r":
+            return self._reference(action.offset)
+        if self.held or action.needs > self.applied:
+            self.held.append(action)
+            return Output()
+        return self._apply(action)
+
+    def _reference(self, index: int) -> Output:
+        if index != self.applied:
+            raise ValueError(f"reference record {index} applied after {self.applied} of them")
+        self.runtime.apply_reference(decode_record(self.references[index]))
+        self.applied += 1
+        out = Output()
+        while self.held and self.held[0].needs <= self.applied:
+            _extend(out, self._apply(self.held.popleft()))
+        return out
+
+    def _apply(self, action: Action) -> Output:
         kind = action.kind
         if kind == "e":
             if self.ordered or action.ts_ms == NO_TIME:
@@ -80,9 +125,6 @@ class KeyCore:
             out = self._release(END_OF_TIME)
             _extend(out, self.runtime.finish())
             return out
-        if kind == "r":
-            self.runtime.apply_reference(decode_record(action.raw))
-            return Output()
         raise ValueError(f"unknown action kind {kind!r}")
 
     def _feed(self, a: Action) -> Output:
@@ -129,13 +171,16 @@ class KeyCore:
     # --- state ---------------------------------------------------------------------------------
     def snapshot(self) -> bytes:
         queues = {name: list(q) for name, q in self.queues.items() if q}
-        return pickle.dumps((self.runtime.snapshot({}), queues, self.watermark), protocol=5)
+        state = (self.runtime.snapshot({}), queues, self.watermark, self.applied, list(self.held))
+        return pickle.dumps(state, protocol=5)
 
     def restore(self, data: bytes) -> None:
-        runtime_state, queues, self.watermark = pickle.loads(data)  # our own keyed state, never user input
+        # our own keyed state, never user input
+        runtime_state, queues, self.watermark, self.applied, held = pickle.loads(data)
         self.runtime.restore(runtime_state)
         self.queues = {name: deque(Action(*a) for a in items) for name, items in queues.items()}
         self.queued = sum(len(q) for q in self.queues.values())
+        self.held = deque(Action(*a) for a in held)
 
 
 def _extend(out: Output, more: Output) -> None:

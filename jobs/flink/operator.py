@@ -1,4 +1,5 @@
-"""The KeyedProcessFunction that drives one KeyCore per key, with its state in Flink keyed state.
+"""The KeyedBroadcastProcessFunction that drives one KeyCore per key, with its state in Flink keyed state
+and the reference records in broadcast state.
 
 State per key: `snapshot` (ValueState, KeyCore.snapshot bytes) and `log` (ListState of the actions since),
 replaced by a new snapshot when the log reaches `snapshot_every` actions or outweighs the snapshot.
@@ -6,6 +7,14 @@ Live KeyCores stay in memory between elements: snapshotting a city's core on eve
 than the event (docs/flink.md). A key missing from memory (a new operator after a restore or a rescale)
 is rebuilt from its snapshot and log with outputs dropped. Timers: one event-time timer at the earliest
 queued event or core deadline, and one at the end of time for the end of a bounded input.
+
+Reference records come on the broadcast input and are appended to broadcast state (index -> raw record),
+which every parallel instance holds whole and which is checkpointed. PyFlink has no
+`apply_to_keyed_state`, so a key applies them lazily: before its next input or timer it applies (as logged
+"r" actions) those it has not applied yet. Nothing else happens to a key in between, so this is what
+applying them on arrival would give; a key created later (a new cell, or one rebuilt after a restore)
+starts with all of them. A key whose file event waits for reference records still on the broadcast channel
+holds its inputs and polls with a processing-time timer.
 
 Outputs are (kind, key, value) with kind "incident", "alert" or "dlq"; job.py routes them to the sinks.
 """
@@ -17,16 +26,24 @@ from pathlib import Path
 from typing import Any
 
 from pyflink.common import Types  # type: ignore[import-untyped]
-from pyflink.datastream import KeyedProcessFunction, RuntimeContext  # type: ignore[import-untyped]
-from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor  # type: ignore[import-untyped]
+from pyflink.datastream import KeyedBroadcastProcessFunction, RuntimeContext, TimeDomain  # type: ignore[import-untyped]
+from pyflink.datastream.state import (  # type: ignore[import-untyped]
+    ListStateDescriptor,
+    MapStateDescriptor,
+    ValueStateDescriptor,
+)
 
 from jobs.flink.keyed import END_OF_TIME, SNAPSHOT_EVERY, Action, KeyCore, RuleTemplate
 from jobs.flink.routing import REJECTED
 from rules.loader import load_rules
+from streams.embedded import ContextOptions
 from streams.live import Output
 
 LOG_MIN_BYTES = 64 * 1024  # a log this small is never worth a snapshot of its own
+POLL_MS = 20  # a key holding inputs for reference records on their way looks again after this long
 OUTPUT_TYPE = Types.TUPLE([Types.STRING(), Types.STRING(), Types.STRING()])
+REFERENCE_TYPE = Types.PRIMITIVE_ARRAY(Types.BYTE())
+REFERENCE_STATE = MapStateDescriptor("reference", Types.LONG(), Types.PICKLED_BYTE_ARRAY())  # bytes in thread mode
 Emitted = tuple[str, str, str]
 
 
@@ -44,7 +61,7 @@ def emitted(out: Output) -> Iterator[Emitted]:
 class Live:
     """A key's KeyCore in memory, with what the operator knows about its state and timers."""
 
-    __slots__ = ("core", "log_bytes", "logged", "snap_bytes", "timer")
+    __slots__ = ("core", "log_bytes", "logged", "polling", "snap_bytes", "timer")
 
     def __init__(self, core: KeyCore, logged: int, log_bytes: int, snap_bytes: int):
         self.core = core
@@ -52,6 +69,7 @@ class Live:
         self.log_bytes = log_bytes  # their raw bytes
         self.snap_bytes = snap_bytes  # size of the last snapshot
         self.timer: int | None = None  # the timer registered last (besides the end of time)
+        self.polling = False  # a processing-time timer is registered for held inputs
 
     def compact_due(self, every: int) -> bool:
         """A snapshot replaces the log once the log holds `every` actions or outweighs a snapshot: a busy
@@ -59,12 +77,20 @@ class Live:
         return self.logged >= every or self.log_bytes >= max(self.snap_bytes, LOG_MIN_BYTES)
 
 
-class Correlate(KeyedProcessFunction):  # type: ignore[misc]
-    """Input elements: (key, replica, ts_ms, source, offset, raw) from the router."""
+class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
+    """Keyed elements: (key, replica, ts_ms, source, offset, raw, needs) from the router; broadcast
+    elements: a reference record's raw bytes."""
 
-    def __init__(self, rules: tuple[str, ...], ordered: bool, snapshot_every: int = SNAPSHOT_EVERY):
+    def __init__(
+        self,
+        rules: tuple[str, ...],
+        ordered: bool,
+        context: ContextOptions | None = None,
+        snapshot_every: int = SNAPSHOT_EVERY,
+    ):
         self.rules = rules
         self.ordered = ordered
+        self.context = context
         self.snapshot_every = snapshot_every
 
     def open(self, runtime_context: RuntimeContext) -> None:
@@ -72,12 +98,26 @@ class Correlate(KeyedProcessFunction):  # type: ignore[misc]
         self.snap = runtime_context.get_state(ValueStateDescriptor("snapshot", Types.PICKLED_BYTE_ARRAY()))
         self.log = runtime_context.get_list_state(ListStateDescriptor("log", Types.PICKLED_BYTE_ARRAY()))
         self.live: dict[str, Live] = {}
+        self.references: list[bytes] = []
+        self.loaded = False  # broadcast state is only reachable through a context: read on first use
+
+    def _references(self, ctx: Any) -> list[bytes]:
+        if not self.loaded:
+            stored = sorted(ctx.get_broadcast_state(REFERENCE_STATE).items())  # restored from a checkpoint
+            self.references.extend(bytes(raw) for _, raw in stored)
+            self.loaded = True
+        return self.references
+
+    def process_broadcast_element(self, value: bytes, ctx: Any) -> None:
+        references = self._references(ctx)
+        ctx.get_broadcast_state(REFERENCE_STATE).put(len(references), value)
+        references.append(bytes(value))
 
     def _live(self, key: str, ctx: Any) -> Live:
         live = self.live.get(key)
         if live is not None:
             return live
-        core = KeyCore(self.template.fresh(), None, self.ordered)
+        core = KeyCore(self.template.fresh(), self.context, self.ordered, self._references(ctx))
         data = self.snap.value()
         logged = log_bytes = 0
         if data is not None:
@@ -90,6 +130,17 @@ class Correlate(KeyedProcessFunction):  # type: ignore[misc]
             ctx.timer_service().register_event_time_timer(END_OF_TIME)
         live = self.live[key] = Live(core, logged, log_bytes, len(data or b""))
         return live
+
+    def _step(self, live: Live, action: Action | None, ctx: Any) -> Iterator[Emitted]:
+        """The reference records due before `action` (logged as "r" actions), then the action itself."""
+        for index in live.core.due(len(self.references), action):
+            yield from self._apply(live, Action("r", offset=index), ctx)
+        if action is not None:
+            yield from self._apply(live, action, ctx)
+        if live.core.held and not live.polling:
+            timers = ctx.timer_service()
+            timers.register_processing_time_timer(timers.current_processing_time() + POLL_MS)
+            live.polling = True
 
     def _apply(self, live: Live, action: Action, ctx: Any) -> Iterator[Emitted]:
         out = live.core.apply(action)
@@ -110,19 +161,23 @@ class Correlate(KeyedProcessFunction):  # type: ignore[misc]
         if out:
             yield from emitted(out)
 
-    def process_element(self, value: tuple[str, bool, int, str, int, bytes], ctx: Any) -> Iterator[Emitted]:
-        key, replica, ts_ms, source, offset, raw = value
+    def process_element(self, value: tuple[str, bool, int, str, int, bytes, int], ctx: Any) -> Iterator[Emitted]:
+        key, replica, ts_ms, source, offset, raw, needs = value
         if key == REJECTED:  # the router's dead letter: no state, no core
             yield "dlq", f"{source}/{offset}", raw.decode()
             return
         live = self._live(key, ctx)
-        yield from self._apply(live, Action("e", ts_ms, source, offset, replica, raw), ctx)
+        yield from self._step(live, Action("e", ts_ms, source, offset, replica, raw, needs), ctx)
 
     def on_timer(self, timestamp: int, ctx: Any) -> Iterator[Emitted]:
         live = self._live(ctx.get_current_key(), ctx)
+        if ctx.time_domain() == TimeDomain.PROCESSING_TIME:  # held inputs: have their references come?
+            live.polling = False
+            yield from self._step(live, None, ctx)
+            return
         if timestamp == END_OF_TIME:
-            yield from self._apply(live, Action("f"), ctx)
+            yield from self._step(live, Action("f"), ctx)
             return
         if timestamp == live.timer:
             live.timer = None
-        yield from self._apply(live, Action("w", ctx.timer_service().current_watermark()), ctx)
+        yield from self._step(live, Action("w", ctx.timer_service().current_watermark()), ctx)

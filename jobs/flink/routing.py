@@ -3,10 +3,10 @@
 The key is the one the Kafka producer uses (streams.partitioning): the single key, or the event's spatial
 cell plus, as replicas, the neighbouring cells its rules' radius reaches. Flink re-keys events itself, so it
 reads topics written under any plan once replicas written by a spatial producer are dropped (their header
-says so). Reference records go to the single key; spatial plans do not distribute them yet and reject them
-with a reason that says so (docs/flink.md). Lines that cannot be read as an event at all are rejected here
-with the embedded runner's reason; events that parse but fail validation go to their key, where the core
-rejects them at their position.
+says so). Reference records (hotlists, cameras, zones) go to every key: the job broadcasts them (operator.py);
+one that does not decode is rejected here, as the Kafka workers' reference reader does. Lines that cannot be
+read as an event at all are rejected here with the embedded runner's reason; events that parse but fail
+validation go to their key, where the core rejects them at their position.
 """
 
 from __future__ import annotations
@@ -23,10 +23,6 @@ from streams.embedded import MAX_EVENT_BYTES, OVERSIZE_KEPT, oversize_reason
 from streams.partitioning import PartitionPlan
 
 NO_TIME = -(2**62)  # an event whose time cannot be read: processed at its position, the core says why
-SPATIAL_REFERENCE = (
-    "reference records are not broadcast to spatial cells by the Flink job (yet): run rule sets that need "
-    "reference tables with --partitioning single"
-)
 REJECTED = "!dlq"  # the key of router output that is already a dead letter (its raw bytes are the JSON)
 
 
@@ -41,6 +37,7 @@ class Routed:
     ts_ms: int
     targets: tuple[Target, ...] = ()
     rejected: DeadLetter | None = None
+    reference: bool = False  # a reference record: broadcast to every key
 
 
 def position(source: str, offset: int) -> SourcePosition:
@@ -63,6 +60,18 @@ def _reject(raw: bytes, source: str, offset: int) -> Routed | None:
     except RecordDecodeError as exc:
         return Routed(NO_TIME, rejected=dead_letter(raw, exc.stage, exc.reason, position(source, offset)))
     return None
+
+
+def event_time_ms(raw: bytes) -> int:
+    """A line's event time for Flink's watermarks; reference records and unreadable times get NO_TIME, so
+    that they never move the watermark (the embedded runner's watermark follows events only)."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return NO_TIME
+    if not isinstance(doc, dict) or doc.get("type") in REFERENCE_TYPES:
+        return NO_TIME
+    return _time_ms(doc.get("time"))
 
 
 def _time_ms(value: object) -> int:
@@ -90,11 +99,11 @@ def route(raw: bytes, plan: PartitionPlan, source: str, offset: int) -> Routed:
         doc = {}
     ts = _time_ms(doc.get("time"))
     if doc.get("type") in REFERENCE_TYPES:
-        if plan.mode == "single":
-            return Routed(ts, (Target(plan.key(None, None, "").decode(), False),))
-        return Routed(
-            ts, rejected=dead_letter(raw, RejectStage.UNKNOWN_TYPE, SPATIAL_REFERENCE, position(source, offset))
-        )
+        try:
+            decode_record(raw)  # every key decodes it again: a bad record is rejected once, here
+        except RecordDecodeError as exc:
+            return Routed(NO_TIME, rejected=dead_letter(raw, exc.stage, exc.reason, position(source, offset)))
+        return Routed(NO_TIME, reference=True)
     lat = lon = None
     loc = doc.get("location")
     if isinstance(loc, dict):

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import click
 
-from saqshy.commands.kafka_cmd import bootstrap_option, partitioning_option, rules_option
+from saqshy.commands.kafka_cmd import (
+    bootstrap_option,
+    context_options,
+    live_context,
+    partitioning_option,
+    rules_option,
+)
 from streams.kafka.settings import KafkaSettings
 
 
@@ -49,6 +55,7 @@ def flink() -> None:
 @click.option("--group", default="saqshy-flink", show_default=True, help="Consumer group and transactional id prefix.")
 @click.option("--bounded", is_flag=True, help="Kafka: stop at the end offsets found at the start.")
 @click.option("--detached", is_flag=True, help="Submit and return (cluster runs).")
+@context_options
 def run(
     rule_paths: tuple[Path, ...],
     partitioning: str,
@@ -65,8 +72,13 @@ def run(
     group: str,
     bounded: bool,
     detached: bool,
+    with_context: bool,
+    alert_policy: Path | None,
+    warning_devices: Path | None,
+    roster: Path | None,
 ) -> None:
-    """Run the job: the same core, keyed like the Kafka worker, state in Flink checkpoints."""
+    """Run the job: the same core, keyed like the Kafka worker, state in Flink checkpoints; incidents are
+    enriched (rules.context) unless --no-context, as by `saqshy worker`."""
     from jobs.flink.job import FlinkJobConfig, FlinkJobError, collect, submit
     from rules.errors import RuleSetError
     from streams.partitioning import PartitionPlanError
@@ -87,6 +99,7 @@ def run(
         from_savepoint=from_savepoint,
         jobmanager=jobmanager,
         group=group,
+        context=live_context(with_context, alert_policy, warning_devices, roster),
     )
     try:
         if out is not None:

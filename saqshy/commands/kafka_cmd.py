@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -20,7 +21,7 @@ import orjson
 
 from rules.errors import RuleSetError
 from rules.loader import load_rules
-from streams.embedded import open_lines
+from streams.embedded import ContextOptions, open_lines
 from streams.kafka.settings import KafkaSettings
 
 bootstrap_option = click.option(
@@ -41,6 +42,36 @@ partitioning_option = click.option(
     show_default=True,
     help="single: one key; spatial: grid cells with neighbour replicas (cell-local rules only).",
 )
+
+
+def context_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Enrichment options of the live runtimes (`saqshy worker`, `saqshy flink run`): on by default."""
+    path = click.Path(exists=True, dir_okay=False, path_type=Path)
+    for option in reversed(
+        [
+            click.option(
+                "--context/--no-context",
+                "with_context",
+                default=True,
+                show_default=True,
+                help="Enrich incidents and decide public alerts (reference data comes from the reference topics).",
+            ),
+            click.option("--alert-policy", type=path, default=None),
+            click.option("--warning-devices", type=path, default=None),
+            click.option("--roster", type=path, default=None),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def live_context(
+    with_context: bool, alert_policy: Path | None, warning_devices: Path | None, roster: Path | None
+) -> ContextOptions | None:
+    """The context of a live runtime: reference data comes from the stream, not from files."""
+    from saqshy.commands.replay_cmd import build_context
+
+    return build_context(with_context, (), "1970-01-01T00:00:00Z", alert_policy, warning_devices, roster)
 
 
 def _settings(bootstrap: str | None) -> KafkaSettings:
@@ -206,16 +237,7 @@ def tail(bootstrap: str | None, topic: str, from_beginning: bool, max_messages: 
     "partitions, so its absence timers fire (0: never).",
 )
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
-@click.option(
-    "--context/--no-context",
-    "with_context",
-    default=True,
-    show_default=True,
-    help="Enrich incidents and decide public alerts (reference data comes from the reference topics).",
-)
-@click.option("--alert-policy", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
-@click.option("--warning-devices", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
-@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@context_options
 def worker(
     bootstrap: str | None,
     rule_paths: tuple[Path, ...],
@@ -234,7 +256,6 @@ def worker(
     roster: Path | None,
 ) -> None:
     """Consume the event topics, correlate, produce incidents and dead letters (exactly-once in Kafka)."""
-    from saqshy.commands.replay_cmd import build_context
     from streams.kafka.worker import Worker, WorkerConfig, WorkerError
     from streams.partitioning import PartitionPlanError
 
@@ -249,7 +270,7 @@ def worker(
         idle_after=idle_after or None,
         bounded=bounded,
         metrics_port=metrics_port,
-        context=build_context(with_context, (), "1970-01-01T00:00:00Z", alert_policy, warning_devices, roster),
+        context=live_context(with_context, alert_policy, warning_devices, roster),
     )
     w: Any
     try:

@@ -17,14 +17,27 @@ from tests.golden.harness import CATALOG, scenarios
 from tests.support import catalog_subset
 
 
-def _actions(lines: list[bytes], source: str = "file:events.jsonl") -> list[Action]:
+def _actions(lines: list[bytes], source: str = "file:events.jsonl") -> tuple[list[Action], list[bytes]]:
+    """A file's inputs of the single key as the router makes them, and its reference records in order."""
     plan = plan_for(load_rules([CATALOG]), "single")
-    out = []
+    out, references = [], []
     for n, raw in enumerate(lines, 1):
         r = route(raw, plan, source, n)
-        if r.rejected is None:
-            out.append(Action("e", r.ts_ms, source, n, False, raw))
-    return [*out, Action("f")]
+        if r.reference:
+            references.append(raw)
+        elif r.rejected is None:
+            out.append(Action("e", r.ts_ms, source, n, False, raw, len(references)))
+    return [*out, Action("f")], references
+
+
+def _drive(core: KeyCore, actions: list[Action], available: int) -> tuple[list[Action], list[Incident]]:
+    log: list[Action] = []
+    got: list[Incident] = []
+    for a in actions:
+        for step in [*(Action("r", offset=i) for i in core.due(available, a)), a]:
+            log.append(step)
+            got.extend(core.apply(step).incidents)
+    return log, got
 
 
 def _ids(updates: list[Incident]) -> list[tuple[str, int, str]]:
@@ -36,9 +49,32 @@ def test_an_ordered_key_gives_the_embedded_runners_incidents() -> None:
     for scenario in scenarios():
         expected: list[Incident] = []
         EmbeddedRunner(load_rules([CATALOG])).run(scenario.lines, expected.append)
-        core = KeyCore(rules.fresh())
-        got = [u for a in _actions(scenario.lines) for u in core.apply(a).incidents]
+        actions, references = _actions(scenario.lines)
+        _, got = _drive(KeyCore(rules.fresh(), references=references), actions, len(references))
         assert _ids(got) == _ids(expected), scenario.name
+
+
+def test_a_key_holds_its_inputs_until_their_reference_records_arrive() -> None:
+    """The broadcast channel may lag behind the keyed one: a file's event waits for the reference records
+    before its line, and the key's inputs stay in order."""
+    anpr = next(s for s in scenarios() if s.name == "anpr_route_disorder")
+    expected: list[Incident] = []
+    EmbeddedRunner(load_rules([CATALOG])).run(anpr.lines, expected.append)
+    actions, references = _actions(anpr.lines)
+    assert references and actions[0].needs == len(references)
+    arrived: list[bytes] = []
+    core = KeyCore(load_rules([CATALOG]), references=arrived)
+    got: list[Incident] = []
+    for a in actions[:3]:  # events before the hotlist has come
+        assert not core.due(len(arrived), a)
+        got.extend(core.apply(a).incidents)
+    assert got == [] and len(core.held) == 3
+    arrived.extend(references)  # it comes; the poll timer applies it and releases the held events
+    for i in core.due(len(arrived)):
+        got.extend(core.apply(Action("r", offset=i)).incidents)
+    assert not core.held
+    _, rest = _drive(core, actions[3:], len(arrived))
+    assert _ids(got + rest) == _ids(expected)
 
 
 def test_snapshot_plus_log_rebuilds_the_state_at_every_point() -> None:
@@ -46,15 +82,16 @@ def test_snapshot_plus_log_rebuilds_the_state_at_every_point() -> None:
     dropped; the outputs that follow are those of the run that never stopped."""
     rules = RuleTemplate(load_rules([CATALOG]))
     for scenario in scenarios():
-        actions = _actions(scenario.lines)
-        whole = KeyCore(rules.fresh())
+        inputs, references = _actions(scenario.lines)
+        actions, _ = _drive(KeyCore(rules.fresh(), references=references), inputs, len(references))
+        whole = KeyCore(rules.fresh(), references=references)
         outputs = [_ids(whole.apply(a).incidents) for a in actions]
         for snap_at in range(len(actions)):
             for stop_at in range(snap_at, len(actions)):
-                live = KeyCore(rules.fresh())
+                live = KeyCore(rules.fresh(), references=references)
                 for a in actions[:snap_at]:
                     live.apply(a)
-                rebuilt = KeyCore(rules.fresh())
+                rebuilt = KeyCore(rules.fresh(), references=references)
                 rebuilt.restore(live.snapshot())
                 for a in actions[snap_at:stop_at]:  # the log since the snapshot
                     rebuilt.apply(a)
@@ -69,8 +106,8 @@ def test_inputs_merge_in_event_time_as_the_watermark_passes() -> None:
     expected: list[Incident] = []
     EmbeddedRunner(load_rules([CATALOG])).run(fire.lines, expected.append)
     docs = [orjson.loads(line) for line in fire.lines]
-    video = [a for a, d in zip(_actions(fire.lines, "video:0"), docs, strict=False) if d["type"].startswith("video")]
-    calls = [a for a, d in zip(_actions(fire.lines, "calls:0"), docs, strict=False) if d["type"].startswith("call")]
+    video = [a for a, d in zip(_actions(fire.lines, "video:0")[0], docs, strict=False) if d["type"].startswith("video")]
+    calls = [a for a, d in zip(_actions(fire.lines, "calls:0")[0], docs, strict=False) if d["type"].startswith("call")]
     assert video and calls
     core = KeyCore(load_rules([CATALOG]), ordered=False)
     got: list[Incident] = []
@@ -98,6 +135,9 @@ def test_routing_keys_replicas_and_rejects(tmp_path: Path) -> None:
     assert bad.rejected.source.file == "x" and bad.rejected.source.line == 7
     naive = route(b'{"id": "n", "type": "call.112", "time": "2026-03-10T08:00:00"}', plan, "t:0", 3)
     assert naive.rejected is None and naive.ts_ms == NO_TIME  # the core rejects it, at its position
-    single = plan_for(load_rules([CATALOG]), "single")
     hot = next(s for s in scenarios() if s.name == "anpr_route_disorder").lines[0]
-    assert [t.key for t in route(hot, single, "t:0", 0).targets] == ["all"]
+    for p in (plan, plan_for(load_rules([CATALOG]), "single")):  # broadcast, whatever the plan
+        ref = route(hot, p, "t:0", 0)
+        assert ref.reference and not ref.targets and ref.rejected is None
+    bad_ref = route(b'{"id": "h", "type": "ref.hotlist", "time": "2026-03-10T08:00:00Z", "data": {}}', plan, "t:0", 4)
+    assert bad_ref.rejected is not None and bad_ref.rejected.stage == RejectStage.VALIDATE

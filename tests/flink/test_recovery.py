@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from rules.loader import load_rules
 from schemas import Incident
 from schemas.topics import INCIDENTS
-from streams.embedded import EmbeddedRunner
-from tests.flink.helpers import isolated, needs_connector, run_config, stop_with_savepoint, submit
+from tests.flink.helpers import embedded, isolated, needs_connector, run_config, stop_with_savepoint, submit
 from tests.golden.harness import CATALOG
 from tests.kafka.helpers import read_topic
 
@@ -38,8 +36,7 @@ def _incidents(settings: object, idle: float = 4) -> list[tuple[str, int]]:
 
 def test_stop_with_savepoint_mid_stream_and_restore(kafka_bootstrap: str, tmp_path: Path) -> None:
     events = _simulated_hour(tmp_path)
-    expected: list[Incident] = []
-    EmbeddedRunner(load_rules([CATALOG])).run(events.read_bytes().splitlines(), expected.append)
+    expected = embedded([CATALOG], events.read_bytes().splitlines())
     want = sorted((u.id, u.version) for u in expected)
     assert len(want) > 20
 

@@ -9,10 +9,8 @@ import orjson
 import pytest
 
 from rules.loader import load_rules
-from schemas import Incident
-from streams.embedded import EmbeddedRunner
 from streams.partitioning import METRES_PER_DEGREE, plan_for
-from tests.flink.helpers import run_file
+from tests.flink.helpers import embedded, run_file, same_updates
 from tests.golden.harness import scenarios
 from tests.support import catalog_subset
 
@@ -33,10 +31,7 @@ def test_a_match_across_a_cell_border_is_found_once(tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     events.write_bytes(b"\n".join(orjson.dumps(d) for d in docs) + b"\n")
 
-    expected: list[Incident] = []
-    EmbeddedRunner(load_rules([root])).run(events.read_bytes().splitlines(), expected.append)
+    expected = embedded([root], events.read_bytes().splitlines())
     got, stages = run_file([root], events, partitioning="spatial")
     assert expected and not stages
-    assert sorted((u.id, u.version, tuple(u.event_ids)) for u in got) == sorted(
-        (u.id, u.version, tuple(u.event_ids)) for u in expected
-    )
+    assert same_updates(got, expected) == []
