@@ -4,7 +4,8 @@ A pixel that differs from the long-term background but matches the short-term on
 moving. The long-term model only learns where the scene matches it (selective update), so a left bag is not
 absorbed; a change that stays longer than `absorb_s` is finally learned (a parked car is not left forever).
 The model updates every `every_s` (on a grid; the samples between get the last blobs): abandonment is measured
-in seconds (still_s, unattended_s), and at 5 fps updating every other sample halves the cost of ~0.7 ms a sample.
+in seconds (still_s, unattended_s), and at 5 fps updating once a second (the default) costs a fifth of the ~0.7 ms a
+sample of updating every sample; a blob's age is then late by at most every_s.
 """
 
 from __future__ import annotations

@@ -89,7 +89,8 @@ class AbandonedConfig:
     static_foreground: bool = True  # also find unlabelled left objects by a dual background model
     min_area: float = 0.0008
     max_area: float = 0.05
-    static_every_s: float = 0.4  # the static-object model updates this often (0: every sampled frame)
+    # The static-object model updates this often (0: every sampled frame); ages are late by at most this.
+    static_every_s: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -335,7 +336,7 @@ def parse_config(data: Any, where: str = "<config>", base: Path | None = None) -
             ab.bool_("static_foreground", True),
             ab.num("min_area", 0.0008, 0, 1),
             ab.num("max_area", 0.05, 0, 1),
-            ab.num("static_every_s", 0.4, 0, 2),
+            ab.num("static_every_s", 1.0, 0, 2),
         ),
         stationary=StationaryConfig(
             st.bool_("enabled", True),
