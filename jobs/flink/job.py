@@ -133,21 +133,25 @@ def pipeline(env: StreamExecutionEnvironment, config: FlinkJobConfig, t_env: Str
     ruleset = load_rules(list(config.rules))
     plan = plan_for(ruleset, config.partitioning, config.cell_m)
     if config.input is not None:
+        # One reader and one router, in file order. PyFlink adds operators of its own here (the timestamp
+        # assigner's, the side output's, the key's) that take the environment's parallelism: make it 1
+        # while they are built, so that nothing reorders the lines before the keyed operator.
+        env.set_parallelism(1)
         path = config.input.resolve()
         src = FileSource.for_record_stream_format(StreamFormat.text_line_format(), str(path)).build()
-        lines = env.from_source(src, WatermarkStrategy.no_watermarks(), "events").set_parallelism(1)
+        lines = env.from_source(src, WatermarkStrategy.no_watermarks(), "events").uid("events")
         if plan.mode == "spatial":  # timers of idle cells need the file's event time, on both outputs
             strategy = WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(LineTime())
-            lines = lines.assign_timestamps_and_watermarks(strategy).set_parallelism(1)
-        keyed = lines.process(RouteLines(plan, f"file:{config.input.name}"), KEYED_TYPE).set_parallelism(1)
+            lines = lines.assign_timestamps_and_watermarks(strategy).uid("event-time")
+        keyed = lines.process(RouteLines(plan, f"file:{config.input.name}"), KEYED_TYPE).uid("route")
         references = keyed.get_side_output(REFERENCE_TAG)  # one router: one channel, the file's order
         ordered = True
     else:
         assert t_env is not None
         rows: DataStream = t_env.to_data_stream(t_env.sql_query(f"SELECT {kafka.COLUMNS} FROM {kafka.SOURCE_TABLE}"))
-        routed = rows.process(RouteRecords(plan), KEYED_TYPE)
+        routed = rows.process(RouteRecords(plan), KEYED_TYPE).uid("route")
         ref_rows = t_env.to_data_stream(t_env.sql_query(f"SELECT {kafka.COLUMNS} FROM {kafka.REFERENCE_TABLE}"))
-        ref_routed = ref_rows.process(RouteRecords(plan), KEYED_TYPE).set_parallelism(1)
+        ref_routed = ref_rows.process(RouteRecords(plan), KEYED_TYPE).set_parallelism(1).uid("route-reference")
         keyed = routed.union(ref_routed)  # a reference record that does not decode: its dead letter
         # one task sends the broadcast, so every Correlate instance gets the records in the same order
         # (their indexes in broadcast state must agree: keys move between instances on a rescale)
@@ -157,14 +161,19 @@ def pipeline(env: StreamExecutionEnvironment, config: FlinkJobConfig, t_env: Str
             .map(lambda raw: raw, output_type=REFERENCE_TYPE)
             .set_parallelism(1)
             .name("reference")
+            .uid("reference")
         )
         ordered = False
     rules = tuple(str(p.resolve()) for p in config.rules)
+    by_key = keyed.key_by(lambda v: v[0], key_type=Types.STRING())
+    # PyFlink puts the key in front with a Python operator of its own, which KeyedStream.uid cannot name
+    by_key._j_data_stream.getTransformation().getInputs().get(0).setUid("key")
+    env.set_parallelism(config.parallelism)
     return (
-        keyed.key_by(lambda v: v[0], key_type=Types.STRING())
-        .connect(references.broadcast(REFERENCE_STATE))
+        by_key.connect(references.broadcast(REFERENCE_STATE))
         .process(Correlate(rules, ordered, config.context, config.snapshot_every), output_type=OUTPUT_TYPE)
         .name("correlate")
+        .uid("correlate")
     )
 
 
@@ -265,8 +274,11 @@ def submit(config: FlinkJobConfig, settings: KafkaSettings) -> Any:
     schema = Schema.new_builder().column("k", "BYTES").column("v", "BYTES").build()
     for table, (_, kind) in kafka.SINKS.items():
         t_env.execute_sql(kafka.sink_ddl(table, settings, f"{config.group}", exactly_once=True))
-        part = out.filter(lambda e, kind=kind: e[0] == kind).map(
-            lambda e: Row(e[1].encode(), e[2].encode()), output_type=row_type
+        part = (
+            out.filter(lambda e, kind=kind: e[0] == kind)
+            .uid(f"{table}-filter")
+            .map(lambda e: Row(e[1].encode(), e[2].encode()), output_type=row_type)
+            .uid(f"{table}-row")
         )
         statements.add_insert(table, t_env.from_data_stream(part, schema))
     statements.attach_as_datastream()

@@ -100,11 +100,13 @@ class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         self.live: dict[str, Live] = {}
         self.references: list[bytes] = []
         self.loaded = False  # broadcast state is only reachable through a context: read on first use
+        self.restored = 0
 
     def _references(self, ctx: Any) -> list[bytes]:
         if not self.loaded:
             stored = sorted(ctx.get_broadcast_state(REFERENCE_STATE).items())  # restored from a checkpoint
             self.references.extend(bytes(raw) for _, raw in stored)
+            self.restored = len(self.references)  # the router counts the file's records since this restore
             self.loaded = True
         return self.references
 
@@ -167,6 +169,7 @@ class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             yield "dlq", f"{source}/{offset}", raw.decode()
             return
         live = self._live(key, ctx)
+        needs = self.restored + needs if self.ordered else 0
         yield from self._step(live, Action("e", ts_ms, source, offset, replica, raw, needs), ctx)
 
     def on_timer(self, timestamp: int, ctx: Any) -> Iterator[Emitted]:
