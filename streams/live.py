@@ -170,9 +170,14 @@ class AlignedMerge:
         queue.append((ts, item))
         self.buffered += 1
 
+    def queued(self, input_name: str) -> int:
+        queue = self.queues.get(input_name)
+        return len(queue) if queue else 0
+
     def ready(self, inputs: Iterable[str], drained: Callable[[str], bool]) -> Iterator[Any]:
         """Items in event-time order while no input that may still deliver earlier ones is empty."""
         names = list(inputs)
+        known: dict[str, bool] = {}  # nothing is fetched during one call: ask `drained` once per input
         while self.buffered:
             head_name = None
             head_ts = float("inf")
@@ -181,8 +186,12 @@ class AlignedMerge:
                 if queue:
                     if queue[0][0] < head_ts:
                         head_ts, head_name = queue[0][0], name
-                elif self.buffered < self.max_buffered and not drained(name):
-                    return  # this input may still bring something earlier
+                elif self.buffered < self.max_buffered:
+                    done = known.get(name)
+                    if done is None:
+                        done = known[name] = drained(name)
+                    if not done:
+                        return  # this input may still bring something earlier
             if head_name is None:
                 return
             self.buffered -= 1

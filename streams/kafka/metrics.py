@@ -27,5 +27,16 @@ class WorkerMetrics:
             "saqshy_state_bytes", "Size of the last snapshot of each partition", ["partition"], registry=r
         )
         self.partitions = Gauge("saqshy_partitions", "Partitions this worker owns", registry=r)
+        self._events_in: dict[str, int] = {}
         if port is not None:
             start_http_server(port, registry=r)
+
+    def event_in(self, topic: str) -> None:
+        """Counted in a plain dict and added to the counter by `flush`: a labelled increment per event costs
+        ~13 us, a fifth of a correlated event's whole budget."""
+        self._events_in[topic] = self._events_in.get(topic, 0) + 1
+
+    def flush(self) -> None:
+        counts, self._events_in = self._events_in, {}
+        for topic, n in counts.items():
+            self.events.labels(topic).inc(n)

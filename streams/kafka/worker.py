@@ -57,6 +57,16 @@ class WorkerConfig:
     bounded: bool = False  # stop at the end offsets seen when partitions are assigned (replays, tests)
     metrics_port: int | None = None
     context: ContextOptions | None = None  # enrichment and public alerts, as `saqshy replay --context`
+    # the most messages a partition's event-time merge holds; past it, order yields to progress (late events).
+    # The consumer's fetch queue is FIFO across partitions, so in a backlog one topic can deliver thousands of
+    # messages before another delivers its first. Flow control: an input with `pause_at` messages waiting is
+    # paused (and its prefetch dropped) until it drains to a quarter of that, and one poll takes at most
+    # `pause_at` messages, so no input holds more than 2 x pause_at and all of them (<= 8) fit in the buffer.
+    merge_buffer: int = 50_000
+
+    @property
+    def pause_at(self) -> int:
+        return max(1, self.merge_buffer // 20)
 
 
 @dataclass
@@ -92,6 +102,9 @@ class Worker:
         self.done: dict[str, int] = {}  # "topic:p" -> next offset to process
         self.fetched: dict[str, int] = {}  # "topic:p" -> next offset to fetch
         self._highs: dict[str, int] = {}  # "topic:p" -> end offset, as of this loop
+        self._keys: dict[tuple[str, int], str] = {}  # (topic, p) -> "topic:p", made once
+        self._asked: dict[str, tuple[float, int]] = {}  # "topic:p" -> (when, end offset) asked of the broker
+        self.paused: set[tuple[str, int]] = set()  # inputs paused by the merge's flow control
         self.first_event_at: float | None = None  # monotonic time of the first processed event (benchmarks)
         self.processed = 0
         t = settings.topic
@@ -186,7 +199,7 @@ class Worker:
         committed = {_tp(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=30)}
         for p in numbers:
             runtime = PartitionRuntime(self.rules.load(), self.config.context)
-            part = Assigned(runtime)
+            part = Assigned(runtime, merge=AlignedMerge(self.config.merge_buffer))
             if p in snapshots:
                 offsets = runtime.restore(snapshots[p])
                 for tp in tps:
@@ -220,6 +233,7 @@ class Worker:
         for tp in tps:
             for book in (self.done, self.fetched, self.ends):
                 book.pop(_tp(tp.topic, tp.partition), None)
+            self.paused.discard((tp.topic, tp.partition))
         consumer.unassign()
         self.metrics.partitions.set(len(self.parts))
 
@@ -265,52 +279,83 @@ class Worker:
         part = self.parts.get(partition)
         if part is None:
             return
-        self.fetched[_tp(topic, partition)] = (msg.offset() or 0) + 1
+        key = self._keys.get((topic, partition))
+        if key is None:
+            key = self._keys[(topic, partition)] = _tp(topic, partition)
+        offset = msg.offset() or 0
+        self.fetched[key] = offset + 1
+        item = (msg, topic, partition, offset, key)
         if topic == self.unsorted:
-            self.process(part, msg)
-        else:
-            part.merge.add(topic, msg.timestamp()[1] / 1000.0, msg)
+            self.process(part, item)
+            part.fed_at = time.monotonic()
+        else:  # ordered by the Kafka timestamp, in ms: the producer sets it to the event time
+            part.merge.add(topic, msg.timestamp()[1], item)
 
     def release(self) -> None:
         for p, part in self.parts.items():
-            for msg in part.merge.ready(self.merged, lambda topic, p=p: self._drained(topic, p)):  # type: ignore[misc]
-                self.process(part, msg)
+            if part.merge.buffered:
+                n = self.processed
+                for item in part.merge.ready(self.merged, lambda topic, p=p: self._drained(topic, p)):  # type: ignore[misc]
+                    self.process(part, item)
+                if self.processed > n:
+                    part.fed_at = time.monotonic()
+            self._flow(p, part)
+
+    def _flow(self, p: int, part: Assigned) -> None:
+        """Pause the inputs of partition p that the merge holds back, resume them once it drains."""
+        pause, resume = [], []
+        pause_at = self.config.pause_at
+        for topic in self.merged:
+            n = part.merge.queued(topic)
+            if (topic, p) in self.paused:
+                if n <= pause_at // 4:
+                    self.paused.discard((topic, p))
+                    resume.append(TopicPartition(topic, p))
+            elif n >= pause_at:
+                self.paused.add((topic, p))
+                pause.append(TopicPartition(topic, p))
+        if pause:
+            self.consumer.pause(pause)
+        if resume:
+            self.consumer.resume(resume)
 
     def _drained(self, topic: str, partition: int) -> bool:
         """Nothing more to read from this input right now (its end, as the last fetch reported it)."""
-        key = _tp(topic, partition)
+        key = self._keys.get((topic, partition)) or _tp(topic, partition)
         high = self._highs.get(key)
         if high is None:  # once per loop: the call costs tens of microseconds
             tp = TopicPartition(topic, partition)
             _, high = self.consumer.get_watermark_offsets(tp, cached=True) or (0, -1)
-            if high < 0:
-                try:
-                    _, high = self.consumer.get_watermark_offsets(tp, 2)
-                except KafkaException:
-                    high = 0
+            if high < 0:  # no fetch has reported it yet (an empty partition never does): ask, at most once a second
+                asked_at, high = self._asked.get(key, (-1.0, 0))
+                if time.monotonic() - asked_at >= 1.0:
+                    try:
+                        _, high = self.consumer.get_watermark_offsets(tp, 2)
+                    except KafkaException:
+                        high = 0
+                    self._asked[key] = (time.monotonic(), high)
             self._highs[key] = high
         return self.fetched.get(key, self.done.get(key, 0)) >= high
 
-    def process(self, part: Assigned, msg: Message) -> None:
-        topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
-        raw = msg.value() or b""
+    def process(self, part: Assigned, item: tuple[Message, str, int, int, str]) -> None:
+        """One message through the core; the caller updates `part.fed_at` (once per batch, not per message)."""
+        msg, topic, partition, offset, key = item
         headers = msg.headers()  # a list of (key, value) as consumed
         replica = bool(headers) and (REPLICA_HEADER, b"1") in headers  # type: ignore[operator]
-        out = part.runtime.feed(raw, topic, partition, offset, replica)
-        part.fed_at = time.monotonic()
+        out = part.runtime.feed(msg.value() or b"", topic, partition, offset, replica)
         if self.first_event_at is None:
             self.first_event_at = time.monotonic()
         self.processed += 1
         part.dirty = True
-        self.metrics.events.labels(topic).inc()
-        key = _tp(topic, partition)
+        self.metrics.event_in(topic)
         self.done[key] = offset + 1
         self._pending = True
-        until = part.suppress_until.get(key)
-        if until is not None:
-            if offset + 1 >= until:
-                del part.suppress_until[key]
-            return  # processed and committed before the restart: rebuild state, emit nothing
+        if part.suppress_until:
+            until = part.suppress_until.get(key)
+            if until is not None:
+                if offset + 1 >= until:
+                    del part.suppress_until[key]
+                return  # processed and committed before the restart: rebuild state, emit nothing
         if out:
             self._emit(out)
 
@@ -346,7 +391,7 @@ class Worker:
         self.consumer.subscribe(self.topics["in"], on_assign=self._on_assign, on_revoke=self._on_revoke)
         try:
             while self.running and (deadline is None or time.monotonic() < deadline):
-                for msg in self.consumer.consume(self.config.batch, 0.05):
+                for msg in self.consumer.consume(min(self.config.batch, self.config.pause_at), 0.05):
                     err = msg.error()
                     if err is not None:
                         if err.code() != KafkaError._PARTITION_EOF:
@@ -370,12 +415,14 @@ class Worker:
                         part.dirty = True
                     break
             self.commit(snapshot=True)
+            self.metrics.flush()
         finally:
             ref.close()
             self.consumer.close()
             self.producer.flush(30)
 
     def _lag(self) -> None:
+        self.metrics.flush()
         try:
             for tp in self.consumer.position(self.consumer.assignment()):
                 if tp.offset >= 0:
