@@ -61,21 +61,7 @@ def _committed(settings: KafkaSettings, group: str) -> int:
         consumer.close()
 
 
-@pytest.mark.parametrize(
-    "engine",
-    [
-        pytest.param(
-            "faust",
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="known gap: in one CI run of several the Faust engine produced one incident version twice "
-                "after kill -9 and a broker restart (suspected: aiokafka fetches committed offsets without "
-                "require_stable while the killed worker's transaction is still being completed)",
-            ),
-        ),
-        "confluent",
-    ],
-)
+@pytest.mark.parametrize("engine", ["faust", "confluent"])
 def test_kill_9_and_broker_restart_lose_and_duplicate_nothing(
     kafka_broker: Broker | str, tmp_path: Path, engine: str
 ) -> None:
