@@ -225,7 +225,7 @@ def tail(bootstrap: str | None, topic: str, from_beginning: bool, max_messages: 
     "--bounded", is_flag=True, help="Stop at the end of the input seen at start, firing every timer (replays)."
 )
 @click.option(
-    "--commit-interval", type=float, default=0.05, show_default=True, help="Seconds between transactions (latency)."
+    "--commit-interval", type=float, default=0.025, show_default=True, help="Seconds between transactions (latency)."
 )
 @click.option("--snapshot-interval", type=float, default=5.0, show_default=True)
 @click.option(
