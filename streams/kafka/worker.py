@@ -60,7 +60,7 @@ class WorkerConfig:
     # the most messages a partition's event-time merge holds; past it, order yields to progress (late events).
     # The consumer's fetch queue is FIFO across partitions, so in a backlog one topic can deliver thousands of
     # messages before another delivers its first. Flow control: an input with `pause_at` messages waiting is
-    # paused (and its prefetch dropped) until it drains to a quarter of that, and one poll takes at most
+    # paused (librdkafka then delivers nothing more of it) until it drains to a quarter of that, one poll takes at most
     # `pause_at` messages, so no input holds more than 2 x pause_at and all of them (<= 8) fit in the buffer.
     merge_buffer: int = 50_000
 
