@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -21,6 +23,19 @@ from streams.kafka.worker import Worker, WorkerConfig
 from streams.live import Output
 from streams.partitioning import Mode, plan_for
 from tests.kafka_broker import unique
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def simulated(tmp: Path, hours: int, seed: int) -> list[bytes]:
+    """The event lines of `hours` of the Alatau simulator (written under tmp)."""
+    out = tmp / "events.jsonl"
+    subprocess.run(
+        [sys.executable, "-m", "saqshy", "simulate", "--city", str(ROOT / "streams/sim/cities/alatau"),
+         "--hours", str(hours), "--seed", str(seed), "--out", str(out), "--truth", str(tmp / "truth.jsonl")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return [line for line in out.read_bytes().splitlines() if line.strip()]
 
 
 def isolated(bootstrap: str, partitions: int = 3) -> KafkaSettings:

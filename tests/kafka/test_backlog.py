@@ -5,8 +5,6 @@ message, the merge overflows, and the other topic's events come out late (dead l
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,22 +15,15 @@ from schemas.topics import INCIDENTS
 from streams.dlq import MemoryDeadLetters
 from streams.embedded import EmbeddedRunner
 from tests.golden.harness import CATALOG
-from tests.kafka.helpers import dead_letter_stages, isolated, produce, read_topic, run_bounded
+from tests.kafka.helpers import dead_letter_stages, isolated, produce, read_topic, run_bounded, simulated
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_backlog_through_a_small_merge_buffer_loses_no_event_to_lateness(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    out = tmp_path / "events.jsonl"
-    subprocess.run(
-        [sys.executable, "-m", "saqshy", "simulate", "--city", str(ROOT / "streams/sim/cities/alatau"),
-         "--hours", "1", "--seed", "5", "--out", str(out), "--truth", str(tmp_path / "truth.jsonl")],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    lines = [line for line in out.read_bytes().splitlines() if line.strip()]
+    lines = simulated(tmp_path, hours=1, seed=5)
     assert len(lines) > 20_000  # several fetches of every topic: far more than the merge may hold
     settings = isolated(kafka_bootstrap, partitions=1)
     produce(settings, [CATALOG], lines)

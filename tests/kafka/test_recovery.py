@@ -21,21 +21,10 @@ from streams.dlq import MemoryDeadLetters
 from streams.embedded import EmbeddedRunner
 from streams.kafka.settings import KafkaSettings
 from tests.golden.harness import CATALOG
-from tests.kafka.helpers import isolated, produce, read_topic
+from tests.kafka.helpers import isolated, produce, read_topic, simulated
 from tests.kafka_broker import Broker, unique
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _stream(tmp: Path) -> list[bytes]:
-    out = tmp / "events.jsonl"
-    subprocess.run(
-        [sys.executable, "-m", "saqshy", "simulate", "--city", str(ROOT / "streams/sim/cities/alatau"),
-         "--hours", "2", "--seed", "11", "--out", str(out), "--truth", str(tmp / "truth.jsonl")],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return [line for line in out.read_bytes().splitlines() if line.strip()]
 
 
 def _worker(settings: KafkaSettings, group: str, *extra: str) -> subprocess.Popen[bytes]:
@@ -67,7 +56,7 @@ def test_kill_9_and_broker_restart_lose_and_duplicate_nothing(
 ) -> None:
     if isinstance(kafka_broker, str):
         pytest.skip("needs a broker this test session owns (SAQSHY_TEST_KAFKA points at an external one)")
-    lines = _stream(tmp_path)
+    lines = simulated(tmp_path, hours=2, seed=11)
     settings = isolated(kafka_broker.bootstrap, partitions=3)
     group = unique("recovery")
     half = len(lines) // 2
