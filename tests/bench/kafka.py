@@ -8,7 +8,7 @@
                        engine's measured throughput) with the worker running as its own process: from the
                        produce time of the event that caused an incident update to the moment a read_committed
                        consumer has it; timer-driven updates (closings, absences) have no causing event and are
-                       not counted. Probes (with_probes) add ~1 wanted-vehicle read per 500 events for samples
+                       not counted. Probes (with_probes) add ~1 wanted-vehicle read per 100 events for samples
   *_faust              the same figures for `--engine faust` (faust-streaming on aiokafka), at its own rate
 Prints one JSON line. BENCH_KAFKA_HOURS (default 4) sets the simulated stream; SAQSHY_TEST_KAFKA=host:port uses a
 running broker instead of starting one.
@@ -78,7 +78,7 @@ def throughput(settings: KafkaSettings, engine: str) -> tuple[float, int]:
     return worker.processed / (end - (worker.first_event_at or end)), worker.processed
 
 
-def with_probes(lines: list[bytes], every: int = 500) -> list[bytes]:
+def with_probes(lines: list[bytes], every: int = 100) -> list[bytes]:
     """The stream with a latency probe after every `every`-th line that is an ANPR read: a copy with its own id
     and a plate on the stream's hotlist, which the wanted-vehicle rule answers at once (a city's own
     incidents are too few, ~20 in the seconds a latency run lasts, for a 99th percentile)."""

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from confluent_kafka import Consumer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from rules.loader import load_rules
 from schemas import DeadLetter
@@ -66,16 +66,27 @@ def run_bounded(
 
 
 def read_topic(settings: KafkaSettings, topic: str, idle: float = 3.0, timeout: float = 60.0) -> list[bytes]:
+    """Every committed record of the topic, read to its end offsets (no group join to wait for: a loaded machine
+    made a subscription's assignment outlast the idle time, and the read came back empty)."""
     consumer = Consumer(settings.consumer_config(unique("reader"), **{"isolation.level": "read_committed"}))
-    consumer.subscribe([settings.topic(topic)])
+    name = settings.topic(topic)
     out: list[bytes] = []
-    start = last = time.monotonic()
     try:
-        while time.monotonic() - start < timeout and time.monotonic() - last < idle:
+        partitions = consumer.list_topics(name, timeout=10).topics[name].partitions
+        tps = [TopicPartition(name, p, OFFSET_BEGINNING) for p in partitions]
+        ends = {tp.partition: consumer.get_watermark_offsets(tp, 10)[1] for tp in tps}
+        consumer.assign(tps)
+        start = last = time.monotonic()
+        while time.monotonic() - start < timeout:
             for msg in consumer.consume(1000, 0.2):
                 if msg.error() is None and msg.value() is not None:
                     out.append(msg.value())  # type: ignore[arg-type]
                     last = time.monotonic()
+            positions = consumer.position([TopicPartition(name, p) for p in partitions if ends[p] > 0])
+            if all(tp.offset >= ends[tp.partition] for tp in positions):
+                break  # the end (transaction markers take offsets too, so positions, not the last offset read)
+            if time.monotonic() - last >= idle * 5:
+                break  # an open transaction that will not commit
     finally:
         consumer.close()
     return out
