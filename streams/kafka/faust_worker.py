@@ -7,11 +7,11 @@ the state lives and how it is made consistent:
 - State is a Faust table (changelog topic `saqshy.state.<group>.changelog`, compacted) holding each partition's
   snapshot with the input offsets it reflects. It is written in the context of an event of that partition,
   so the changelog partition is the input partition, and Faust restores it before the agent resumes.
-- With processing_guarantee=exactly_once (the default), outputs, table writes and consumed offsets of a
-  partition are one Kafka transaction. Faust's transactions are per *input* partition: every output of
-  partition p is therefore sent to partition p of its topic (the output topics need at least as many
-  partitions as the event topics, which the worker checks). The key stays the incident id, and an incident
-  id is only ever produced by the partition that owns its events, so compaction by id stays correct.
+- With processing_guarantee=exactly_once (the default), Faust's transactions are per *input* partition, so the
+  design sends every output of partition p to partition p of its topic, in p's transaction (the output topics
+  need at least as many partitions as the event topics, which the worker checks). Known gap (docs/kafka.md,
+  Not yet): the app is started with app.start(), not under a faust.Worker, so app.in_transaction is False and
+  Faust never engages its transactions: offsets and outputs go out without them, at least once.
 - A snapshot is taken every `snapshot_interval`, not per event; on assignment the worker restores it and
   replays the inputs from the snapshot's offsets up to the group's committed offsets with outputs
   suppressed (they were committed already and the core is deterministic), then Faust delivers from there.

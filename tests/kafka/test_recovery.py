@@ -57,9 +57,9 @@ def _committed(settings: KafkaSettings, group: str) -> int:
             "faust",
             marks=pytest.mark.xfail(
                 strict=False,
-                reason="known gap: in 2 fresh-clone CI runs of about 8, the Faust engine produced one incident version "
-                "twice after kill -9 and a broker restart; skipping every event below the stable committed offsets "
-                "did not remove it (docs/kafka.md, Not yet)",
+                reason="known gap: the Faust app is started outside a faust.Worker, so app.in_transaction is False "
+                "and Faust's transactions are never engaged (at least once): after kill -9 a version can repeat; "
+                "seen in 2 fresh-clone CI runs of about 8 (docs/kafka.md, Not yet)",
             ),
         ),
         "confluent",
