@@ -14,7 +14,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from rules.loader import load_rules
-from saqshy.commands.replay_cmd import build_context
+from saqshy.commands.kafka_cmd import live_context
 from schemas import Incident
 from schemas.topics import EVENT_TOPICS, INCIDENTS
 from streams.dlq import MemoryDeadLetters
@@ -101,7 +101,7 @@ def test_kill_9_and_broker_restart_lose_and_duplicate_nothing(
 
     reference: list[Incident] = []
     # the worker enriches by default: the reference runs with the same (default) context
-    context = build_context(True, (), "1970-01-01T00:00:00Z", None, None, None)
+    context = live_context(True, None, None, None)
     EmbeddedRunner(load_rules([CATALOG]), MemoryDeadLetters(), context=context).run(lines, reference.append)
     expected = {(u.id, u.version) for u in reference}
     assert len(expected) > 10
