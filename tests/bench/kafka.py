@@ -82,11 +82,12 @@ def with_probes(lines: list[bytes], every: int = 100) -> list[bytes]:
     """The stream with a latency probe after every `every`-th line that is an ANPR read: a copy with its own id
     and a plate on the stream's hotlist, which the wanted-vehicle rule answers at once (a city's own
     incidents are too few, ~20 in the seconds a latency run lasts, for a 99th percentile)."""
+    end = orjson.loads(lines[-1])["time"]  # the stream is in time order: an entry valid to here is valid throughout
     hot = []
     for line in lines:
         if b'"ref.hotlist"' in line:
             data = orjson.loads(line)["data"]
-            if not data.get("valid_to") or data["valid_to"] > "2026-11-22":  # valid through the simulated day
+            if not data.get("valid_to") or data["valid_to"] > end:
                 hot.append(data["plate"])
     out: list[bytes] = []
     for i, line in enumerate(lines):
