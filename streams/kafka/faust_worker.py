@@ -184,9 +184,8 @@ class FaustWorker:
             for t in self.inputs:
                 key = _tp(t, p)
                 start, stop = starts.get(key, 0), committed.get(key, -1)
-                # Faust's own consumer (aiokafka) fetches committed offsets without require_stable: while the
-                # killed worker's last transaction is still being completed it may resume before the stable
-                # offset this consumer (read_committed) waited for. Whatever the state covers is skipped.
+                # whatever the state or the group's stable committed offsets cover is skipped, wherever Faust's
+                # own consumer (aiokafka, which reads committed offsets without require_stable) resumes
                 self.done[key] = max(start, stop)
                 if stop > start:
                     ranges[key] = (start, stop)
