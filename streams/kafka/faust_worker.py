@@ -5,13 +5,15 @@ worker, where one PartitionRuntime correlates it, as in the confluent-kafka work
 the state lives and how it is made consistent:
 
 - State is a Faust table (changelog topic `saqshy.state.<group>.changelog`, compacted) holding each partition's
-  snapshot with the input offsets it reflects. It is written in the context of an event of that partition,
-  so the changelog partition is the input partition, and Faust restores it before the agent resumes.
+  snapshot with the input offsets it reflects. Partition p's snapshot goes to changelog partition p, and
+  Faust restores it before the agent resumes.
 - With processing_guarantee=exactly_once (the default), Faust's transactions are per *input* partition, so the
   design sends every output of partition p to partition p of its topic, in p's transaction (the output topics
-  need at least as many partitions as the event topics, which the worker checks). Known gap (docs/kafka.md,
-  Not yet): the app is started with app.start(), not under a faust.Worker, so app.in_transaction is False and
-  Faust never engages its transactions: offsets and outputs go out without them, at least once.
+  need at least as many partitions as the event topics, which the worker checks). Faust engages transactions
+  only in a worker (app.in_worker); the app runs in this worker's own loop, so it is marked as in one. Faust's
+  TransactionManager finds no transaction for a topic it does not consume, so outputs and snapshots are sent
+  with partition p's transactional id explicitly. Two faust-streaming bugs in that path are mended on the
+  app's producer (_mend_faust_transactions).
 - A snapshot is taken every `snapshot_interval`, not per event; on assignment the worker restores it and
   replays the inputs from the snapshot's offsets up to the group's committed offsets with outputs
   suppressed (they were committed already and the core is deterministic), then Faust delivers from there.
@@ -106,6 +108,9 @@ class FaustWorker:
             topic_partitions=self.partitions,
             producer_max_request_size=64 * 1024 * 1024,
         )
+        # what faust.Worker does first: without it app.in_transaction is False and Faust commits offsets and
+        # sends outputs outside any transaction (at least once); read only once the app runs
+        self.app.in_worker = True
         changelog = self.app.topic(
             t(f"{STATE}.{config.group}.changelog"),  # under the topic prefix, like every other topic
             partitions=self.partitions,
@@ -122,6 +127,8 @@ class FaustWorker:
         if config.idle_after is not None and not config.bounded:
             self.app.timer(min(1.0, config.idle_after))(self._advance_idle)
         self.app.on_partitions_revoked.connect(self._on_revoked)
+        self.app.on_partitions_assigned.connect(self._on_assigned)
+        self.owned: set[int] = set()  # input partitions assigned to this worker now
         self.parts: dict[int, _Part] = {}
         self.reference: list[Any] = []
         self.fetched: dict[str, int] = {}  # "topic:p" -> next offset delivered to the agent
@@ -216,11 +223,20 @@ class FaustWorker:
         finally:
             consumer.close()
 
+    async def _on_assigned(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        if sender is not self.app:  # an app's signals reach the receivers of every app in the process
+            return
+        assigned = args[0] if args else kwargs.get("assigned", ())
+        self.owned = {tp.partition for tp in assigned if tp.topic in self.inputs}
+
     async def _on_revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         """Another worker takes these partitions; should they come back, they are restored afresh (the
         snapshot, then the replay to what the group committed), never resumed from a stale runtime."""
+        if sender is not self.app:
+            return
         revoked = args[0] if args else kwargs.get("revoked", ())
         gone = {tp.partition for tp in revoked if tp.topic in self.inputs}
+        self.owned -= gone
         for p in gone:
             self.parts.pop(p, None)
         for book in (self.fetched, self.done):
@@ -246,6 +262,8 @@ class FaustWorker:
     async def _receive(self, event: Any) -> None:
         m = event.message
         p = m.partition
+        if p not in self.owned:  # fetched before a rebalance gave p to another worker: its events are the new owner's
+            return
         part = self.parts.get(p) or self._open(p)
         self.fetched[_tp(m.topic, p)] = m.offset + 1
         if m.topic == self.unsorted:
@@ -256,7 +274,7 @@ class FaustWorker:
             await self._process(part, ready)
         now = time.monotonic()
         if part.dirty and now - part.snapshot_at >= self.config.snapshot_interval:
-            self._snapshot(p, part)
+            await self._snapshot(p, part)
         if self.config.bounded and self._bounded_done():
             await self._finish()
 
@@ -296,19 +314,17 @@ class FaustWorker:
             if not out:
                 continue
             await self._emit(out, p)
-            offsets = {k: v for k, v in self.done.items() if int(k.rsplit(":", 1)[1]) == p}
-            data = part.runtime.snapshot(offsets)
-            key = str(p).encode()
-            self.state.data[key] = data  # the store only; the changelog record follows in p's transaction
-            producer = await self.app.maybe_start_producer()
-            await producer.send(self.state.changelog_topic.get_topic_name(), key, data, p, None, None)
-            part.snapshot_at, part.dirty = time.monotonic(), False
+            await self._snapshot(p, part)
             await self._commit_partition(p)
 
-    def _snapshot(self, p: int, part: _Part) -> None:
+    async def _snapshot(self, p: int, part: _Part) -> None:
+        """Partition p's snapshot, with the offsets it reflects, into the store and, in p's transaction, to
+        changelog partition p: committed with those offsets or not at all."""
         offsets = {k: v for k, v in self.done.items() if int(k.rsplit(":", 1)[1]) == p}
         data = part.runtime.snapshot(offsets)
-        self.state[str(p).encode()] = data  # in an event of partition p: changelog partition p
+        key = str(p).encode()
+        self.state.data[key] = data  # the store only: Faust's own changelog send is buffered, outside any order
+        await self._send(self.state.changelog_topic.get_topic_name(), key, data, p, None)
         self.metrics.state_bytes.labels(str(p)).set(len(data))
         part.snapshot_at = time.monotonic()
         part.dirty = False
@@ -316,11 +332,19 @@ class FaustWorker:
     async def _emit(self, out: Output, p: int) -> None:
         if not out:
             return
-        producer = await self.app.maybe_start_producer()
         for rec in self.outputs.records(out):
-            await producer.send(rec.topic, rec.key, rec.value, p, None, rec.headers)
+            await self._send(rec.topic, rec.key, rec.value, p, rec.headers)
         if self.on_output is not None:
             self.on_output(out)
+
+    async def _send(self, topic: str, key: bytes | None, value: bytes, p: int, headers: Any) -> None:
+        """To partition p of `topic`, in input partition p's transaction when there are transactions."""
+        producer = self.app.producer
+        await producer.maybe_start()
+        tid = None
+        if self.app.in_transaction:  # the id Faust's TransactionManager gives input partition p
+            tid = f"{self.app.conf.id}-{self.app.assignor.group_for_topic(self.inputs[0])}-{p}"
+        await producer.send(topic, key, value, p, None, headers, transactional_id=tid)
 
     async def _commit_partition(self, p: int) -> None:
         """Commit partition p's transaction now. Faust commits a partition's transaction only when it has newly
@@ -401,6 +425,7 @@ class FaustWorker:
         self._reference_dead_letters(self._apply_reference(until_end=True))
         if self.config.bounded:
             self.ends = self._end_offsets()
+        _mend_faust_transactions(self.app.producer)
         await self.app.start()
         try:
             if self.config.bounded and not self.ends:
@@ -424,6 +449,31 @@ class FaustWorker:
     def stop(self) -> None:
         if self._stop is not None:
             self._stop.set()
+
+
+def _mend_faust_transactions(producer: Any) -> None:
+    """Two faust-streaming 0.15 bugs that break processing_guarantee=exactly_once, mended on this app's producer:
+    - its transactional producers (one per input partition) and their locks are dicts declared on the Producer
+      class, shared by every app in the process: one app stopping its revoked partitions' producers stopped
+      another's. Each producer gets its own.
+    - it hands its own TP tuples to aiokafka's send_offsets_to_transaction, which (0.11 and later) accepts only
+      aiokafka's TopicPartition and raises TypeError, crashing the app at its first transactional commit.
+      They are converted, whoever commits (Faust's commit timer or this worker)."""
+    from aiokafka.structs import TopicPartition as AioTP
+
+    producer._transaction_producers = {}
+    producer._trn_locks = {}
+
+    commit = producer.commit_transactions
+
+    async def commit_transactions(by_tid: Any, group_id: str, start_new_transaction: bool = True) -> None:
+        converted = {
+            tid: {AioTP(tp.topic, tp.partition): offset for tp, offset in offsets.items()}
+            for tid, offsets in by_tid.items()
+        }
+        await commit(converted, group_id, start_new_transaction=start_new_transaction)
+
+    producer.commit_transactions = commit_transactions
 
 
 def _replica(headers: Any) -> bool:

@@ -92,5 +92,17 @@ def read_topic(settings: KafkaSettings, topic: str, idle: float = 3.0, timeout: 
     return out
 
 
+def end_offsets(settings: KafkaSettings, topic: str) -> int:
+    """The sum of the topic's partition end offsets. Records written in transactions leave a commit marker after
+    each transaction, which takes an offset no consumer ever reads: more offsets than records means transactions."""
+    consumer = Consumer(settings.consumer_config(unique("ends")))
+    name = settings.topic(topic)
+    try:
+        partitions = consumer.list_topics(name, timeout=10).topics[name].partitions
+        return sum(consumer.get_watermark_offsets(TopicPartition(name, p), 10)[1] for p in partitions)
+    finally:
+        consumer.close()
+
+
 def dead_letter_stages(settings: KafkaSettings) -> Counter[str]:
     return Counter(DeadLetter.model_validate_json(v).stage.value for v in read_topic(settings, DEAD_LETTERS))

@@ -8,7 +8,7 @@ import pytest
 from schemas import Incident
 from schemas.topics import INCIDENTS
 from tests.golden.harness import CATALOG, Scenario, check, scenarios
-from tests.kafka.helpers import dead_letter_stages, isolated, produce, read_topic, run_bounded
+from tests.kafka.helpers import dead_letter_stages, end_offsets, isolated, produce, read_topic, run_bounded
 
 pytestmark = pytest.mark.kafka
 
@@ -23,3 +23,5 @@ def test_golden_scenario_through_kafka(kafka_bootstrap: str, scenario: Scenario,
     assert check(scenario, updates, dead_letter_stages(settings)) == []
     # exactly once: no (id, version) twice on the topic
     assert len({(u.id, u.version) for u in updates}) == len(updates)
+    # ... because the updates were committed in transactions with the input offsets: each left a commit marker
+    assert updates and end_offsets(settings, INCIDENTS) > len(updates)

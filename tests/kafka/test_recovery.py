@@ -53,15 +53,7 @@ def _committed(settings: KafkaSettings, group: str) -> int:
 @pytest.mark.parametrize(
     "engine",
     [
-        pytest.param(
-            "faust",
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="known gap: the Faust app is started outside a faust.Worker, so app.in_transaction is False "
-                "and Faust's transactions are never engaged (at least once): after kill -9 a version can repeat; "
-                "seen in 2 fresh-clone CI runs of about 8 (docs/kafka.md, Not yet)",
-            ),
-        ),
+        "faust",
         "confluent",
     ],
 )
