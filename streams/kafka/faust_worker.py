@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from schemas import DeadLetter
@@ -170,6 +170,8 @@ class FaustWorker:
             runtime.apply_reference(record)
         part = _Part(runtime, merge=AlignedMerge(self.config.merge_buffer))
         snap = self.state.get(str(p).encode())
+        if snap is None:
+            snap = self._read_snapshot(p)
         starts = runtime.restore(snap) if snap is not None else {}
         replayed = self._replay(part, p, starts)
         if snap is not None:
@@ -179,6 +181,38 @@ class FaustWorker:
         self.parts[p] = part
         self.metrics.partitions.set(len(self.parts))
         return part
+
+    def _read_snapshot(self, p: int) -> bytes | None:
+        """Partition p's newest committed snapshot, read from changelog partition p itself. Faust's table
+        recovery takes a changelog partition whose end offset the broker cannot tell yet (just restarted) for an
+        empty one and restores nothing; without this the worker would replay from the start of retention."""
+        topic = self.state.changelog_topic.get_topic_name()
+        conf = self.settings.consumer_config(f"{self.app_id}.state", **{"isolation.level": "read_committed"})
+        consumer = Consumer(conf)
+        try:
+            tp = TopicPartition(topic, p, 0)
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    end = consumer.get_watermark_offsets(tp, 5)[1]
+                    break
+                except KafkaException:  # no leader yet
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
+            if end <= 0:
+                return None
+            consumer.assign([tp])
+            key, found = str(p).encode(), None
+            while consumer.position([TopicPartition(topic, p)])[0].offset < end:  # markers take offsets too
+                if time.monotonic() > deadline:  # an open transaction that no fencing ends
+                    raise WorkerError(f"changelog {topic}[{p}] cannot be read to its end offset {end}")
+                for msg in consumer.consume(500, 1.0):
+                    if msg.error() is None and msg.key() == key:
+                        found = msg.value()
+            return found
+        finally:
+            consumer.close()
 
     def _replay(self, part: _Part, p: int, starts: dict[str, int]) -> int:
         """Events between the snapshot and the committed offsets: state only, their outputs were committed."""

@@ -47,7 +47,11 @@ class WorkerConfig:
     instance_id: str = "0"
     partitioning: Mode = "single"
     cell_m: float | None = None
-    commit_interval: float = 0.025  # seconds: bounds the latency of read_committed consumers (a backlog: 4x)
+    # seconds: bounds the latency of read_committed consumers. A commit blocks the loop for a broker round trip
+    # or three (~10 ms idle, tens under load), so the interval is stretched to at least 2x the recent commit time
+    # (commits then take at most a third of the loop, and load on the broker slows commits, not the worker);
+    # in a backlog (full polls) it is 4x
+    commit_interval: float = 0.025
     snapshot_interval: float = 5.0
     reload_interval: float = 2.0
     batch: int = 2000
@@ -67,6 +71,12 @@ class WorkerConfig:
     @property
     def pause_at(self) -> int:
         return max(1, self.merge_buffer // 20)
+
+
+def commit_every(base: float, cost: float, backlog: bool) -> float:
+    """Seconds between transaction commits: `base`, stretched so that commits (each blocking the loop for
+    `cost` seconds, smoothed) take at most a third of the worker's time; 4x that in a backlog."""
+    return max(base, 2 * cost) * (4 if backlog else 1)
 
 
 @dataclass
@@ -135,6 +145,7 @@ class Worker:
         self.producer.begin_transaction()
         self._pending = False
         self._last_commit = self._last_snapshot = self._last_reload = time.monotonic()
+        self._commit_cost = 0.0  # seconds a commit blocks the loop, smoothed
 
     # --- rules and reference ------------------------------------------------------------------
     def maybe_reload(self) -> bool:
@@ -256,13 +267,16 @@ class Worker:
                 self._last_snapshot = time.monotonic()
         if not self._pending and not snapshot:
             return
+        began = time.monotonic()
         positions = [TopicPartition(k.rsplit(":", 1)[0], int(k.rsplit(":", 1)[1]), v) for k, v in self.done.items()]
         if positions:
             self.producer.send_offsets_to_transaction(positions, self.consumer.consumer_group_metadata(), 30)
         self.producer.commit_transaction(30)
         self.producer.begin_transaction()
         self._pending = False
-        self._last_commit = time.monotonic()
+        now = time.monotonic()
+        self._commit_cost += 0.2 * (now - began - self._commit_cost)
+        self._last_commit = now
 
     # --- output --------------------------------------------------------------------------------
     def _emit(self, out: Output) -> None:
@@ -393,7 +407,7 @@ class Worker:
             poll = min(self.config.batch, self.config.pause_at)
             while self.running and (deadline is None or time.monotonic() < deadline):
                 # wait for input at most until the next commit is due: outputs are visible only once committed
-                wait = self._last_commit + self.config.commit_interval - time.monotonic()
+                wait = self._last_commit + self._interval(full=False) - time.monotonic()
                 msgs = self.consumer.consume(poll, min(max(wait, 0.001), 0.05))
                 for msg in msgs:
                     err = msg.error()
@@ -408,8 +422,7 @@ class Worker:
                 self._read_reference(ref, until_end=False)
                 now = time.monotonic()
                 # a full poll means a backlog: commit 4x less often (a transaction costs ~10 ms), latency is moot
-                interval = self.config.commit_interval * (4 if len(msgs) >= poll else 1)
-                if now - self._last_commit >= interval:
+                if now - self._last_commit >= self._interval(full=len(msgs) >= poll):
                     self.commit(snapshot=now - self._last_snapshot >= self.config.snapshot_interval)
                     self._lag()
                 if now - self._last_reload >= self.config.reload_interval:
@@ -426,6 +439,9 @@ class Worker:
             ref.close()
             self.consumer.close()
             self.producer.flush(30)
+
+    def _interval(self, full: bool) -> float:
+        return commit_every(self.config.commit_interval, self._commit_cost, full)
 
     def _lag(self) -> None:
         self.metrics.flush()
