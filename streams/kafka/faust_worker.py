@@ -50,6 +50,7 @@ from streams.partitioning import plan_for
 
 log = logging.getLogger("saqshy.faust")
 Guarantee = str  # "exactly_once" | "at_least_once"
+FAUST_MIN_COMMIT_INTERVAL = 0.1  # seconds
 
 
 @dataclass
@@ -102,7 +103,9 @@ class FaustWorker:
             value_serializer="raw",
             web_enabled=False,
             datadir=self.datadir,
-            broker_commit_interval=config.commit_interval,
+            # each commit is one transaction per input partition, one after another (~10 ms each): every 25 ms
+            # they overlapped and the worker fell seconds behind at 1,700 events/s; every 100 ms, p50 178 ms
+            broker_commit_interval=max(config.commit_interval, FAUST_MIN_COMMIT_INTERVAL),
             consumer_auto_offset_reset="earliest",
             table_standby_replicas=0,
             topic_partitions=self.partitions,
@@ -473,7 +476,7 @@ class FaustWorker:
                     break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), 0.2)
-            await asyncio.sleep(self.config.commit_interval * 2)  # let the last commit happen
+            await asyncio.sleep(max(self.config.commit_interval, FAUST_MIN_COMMIT_INTERVAL) * 2)  # the last commit
             await self.app.commit(set(self.app.consumer.assignment()))
         finally:
             await self.app.stop()

@@ -11,6 +11,7 @@ Reference topics are read whole by every worker and applied to every partition.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from streams.live import AlignedMerge, Output, PartitionRuntime
 from streams.partitioning import Mode, plan_for
 
 log = logging.getLogger("saqshy.worker")
+GC_THAW_SNAPSHOTS = 120  # at the default 5 s between snapshots: every 10 minutes
 INPUT_TOPICS = (*(t for k, t in EVENT_TOPICS.items() if not k.startswith("ref.")), UNSORTED)
 
 
@@ -146,6 +148,7 @@ class Worker:
         self._pending = False
         self._last_commit = self._last_snapshot = self._last_reload = time.monotonic()
         self._commit_cost = 0.0  # seconds a commit blocks the loop, smoothed
+        self._snapshots_since_thaw = 0
 
     # --- rules and reference ------------------------------------------------------------------
     def maybe_reload(self) -> bool:
@@ -265,6 +268,7 @@ class Worker:
                     part.dirty = part.must_snapshot = False
             if snapshot:
                 self._last_snapshot = time.monotonic()
+                self._gc_after_snapshot()
         if not self._pending and not snapshot:
             return
         began = time.monotonic()
@@ -439,6 +443,19 @@ class Worker:
             ref.close()
             self.consumer.close()
             self.producer.flush(30)
+
+    def _gc_after_snapshot(self) -> None:
+        """Keep the state out of the cyclic GC's full collections: a full collection walks every tracked object,
+        the whole state included, and stopped the loop for ~140 ms (a city's state, enriched) every few tens of
+        seconds at 5,000 events/s, the worker's p99. After each snapshot every object alive is frozen (refcounting
+        still frees it; only cycles among frozen objects wait); every GC_THAW_SNAPSHOTS snapshots they are thawed,
+        so the next full collection (one long pause every ~10 minutes) frees those cycles."""
+        self._snapshots_since_thaw += 1
+        if self._snapshots_since_thaw >= GC_THAW_SNAPSHOTS:
+            gc.unfreeze()
+            self._snapshots_since_thaw = 0
+        else:
+            gc.freeze()
 
     def _interval(self, full: bool) -> float:
         return commit_every(self.config.commit_interval, self._commit_cost, full)
