@@ -446,8 +446,8 @@ class Worker:
 
     def _gc_after_snapshot(self) -> None:
         """Keep the state out of the cyclic GC's full collections: a full collection walks every tracked object,
-        the whole state included, and stopped the loop for ~140 ms (a city's state, enriched) every few tens of
-        seconds at 5,000 events/s, the worker's p99. After each snapshot every object alive is frozen (refcounting
+        the whole state included, and stopped the loop for ~140 ms (a city's state, enriched, measured in-process)
+        every few tens of seconds at 5,000 events/s. After each snapshot every object alive is frozen (refcounting
         still frees it; only cycles among frozen objects wait); every GC_THAW_SNAPSHOTS snapshots they are thawed,
         so the next full collection (one long pause every ~10 minutes) frees those cycles."""
         self._snapshots_since_thaw += 1
