@@ -33,11 +33,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from schemas import DeadLetter
 from streams.kafka.metrics import WorkerMetrics
+from streams.kafka.offsets import latest_by_key
 from streams.kafka.outputs import OutputTopics
 from streams.kafka.produce import REPLICA_HEADER
 from streams.kafka.reference import ReferenceReader
@@ -193,27 +194,8 @@ class FaustWorker:
         conf = self.settings.consumer_config(f"{self.app_id}.state", **{"isolation.level": "read_committed"})
         consumer = Consumer(conf)
         try:
-            tp = TopicPartition(topic, p, 0)
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    end = consumer.get_watermark_offsets(tp, 5)[1]
-                    break
-                except KafkaException:  # no leader yet
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.5)
-            if end <= 0:
-                return None
-            consumer.assign([tp])
-            key, found = str(p).encode(), None
-            while consumer.position([TopicPartition(topic, p)])[0].offset < end:  # markers take offsets too
-                if time.monotonic() > deadline:  # an open transaction that no fencing ends
-                    raise WorkerError(f"changelog {topic}[{p}] cannot be read to its end offset {end}")
-                for msg in consumer.consume(500, 1.0):
-                    if msg.error() is None and msg.key() == key:
-                        found = msg.value()
-            return found
+            key = str(p).encode()
+            return latest_by_key(consumer, [TopicPartition(topic, p)], {key}).get(key)
         finally:
             consumer.close()
 

@@ -6,25 +6,19 @@ consumer group, from the beginning: every partition of the correlation needs the
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from rules.records import RecordDecodeError, decode_record
 from schemas import DeadLetter, SourcePosition
 from schemas.topics import EVENT_TOPICS
 from streams.dlq import dead_letter
+from streams.kafka.offsets import watermarks
 from streams.kafka.settings import KafkaSettings
 
 REFERENCE_TOPICS = tuple(t for k, t in EVENT_TOPICS.items() if k.startswith("ref."))
-_NOT_READY = {
-    KafkaError.NOT_LEADER_FOR_PARTITION,
-    KafkaError.LEADER_NOT_AVAILABLE,
-    KafkaError.UNKNOWN_TOPIC_OR_PART,
-    KafkaError._TIMED_OUT,
-}
 
 
 class ReferenceReader:
@@ -42,7 +36,7 @@ class ReferenceReader:
         remaining: dict[tuple[str, int], int] = {}
         if until_end:
             for tp in self.tps:
-                low, high = self._watermarks(tp)
+                low, high = watermarks(self.consumer, tp)
                 if high > low:
                     remaining[(tp.topic, tp.partition)] = high
         while True:
@@ -66,18 +60,6 @@ class ReferenceReader:
                         remaining.pop((tp.topic, tp.partition), None)
             if not remaining:
                 return
-
-    def _watermarks(self, tp: TopicPartition, patience: float = 30.0) -> tuple[int, int]:
-        """A topic created a moment ago may have no leader yet: retriable errors are retried, for a while."""
-        deadline = time.monotonic() + patience
-        while True:
-            try:
-                low, high = self.consumer.get_watermark_offsets(tp, 10)
-                return int(low), int(high)
-            except KafkaException as exc:
-                if exc.args[0].code() not in _NOT_READY or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
 
     def close(self) -> None:
         self.consumer.close()

@@ -24,6 +24,7 @@ from schemas import DeadLetter
 from schemas.topics import EVENT_TOPICS
 from streams.embedded import ContextOptions
 from streams.kafka.metrics import WorkerMetrics
+from streams.kafka.offsets import latest_by_key
 from streams.kafka.outputs import OutputTopics
 from streams.kafka.produce import REPLICA_HEADER
 from streams.kafka.reference import ReferenceReader
@@ -180,30 +181,9 @@ class Worker:
         consumer = Consumer(conf)
         try:
             meta = consumer.list_topics(self.state_topic, timeout=10)
-            tps = [TopicPartition(self.state_topic, p, 0) for p in meta.topics[self.state_topic].partitions]
-            ends = {tp.partition: consumer.get_watermark_offsets(tp, 10)[1] for tp in tps}
-            consumer.assign(tps)
+            tps = [TopicPartition(self.state_topic, p) for p in meta.topics[self.state_topic].partitions]
             wanted = {self._state_key(p): p for p in partitions}
-            found: dict[int, bytes] = {}
-            done = {tp.partition for tp in tps if ends[tp.partition] == 0}
-            while len(done) < len(tps):
-                for msg in consumer.consume(500, 1.0):
-                    if msg.error() is not None:
-                        continue
-                    p = wanted.get(msg.key() or b"")
-                    value = msg.value()
-                    if p is not None:
-                        if value is None:
-                            found.pop(p, None)
-                        else:
-                            found[p] = value
-                    partition = msg.partition() or 0
-                    if (msg.offset() or 0) + 1 >= ends[partition]:
-                        done.add(partition)
-                for tp in tps:  # transaction markers take offsets too: compare positions
-                    if tp.partition not in done and consumer.position([tp])[0].offset >= ends[tp.partition]:
-                        done.add(tp.partition)
-            return found
+            return {wanted[k]: v for k, v in latest_by_key(consumer, tps, set(wanted)).items()}
         finally:
             consumer.close()
 

@@ -50,13 +50,7 @@ def _committed(settings: KafkaSettings, group: str) -> int:
         consumer.close()
 
 
-@pytest.mark.parametrize(
-    "engine",
-    [
-        "faust",
-        "confluent",
-    ],
-)
+@pytest.mark.parametrize("engine", ["faust", "confluent"])
 def test_kill_9_and_broker_restart_lose_and_duplicate_nothing(
     kafka_broker: Broker | str, tmp_path: Path, engine: str
 ) -> None:

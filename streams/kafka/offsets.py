@@ -1,0 +1,61 @@
+"""Reading compacted topics to their end, as the workers do for reference tables and state snapshots."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+_NOT_READY = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._TIMED_OUT,
+}
+
+
+def watermarks(consumer: Consumer, tp: TopicPartition, patience: float = 30.0) -> tuple[int, int]:
+    """A topic created a moment ago, or a broker just restarted, may have no leader yet: retriable errors are
+    retried, for a while."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(tp, 10)
+            return int(low), int(high)
+        except KafkaException as exc:
+            if exc.args[0].code() not in _NOT_READY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def latest_by_key(
+    consumer: Consumer, tps: Iterable[TopicPartition], keys: set[bytes], patience: float = 60.0
+) -> dict[bytes, bytes]:
+    """The newest value of each wanted key in these partitions, read from their start to their current end (a
+    read_committed consumer: only committed snapshots; a tombstone removes its key)."""
+    tps = [TopicPartition(tp.topic, tp.partition, 0) for tp in tps]
+    ends = {(tp.topic, tp.partition): watermarks(consumer, tp)[1] for tp in tps}
+    pending = {k for k, end in ends.items() if end > 0}
+    found: dict[bytes, bytes] = {}
+    if not pending:
+        return found
+    consumer.assign(tps)
+    deadline = time.monotonic() + patience
+    while pending:
+        if time.monotonic() > deadline:  # an open transaction that no fencing ends
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"cannot read {sorted(pending)} to their end"))
+        for msg in consumer.consume(500, 1.0):
+            key = msg.key()
+            if msg.error() is not None or key not in keys:
+                continue
+            value = msg.value()
+            if value is None:
+                found.pop(key, None)
+            else:
+                found[key] = value
+        # transaction markers take offsets too: compare positions, not the last offset read
+        for tp in consumer.position([TopicPartition(t, p) for t, p in pending]):
+            if tp.offset >= ends[(tp.topic, tp.partition)]:
+                pending.discard((tp.topic, tp.partition))
+    return found
