@@ -37,6 +37,8 @@ class CorrelateBase(Spec):
     within: Distance | None = None
     anchor: Name | None = None
     inside: str | None = None
+    # A condition across the bound events of a match (cooccur and sequence), each selection by name.
+    where: Expr | None = None
 
 
 class MatchSpec(CorrelateBase):
@@ -153,6 +155,8 @@ class IncidentSpec(Spec):
     priority: Annotated[PrioritySpec, BeforeValidator(_priority_shorthand)]
     labels: dict[Name, str] = Field(default_factory=dict)
     playbook: str | list[PlaybookStepSpec] | None = None
+    # Versions that only add evidence come at most this often (event time); None: the rule set's update_every.
+    update_every: Duration | None = None
 
 
 class LimitsSpec(Spec):
@@ -229,6 +233,13 @@ class RuleSetSettings(Spec):
     allowed_lateness: Duration = 120.0
     late: Literal["dead_letter", "reevaluate"] = "dead_letter"
     idle_timeout: Duration = 60.0
+    # Coalescing: a version that changes neither status nor priority comes at most this often (event time).
+    update_every: Duration = 10.0
+    # Time guard (docs/semantics.md, section 8): how far an event's time may be ahead of / behind its
+    # reference clock, and how many other events must confirm a jump of a file's clock.
+    max_future: Duration = 300.0
+    max_age: Duration = 7 * 86400.0
+    confirm_jump: Annotated[int, Field(ge=1, le=100)] = 3
 
 
 class PlaybookSpec(Spec):
