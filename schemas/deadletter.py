@@ -15,6 +15,8 @@ class RejectStage(StrEnum):
     OVERSIZE = "oversize"
     LATE = "late"  # behind the watermark by more than the allowed lateness
     DUPLICATE = "duplicate"
+    FUTURE = "future"  # time further ahead of its reference clock than max_future (docs/semantics.md, 8)
+    STALE = "stale"  # time further behind its reference clock than max_age
 
 
 class SourcePosition(Contract):
