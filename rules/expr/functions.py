@@ -25,7 +25,7 @@ from rules.expr.types import (
     Typed,
     constant,
 )
-from rules.geo import cell_id, haversine_m
+from rules.geo import cell_id, distance_m
 from rules.units import format_duration, parse_duration
 
 MAX_REGEX = 512
@@ -306,7 +306,7 @@ def _point(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
 def _distance(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
     _geo(call, args, 0)
     _geo(call, args, 1)
-    return Typed(FLOAT, lift2(lambda a, b: haversine_m(a.lat, a.lon, b.lat, b.lon), args[0].fn, args[1].fn))
+    return Typed(FLOAT, lift2(lambda a, b: distance_m(a.lat, a.lon, b.lat, b.lon), args[0].fn, args[1].fn))
 
 
 def _in_zone(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
