@@ -9,15 +9,17 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from rules.alerts.policy import AlertPolicy
 from rules.context.enricher import EnricherSettings
 from rules.context.runtime import ContextCorrelator
 from rules.core.engine import Correlator, LateDrop
+from rules.core.timeguard import ACCEPT, HOLD, TimeGuard, Verdict
 from rules.loader import RuleSet
 from rules.records import RecordDecodeError, decode_record, record_from_model
 from schemas import DeadLetter, EventBase, Incident, PublicAlert, RejectStage, SourcePosition
+from schemas.events import REFERENCE_TYPES
 from streams.dlq import DeadLetterSink, MemoryDeadLetters, dead_letter
 
 MAX_EVENT_BYTES = 1 << 20
@@ -97,6 +99,8 @@ class EmbeddedRunner:
         self.source_name = source_name
         self.summary = ReplaySummary()
         self._high = float("-inf")
+        # the time guard, file mode: the stream's newest accepted time is the clock (docs/semantics.md, 8)
+        self.guard: TimeGuard[tuple[bytes, int, Any]] = TimeGuard.from_settings(ruleset.settings)
 
     def _reject(self, raw: bytes, lineno: int, stage: RejectStage, reason: str, event_id: str | None = None) -> None:
         self.summary.rejected[stage.value] += 1
@@ -119,8 +123,37 @@ class EmbeddedRunner:
             return []
         summary.events += 1
         ts = record.time.timestamp()
+        if record.type in REFERENCE_TYPES:  # a table's row: no clock to judge, no watermark to move
+            return self._correlate(raw, lineno, record, ts, False)
+        guard = self.guard
+        received = record.received_time
+        verdict = guard.admit(
+            ts, record.id, record.source, (raw, lineno, record), None if received is None else received.timestamp()
+        )
+        if verdict is ACCEPT:
+            out = self._correlate(raw, lineno, record, ts)
+            return out + self._decided(guard.take()) if guard.pending else out
+        if verdict is not HOLD:
+            self._guard_reject(raw, lineno, record, verdict)
+        return self._decided(guard.take())
+
+    def _guard_reject(self, raw: bytes, lineno: int, record: Any, verdict: Verdict) -> None:
+        assert verdict.stage is not None
+        self._reject(raw, lineno, verdict.stage, verdict.reason, record.id)
+
+    def _decided(self, items: list[tuple[tuple[bytes, int, Any], Verdict]]) -> list[Incident]:
+        """Held events the guard has decided on: correlated in the order given, or dead-lettered."""
+        out: list[Incident] = []
+        for (raw, lineno, record), verdict in items:
+            if verdict is ACCEPT:
+                out += self._correlate(raw, lineno, record, record.time.timestamp())
+            else:
+                self._guard_reject(raw, lineno, record, verdict)
+        return out
+
+    def _correlate(self, raw: bytes, lineno: int, record: Any, ts: float, moves: bool = True) -> list[Incident]:
         core = self.core
-        if ts > self._high:
+        if moves and ts > self._high:
             self._high = ts
             fired = core.on_watermark(ts - self.ooo)
             out = core.on_event(record, ts=ts)
@@ -134,8 +167,10 @@ class EmbeddedRunner:
         return out
 
     def finish(self) -> list[Incident]:
-        """End of input: event time runs out, so every timer fires and open incidents close."""
-        return self.core.on_watermark(float("inf"))
+        """End of input: the guard decides on the events it holds, then event time runs out, so every timer
+        fires and open incidents close."""
+        out = self._decided(self.guard.flush())
+        return out + self.core.on_watermark(float("inf"))
 
     def take_alerts(self) -> list[PublicAlert]:
         return self.core.take_alerts() if isinstance(self.core, ContextCorrelator) else []
