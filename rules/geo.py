@@ -55,12 +55,22 @@ def metres_per_degree(lat: float) -> tuple[float, float]:
     return n * _ONE_MINUS_E2 / w2, n * cos(phi)
 
 
+def degree_box(lat: float, radius_m: float) -> tuple[float, float]:
+    """(dlat, dlon): half-sizes in degrees of a box around a point at `lat` that holds every point within
+    radius_m of it (by `distance_m`); dlon is 180 when the circle reaches a pole."""
+    dlat = radius_m / _MIN_M_PER_DEG_LAT
+    worst = abs(lat) + dlat
+    if worst >= 89.9:
+        return dlat, 180.0
+    return dlat, min(180.0, radius_m / (_A_RAD * math.cos(math.radians(worst))))  # N >= a: wide enough
+
+
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Distance in metres on the WGS84 ellipsoid: the rules' distance (docs/semantics.md, Distances).
 
     A local flat-earth (equirectangular) projection at the pair's mean latitude, scaled by the WGS84
     meridian and prime-vertical radii of curvature there, while its error bound is under 1 cm (every pair
-    up to 6 km below 80° of latitude, up to 34 km at the equator); Vincenty's inverse formula otherwise.
+    up to 6 km below 80° of latitude, 19 km at 43°, 33 km at the equator); Vincenty's inverse formula otherwise.
     Longitudes may differ by more than 180° (across the antimeridian)."""
     dlon = lon2 - lon1
     if dlon > 180.0:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from rules import geo
 from schemas import GeoPoint, Incident
 from streams.sim.io import open_text
 from streams.sim.truth import TruthItem
@@ -58,10 +59,8 @@ def read_incidents(path: str | Path) -> list[IncidentSummary]:
 
 
 def distance_m(a: GeoPoint, b: GeoPoint) -> float:
-    p1, p2 = math.radians(a.lat), math.radians(b.lat)
-    dp, dl = p2 - p1, math.radians(b.lon - a.lon)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6_371_000.0 * math.asin(math.sqrt(min(1.0, h)))
+    """The rules' distance (WGS84, rules.geo.distance_m)."""
+    return geo.distance_m(a.lat, a.lon, b.lat, b.lon)
 
 
 def matches(truth: TruthItem, inc: IncidentSummary) -> bool:

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rules.geo import haversine_m
+from rules.geo import distance_m, metres_per_degree
 from rules.privacy import PERSONAL_LABELS
 from rules.units import parse_duration
 from schemas import AlertArea, AlertChannel, GeoPoint, Incident, PublicAlert
@@ -140,7 +140,7 @@ class AlertPolicy:
             circle_center=GeoPoint(lat=loc.lat, lon=loc.lon),
             circle_radius_km=spec.radius_m / 1000.0,
         )
-        inside = [d for d in self.devices if haversine_m(loc.lat, loc.lon, d.lat, d.lon) <= spec.radius_m]
+        inside = [d for d in self.devices if distance_m(loc.lat, loc.lon, d.lat, d.lon) <= spec.radius_m]
         channels = [AlertChannel(kind="cell_broadcast")]
         for kind in ("information_board", "loudspeaker"):
             ids = [d.device_id for d in inside if d.kind == kind]
@@ -170,8 +170,9 @@ class AlertPolicy:
 
 def circle_ring(lat: float, lon: float, radius_m: float, points: int = CIRCLE_POINTS) -> list[tuple[float, float]]:
     """A closed (lat, lon) ring approximating a circle on the ground, rounded to 6 decimals (~0.1 m)."""
-    dlat = radius_m / 111_195.0
-    dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
+    north, east = metres_per_degree(lat)
+    dlat = radius_m / north
+    dlon = radius_m / max(east, 1e-6 * north)
     angles = [2 * math.pi * i / points for i in range(points)]
     ring = [(round(lat + dlat * math.cos(a), 6), round(lon + dlon * math.sin(a), 6)) for a in angles]
     return [*ring, ring[0]]

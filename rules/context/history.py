@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from rules.geo import cell_id, cells_within, haversine_m
+from rules.geo import cell_id, cells_within, distance_m
 
 _SPACES = re.compile(r"[\s,.;]+")
 
@@ -67,7 +67,7 @@ class History:
         found: dict[str, Seen] = {}
         for cell in cells_within(lat, lon, self.radius_m, self.radius_m):
             for s in self._before(cell, incident_id, ts):
-                if haversine_m(lat, lon, s.lat, s.lon) <= self.radius_m:
+                if distance_m(lat, lon, s.lat, s.lon) <= self.radius_m:
                     found[s.incident_id] = s
         ordered = sorted(found.values(), key=lambda s: (s.ts, s.incident_id))
         return len(ordered), [s.incident_id for s in ordered[-self.keep_ids :]][::-1]

@@ -6,19 +6,17 @@ the same units for the same input.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from rules.context.roster import RosterUnit
-from rules.geo import haversine_m
+from rules.geo import distance_m
 
 # Average straight-line-to-road factor and city speeds (km/h) by unit type: a GUESS for a dense grid city;
 # deployments override both in EnricherSettings.
 DEFAULT_SPEEDS_KMH: Mapping[str, float] = {"police": 40.0, "ambulance": 45.0, "fire": 35.0, "rescue": 40.0, "gas": 35.0}
 AVAILABLE = "available"
-_M_PER_DEG = 111_195.0
 
 
 @dataclass(slots=True)
@@ -103,18 +101,14 @@ class UnitBoard:
         """The `count` nearest available units of the type with a fix within stale_s of at_ts."""
         if count <= 0:
             return []
-        kx = math.cos(math.radians(lat))
         ranked: list[tuple[float, str, UnitFix]] = []
         for fix in self._by_type.get(unit_type, {}).values():
             if fix.status != AVAILABLE or abs(at_ts - fix.ts) > stale_s or fix.unit_id in exclude:
                 continue
-            dy = fix.lat - lat
-            dx = (fix.lon - lon) * kx
-            ranked.append((dx * dx + dy * dy, fix.unit_id, fix))  # equirectangular: right order at city scale
+            ranked.append((distance_m(lat, lon, fix.lat, fix.lon), fix.unit_id, fix))
         ranked.sort(key=lambda r: (r[0], r[1]))
         out = []
-        for _, _, fix in ranked[:count]:
-            d = haversine_m(lat, lon, fix.lat, fix.lon)
+        for d, _, fix in ranked[:count]:
             out.append(Candidate(fix, d, self.eta_s(fix.unit_type, d)))
         return out
 

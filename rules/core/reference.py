@@ -5,17 +5,17 @@ They change through ref.* events (from files or compacted topics); the core neve
 
 from __future__ import annotations
 
-import math
 from bisect import insort
 from dataclasses import dataclass, field
 from typing import Any
 
 import shapely
+import shapely.affinity
 import shapely.ops
 
 from rules.core.plates import FuzzyIndex, normalize_plate
 from rules.core.spatial import AdminIndex, CameraIndex, to_shape
-from rules.geo import haversine_m
+from rules.geo import degree_box, distance_m, metres_per_degree
 
 
 @dataclass(slots=True)
@@ -159,10 +159,13 @@ class ZoneIndex:
         """(zone id, distance in metres to its edge, 0 inside) of zones within radius_m; for enrichment."""
         self.zones_at(lat, lon)  # builds the tree
         assert self._tree is not None
-        dlat = radius_m / 111_195.0
-        dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
+        dlat, dlon = degree_box(lat, radius_m)
         point = shapely.Point(lon, lat)
         box = shapely.box(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
+        # nearest points in degrees stretched to metres' proportions at the point (a degree of longitude
+        # is cos(lat) shorter): the nearest point on the ground, not the nearest in raw degrees
+        north, east = metres_per_degree(lat)
+        k = max(east / north, 1e-6)
         out = []
         for i in self._tree.query(box, predicate="intersects"):
             zid = self._tree_ids[int(i)]
@@ -170,8 +173,9 @@ class ZoneIndex:
             if shapely.contains_xy(geom, lon, lat):
                 out.append((zid, 0.0))
                 continue
-            near = shapely.ops.nearest_points(geom, point)[0]
-            d = haversine_m(lat, lon, near.y, near.x)
+            stretched = shapely.affinity.scale(geom, xfact=k, yfact=1.0, origin=(lon, lat))
+            near = shapely.ops.nearest_points(stretched, point)[0]
+            d = distance_m(lat, lon, near.y, lon + (near.x - lon) / k)
             if d <= radius_m:
                 out.append((zid, round(d, 1)))
         return sorted(out, key=lambda x: (x[1], x[0]))

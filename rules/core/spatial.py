@@ -7,14 +7,13 @@ polygons. Coordinates are (x=lon, y=lat) as in GeoJSON.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import shapely
 import shapely.affinity
 
-from rules.geo import haversine_m
+from rules.geo import distance_m, metres_per_degree
 from schemas import AdminLevel, AdminPath
 
 
@@ -26,15 +25,15 @@ def to_shape(geometry: Any) -> shapely.Geometry:
 
 
 _LEVELS = (AdminLevel.REPUBLIC, AdminLevel.REGION, AdminLevel.CITY, AdminLevel.DISTRICT)
-_M_PER_DEG_LAT = 111_195.0
 # A camera without a field-of-view polygon covers a circle of this radius (metres) by kind.
 DEFAULT_REACH_M = {"overview": 150.0, "anpr": 40.0, "ptz": 300.0, "doorbell": 25.0, "body": 30.0}
 
 
 def circle(lat: float, lon: float, radius_m: float) -> shapely.Geometry:
-    """A small circle in degrees, stretched in longitude so it is round on the ground."""
-    dlat = radius_m / _M_PER_DEG_LAT
-    dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
+    """A small circle in degrees, stretched in longitude so it is round on the ground (WGS84 at `lat`)."""
+    north, east = metres_per_degree(lat)
+    dlat = radius_m / north
+    dlon = radius_m / max(east, 1e-6 * north)
     return shapely.affinity.scale(shapely.Point(lon, lat).buffer(dlat, 16), xfact=dlon / dlat, yfact=1.0)
 
 
@@ -142,6 +141,6 @@ class CameraIndex(_ShapeIndex):
             rec = self._records[cam_id]
             if not include_offline and str(rec.status) != "online":
                 continue
-            found.append(CameraCover(cam_id, haversine_m(lat, lon, rec.location.lat, rec.location.lon), rec))
+            found.append(CameraCover(cam_id, distance_m(lat, lon, rec.location.lat, rec.location.lon), rec))
         found.sort(key=lambda c: (c.distance_m, c.camera_id))
         return found[:limit]

@@ -7,7 +7,6 @@ always gives the same city (and the same camera ids across runs and seeds of the
 from __future__ import annotations
 
 import json
-import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +17,8 @@ from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.prepared import prep
 
+from rules.geo import distance_m, metres_per_degree
 from schemas import AdminPath, CameraOwner, UnitType, ZoneKind
-
-M_PER_DEG_LAT = 111_320.0
 
 
 @dataclass(frozen=True)
@@ -105,15 +103,24 @@ class City:
     sos_buttons: list[SosButton] = field(default_factory=list)
 
     @property
+    def m_per_deg_lat(self) -> float:
+        """Metres per degree of latitude at the city's middle (WGS84): for the street layout."""
+        return metres_per_degree((self.bbox[0] + self.bbox[2]) / 2)[0]
+
+    @property
     def m_per_deg_lon(self) -> float:
-        return M_PER_DEG_LAT * math.cos(math.radians((self.bbox[0] + self.bbox[2]) / 2))
+        return metres_per_degree((self.bbox[0] + self.bbox[2]) / 2)[1]
 
     def distance_m(self, lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-        # Equirectangular: exact enough inside one city and much cheaper than haversine.
-        return math.hypot((lat1 - lat2) * M_PER_DEG_LAT, (lon1 - lon2) * self.m_per_deg_lon)
+        """The rules' distance (WGS84), so that what a scenario plants within a radius is within it."""
+        return distance_m(lat1, lon1, lat2, lon2)
 
     def offset(self, lat: float, lon: float, north_m: float, east_m: float) -> tuple[float, float]:
-        return lat + north_m / M_PER_DEG_LAT, lon + east_m / self.m_per_deg_lon
+        """The point north_m and east_m away: the inverse of distance_m's flat projection (at the middle
+        latitude of the two points), so distance_m gives back hypot(north_m, east_m) to well under 1 cm."""
+        mid = lat + north_m / (2 * metres_per_degree(lat)[0])
+        north, east = metres_per_degree(mid)
+        return lat + north_m / north, lon + east_m / east
 
     def clamp(self, lat: float, lon: float) -> tuple[float, float]:
         return (min(max(lat, self.bbox[0]), self.bbox[2]), min(max(lon, self.bbox[1]), self.bbox[3]))
@@ -140,7 +147,7 @@ class City:
         """The closest street to a point and the distance to it in metres."""
         best: tuple[Street, float] | None = None
         for s in self.streets:
-            d = abs(lat - s.value) * M_PER_DEG_LAT if s.axis == "lat" else abs(lon - s.value) * self.m_per_deg_lon
+            d = abs(lat - s.value) * self.m_per_deg_lat if s.axis == "lat" else abs(lon - s.value) * self.m_per_deg_lon
             if best is None or d < best[1]:
                 best = (s, d)
         assert best is not None
@@ -152,7 +159,7 @@ class City:
         if street.axis == "lat":
             along, side = (lon - self.bbox[1]) * self.m_per_deg_lon, lat > street.value
         else:
-            along, side = (lat - self.bbox[0]) * M_PER_DEG_LAT, lon > street.value
+            along, side = (lat - self.bbox[0]) * self.m_per_deg_lat, lon > street.value
         number = 2 * int(along // 40) + (2 if side else 1)  # even numbers on one side, odd on the other
         return f"{street.name} {number}"
 

@@ -11,8 +11,9 @@ import random
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+from rules.geo import distance_m, metres_per_degree
 from schemas import GeoPoint, UnitGps, UnitGpsEvent, UnitStatus, UnitType
-from streams.sim.city import M_PER_DEG_LAT, City
+from streams.sim.city import City
 from streams.sim.context import Request, SimContext, to_dt
 
 # On-scene time in seconds, per unit type (GUESS from DOMAIN.md: police short, fire/gas longer).
@@ -88,8 +89,9 @@ class Unit:
 
 
 def _heading(a: tuple[float, float], b: tuple[float, float]) -> float:
-    north = (b[0] - a[0]) * M_PER_DEG_LAT
-    east = (b[1] - a[1]) * M_PER_DEG_LAT * math.cos(math.radians(a[0]))
+    m_north, m_east = metres_per_degree((a[0] + b[0]) / 2)
+    north = (b[0] - a[0]) * m_north
+    east = (b[1] - a[1]) * m_east
     return round(math.degrees(math.atan2(east, north)) % 360.0, 1) % 360.0
 
 
@@ -103,10 +105,7 @@ def _task_state(task: Task, t: float) -> tuple[UnitStatus, float, float, float |
     if t < task.t_onscene:
         f = (t - task.t_enroute) / (task.t_onscene - task.t_enroute)
         lat, lon = _lerp(task.origin, task.scene, f)
-        dist = math.hypot(
-            (task.scene[0] - task.origin[0]) * M_PER_DEG_LAT,
-            (task.scene[1] - task.origin[1]) * M_PER_DEG_LAT * 0.73,
-        )
+        dist = distance_m(task.origin[0], task.origin[1], task.scene[0], task.scene[1])
         speed = min(3.6 * dist / (task.t_onscene - task.t_enroute), 120.0)
         return UnitStatus.EN_ROUTE, lat, lon, _heading(task.origin, task.scene), speed, task.ref
     if t < task.t_clear:

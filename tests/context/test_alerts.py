@@ -12,7 +12,7 @@ import xmlschema
 
 from rules.alerts import CAP_NS, AlertError, WarningDevice, load_alert_policy, load_warning_devices, to_cap_xml
 from rules.context import ContextCorrelator
-from rules.geo import haversine_m
+from rules.geo import distance_m
 from schemas import PublicAlert
 from tests.context.support import CALL_RULE, call_rules, feed
 from tests.support import event
@@ -81,7 +81,7 @@ def test_fire_at_a_market_alerts_then_cancels_and_the_xml_is_valid_cap(tmp_path:
     assert pairs[0] == pairs[-1] and len(pairs) >= 4
     for lat, lon in pairs:
         assert 43.0 < lat < 43.5 and 76.5 < lon < 77.5  # lat first
-        assert haversine_m(43.2222, 76.9122, lat, lon) == pytest.approx(500, rel=0.02)
+        assert distance_m(43.2222, 76.9122, lat, lon) == pytest.approx(500, abs=0.2)  # 6 decimals: ~0.1 m
     ref = ET.fromstring(to_cap_xml(cancel)).find("cap:references", NS)
     assert ref is not None and ref.text == f"{alert.sender},{alert.id},{alert.sent.strftime('%Y-%m-%dT%H:%M:%S+00:00')}"
 

@@ -9,7 +9,7 @@ import pytest
 
 from rules.context import ContextCorrelator
 from rules.context.history import normalise_address
-from rules.geo import haversine_m
+from rules.geo import distance_m
 from rules.records import record_from_model
 from streams.importers.sf_fire import import_sf_fire
 from tests.context.support import call_rules, feed
@@ -52,11 +52,11 @@ def test_address_and_area_history_match_brute_force(tmp_path: Path) -> None:
             assert hist["address"].last_ids == same[::-1][:5]
             checked_addr += 1
             repeats += bool(same)
-        # a cheap box first (200 m is under 0.0025 degrees here), then the exact great-circle distance
+        # a cheap box first (200 m is under 0.0025 degrees here), then the WGS84 distance of the rules
         near = [
             p
             for p in recent
-            if abs(p[2] - lat) < 0.0025 and abs(p[3] - lon) < 0.0035 and haversine_m(lat, lon, p[2], p[3]) <= 200
+            if abs(p[2] - lat) < 0.0025 and abs(p[3] - lon) < 0.0035 and distance_m(lat, lon, p[2], p[3]) <= 200
         ]
         assert hist["area"].count == len(near)
         checked_area += 1

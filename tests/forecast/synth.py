@@ -5,17 +5,18 @@ from __future__ import annotations
 import numpy as np
 
 from jobs.forecast.data import DAY, Array, Points
-from jobs.forecast.grid import KM_PER_DEG_LAT, Grid
+from jobs.forecast.grid import Grid
+from rules.geo import metres_per_degree
 
 LAT0, LON0 = 43.25, 76.9
 
 
 def square_grid(side: int, spacing_km: float) -> Grid:
     """side x side square cells (fake ids 1..n) centred on (LAT0, LON0), each spacing_km wide."""
-    kx = 111.320 * np.cos(np.radians(LAT0))
+    ky, kx = (m / 1000.0 for m in metres_per_degree(LAT0))
     ij = np.arange(side) - (side - 1) / 2
     gx, gy = np.meshgrid(ij * spacing_km, ij * spacing_km)
-    lat = LAT0 + gy.ravel() / KM_PER_DEG_LAT
+    lat = LAT0 + gy.ravel() / ky
     lon = LON0 + gx.ravel() / kx
     n = side * side
     cells = np.arange(1, n + 1, dtype=np.uint64)
@@ -26,8 +27,8 @@ def points_at(grid: Grid, t: Array, x: Array, y: Array) -> Points:
     """Points at local (x, y) km, sorted by time, each in the grid cell with the nearest centre."""
     order = np.argsort(t, kind="stable")
     t, x, y = t[order], x[order], y[order]
-    kx = 111.320 * np.cos(np.radians(grid.lat0))
-    lat, lon = grid.lat0 + y / KM_PER_DEG_LAT, grid.lon0 + x / kx
+    ky, kx = grid.km_per_degree
+    lat, lon = grid.lat0 + y / ky, grid.lon0 + x / kx
     nearest = np.array([int(np.argmin((grid.x - a) ** 2 + (grid.y - b) ** 2)) for a, b in zip(x, y, strict=True)])
     return grid.locate(Points(t, lat, lon, grid.cells[nearest] if len(t) else np.zeros(0, dtype=np.uint64)))
 
