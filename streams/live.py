@@ -18,6 +18,7 @@ import orjson
 
 from rules.context.runtime import ContextCorrelator
 from rules.core.engine import Correlator
+from rules.core.timeguard import ACCEPT, HOLD, TimeGuard, Verdict
 from rules.errors import CoreError
 from rules.loader import RuleSet
 from rules.records import RecordDecodeError, decode_record, record_from_model
@@ -43,10 +44,34 @@ def _pos(topic: str, partition: int, offset: int) -> SourcePosition:
     return SourcePosition(topic=topic, partition=partition, offset=offset)
 
 
+Held = tuple[bytes, str, int, int, bool]  # an event the time guard holds: raw, topic, partition, offset, replica
+
+
+def _held_to_builtins(item: Held) -> list[Any]:
+    raw, topic, partition, offset, replica = item
+    return [raw.decode("utf-8"), topic, partition, offset, replica]  # it decoded: it is UTF-8
+
+
+def _held_from_builtins(doc: Any) -> Held:
+    raw, topic, partition, offset, replica = doc
+    return raw.encode("utf-8"), str(topic), int(partition), int(offset), bool(replica)
+
+
 class PartitionRuntime:
-    def __init__(self, ruleset: RuleSet, context: ContextOptions | None = None):
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        context: ContextOptions | None = None,
+        clock: Callable[[], float] | None = None,
+        guard: bool = True,
+    ):
         """With `context`, incidents are enriched and public alerts decided (rules.context), as in the
-        embedded runner with the same options."""
+        embedded runner with the same options.
+
+        The time guard (docs/semantics.md, 8) judges each event's time before the core: against its
+        received_time, else `clock()` (POSIX seconds: a live runtime passes its wall clock, time.time), else,
+        without a clock, the partition's own stream as the embedded runner does a file's. `guard=False`: the
+        caller has judged the times already (the Flink job does, before its watermarks)."""
         self.ruleset = ruleset
         self.context = context
         self.core: Correlator | ContextCorrelator
@@ -58,6 +83,8 @@ class PartitionRuntime:
                 self.core.on_event(record_from_model(ev))
         self.ooo = ruleset.settings.max_out_of_orderness
         self.high = float("-inf")  # newest event time seen
+        self.clock = clock
+        self.guard: TimeGuard[Held] | None = TimeGuard.from_settings(ruleset.settings) if guard else None
 
     # --- input ---------------------------------------------------------------------------------
     def feed(self, raw: bytes, topic: str, partition: int, offset: int, replica: bool = False) -> Output:
@@ -77,6 +104,44 @@ class PartitionRuntime:
         if record.type in REFERENCE_TYPES:
             self.core.on_event(record)
             return out
+        guard = self.guard
+        if guard is None:
+            return self._correlate(out, record, raw, topic, partition, offset, replica)
+        received = record.received_time
+        verdict = guard.admit(
+            record.time.timestamp(),
+            record.id,
+            record.source,
+            (raw, topic, partition, offset, replica),
+            None if received is None else received.timestamp(),
+            None if self.clock is None else self.clock(),
+        )
+        if verdict is ACCEPT:
+            self._correlate(out, record, raw, topic, partition, offset, replica)
+        elif verdict is not HOLD:
+            out.dead_letters.append(self._guard_letter(raw, topic, partition, offset, record.id, verdict))
+        if guard.pending:
+            self._decided(out, guard.take())
+        return out
+
+    @staticmethod
+    def _guard_letter(raw: bytes, topic: str, partition: int, offset: int, eid: str, verdict: Verdict) -> DeadLetter:
+        assert verdict.stage is not None
+        return dead_letter(raw, verdict.stage, verdict.reason, _pos(topic, partition, offset), eid)
+
+    def _decided(self, out: Output, items: list[tuple[Held, Verdict]]) -> Output:
+        """Held events the guard has decided on: correlated in the order given, or dead-lettered."""
+        for (raw, topic, partition, offset, replica), verdict in items:
+            record = decode_record(raw)  # it decoded when it came
+            if verdict is ACCEPT:
+                self._correlate(out, record, raw, topic, partition, offset, replica)
+            else:
+                out.dead_letters.append(self._guard_letter(raw, topic, partition, offset, record.id, verdict))
+        return out
+
+    def _correlate(
+        self, out: Output, record: Any, raw: bytes, topic: str, partition: int, offset: int, replica: bool
+    ) -> Output:
         ts = record.time.timestamp()
         fired: list[Incident] = []
         if ts > self.high:
@@ -116,8 +181,10 @@ class PartitionRuntime:
         return out
 
     def finish(self) -> Output:
-        """End of a bounded input: event time runs out, every timer fires."""
-        out = Output(incidents=self.core.on_watermark(float("inf")))
+        """End of a bounded input: the guard decides on the events it holds, then event time runs out, every
+        timer fires."""
+        out = Output() if self.guard is None else self._decided(Output(), self.guard.flush())
+        out.incidents.extend(self.core.on_watermark(float("inf")))
         self._alerts(out)
         return out
 
@@ -130,6 +197,7 @@ class PartitionRuntime:
             "offsets": offsets,
             "high": self.high if self.high != float("-inf") else None,
             "core": self.core.snapshot().decode(),
+            "guard": None if self.guard is None else self.guard.to_builtins(_held_to_builtins),
         }
         return orjson.dumps(doc)
 
@@ -142,13 +210,17 @@ class PartitionRuntime:
             raise CoreError(f"partition snapshot version {doc.get('version')} is not supported")
         self.core.restore(doc["core"].encode())
         self.high = float("-inf") if doc["high"] is None else float(doc["high"])
+        if self.guard is not None and doc.get("guard") is not None:  # snapshots before the guard have none
+            self.guard.restore(doc["guard"], _held_from_builtins)
         return {k: int(v) for k, v in doc["offsets"].items()}
 
     def with_rules(self, ruleset: RuleSet) -> PartitionRuntime:
         """The same partition under a new rule set: unchanged rules (id@version) keep their state."""
-        fresh = PartitionRuntime(ruleset, self.context)
+        fresh = PartitionRuntime(ruleset, self.context, self.clock, self.guard is not None)
         fresh.core.restore(self.core.snapshot())
         fresh.high = self.high
+        if fresh.guard is not None and self.guard is not None:
+            fresh.guard.restore(self.guard.to_builtins(_held_to_builtins), _held_from_builtins)
         return fresh
 
 
