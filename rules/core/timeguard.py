@@ -10,8 +10,10 @@ The guard compares each event's time with a reference clock and decides, per eve
   `take`): released, or rejected as `future`.
 
 The reference per event is its `received_time` when it has one; else `now`, the runtime's clock that a live
-caller passes; else the stream itself (a file): the newest time accepted so far. There an event more than
-`max_future` ahead is held, since nothing yet says whether it is a broken clock or the stream moving on:
+caller passes (for `future`; `stale` is then judged against the newest accepted time, so that replaying old
+events through a live runtime works); else the stream itself (a file): the newest time accepted so far.
+There an event more than `max_future` ahead is held, since nothing yet says whether it is a broken clock or
+the stream moving on:
 
 * every later event either **confirms** it (its time is at most `max_future` before the held one's, or
   after it: the stream goes on from there) or **contradicts** it (more than `max_future` before it: the
@@ -99,14 +101,17 @@ class TimeGuard(Generic[T]):
         """The verdict on one event at time `ts` (POSIX seconds). On HOLD the guard keeps `item`; after every
         call, `pending` says whether held items were decided (released or rejected): `take()` them, after
         processing this event when it is accepted."""
-        if received is not None or now is not None:
-            ref = received if received is not None else now
-            assert ref is not None
-            what = "its received time" if received is not None else "the runtime's clock"
-            if ts > ref + self.max_future:
-                return self._future(ts - ref, what)
-            if ts < ref - self.max_age:
-                return self._stale(ref - ts, what)
+        if received is not None:
+            if ts > received + self.max_future:
+                return self._future(ts - received, "its received time")
+            if ts < received - self.max_age:
+                return self._stale(received - ts, "its received time")
+            verdict = ACCEPT
+        elif now is not None:  # a clock says what cannot have happened yet; the stream, what is too old
+            if ts > now + self.max_future:
+                return self._future(ts - now, "the runtime's clock")
+            if ts < self.newest - self.max_age:
+                return self._stale(self.newest - ts, "the newest accepted event time")
             verdict = ACCEPT
         elif ts < self.newest - self.max_age:
             return self._stale(self.newest - ts, "the newest accepted event time")
