@@ -458,7 +458,7 @@ def cooccur_cases(draw: st.DrawFn, overlap: bool = False, cross: bool = False) -
         of = draw(st.sampled_from([None, names, names[::-1], names[:2]]))
         if of is not None:
             correlate["of"] = of
-        if draw(st.booleans()) and (of is None or len(of) == 3):
+        if (overlap or draw(st.booleans())) and (of is None or len(of) == 3):
             correlate["min"] = 2
     correlate["window"] = f"{draw(st.sampled_from([d.grid, 3 * d.grid, 60, 600]))}s"
     radius = _spatial(draw, correlate, [None, 100, 300])
