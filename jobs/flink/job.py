@@ -2,10 +2,14 @@
 Reference records leave the router on a side output and reach Correlate as a broadcast stream.
 
 Sources: a bounded file of event lines (FileSource, one reader, read in order like the embedded runner) or
-the Kafka event and reference topics (jobs.flink.kafka). Sinks: Kafka (exactly-once) or, for a local run over a file,
-the client collects the outputs. The job runs on the local mini-cluster, or on a cluster given its
-JobManager's REST address. Python runs in thread mode (inside the TaskManager JVM, pemja): process mode
-costs a round trip per record to a Python worker (~600 records/s against ~14k/s here, DESIGN.md).
+the Kafka event and reference topics (jobs.flink.kafka). Event times are judged by the time guard
+(docs/semantics.md, 8) before anything reads them for a watermark: a file's lines by GuardLines (the file's
+own stream is the clock, as in the embedded runner), Kafka records against the wall clock by the router, and
+by the source's watermark expression, which ignores a record further ahead of the clock than max_future.
+Sinks: Kafka (exactly-once) or, for a local run over a file, the client collects the outputs. The job runs on
+the local mini-cluster, or on a cluster given its JobManager's REST address. Python runs in thread mode
+(inside the TaskManager JVM, pemja): process mode costs a round trip per record to a Python worker (~600
+records/s against ~14k/s here, DESIGN.md).
 """
 
 from __future__ import annotations
@@ -13,27 +17,34 @@ from __future__ import annotations
 import os
 import sys
 import sysconfig
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pyflink.common import Configuration, Row, Types, WatermarkStrategy  # type: ignore[import-untyped]
 from pyflink.common.watermark_strategy import TimestampAssigner  # type: ignore[import-untyped]
 from pyflink.datastream import (  # type: ignore[import-untyped]
     DataStream,
+    KeyedProcessFunction,
     OutputTag,
     ProcessFunction,
+    RuntimeContext,
     StreamExecutionEnvironment,
 )
 from pyflink.datastream.connectors.file_system import FileSource, StreamFormat  # type: ignore[import-untyped]
+from pyflink.datastream.state import ValueStateDescriptor  # type: ignore[import-untyped]
 from pyflink.table import Schema, StreamTableEnvironment  # type: ignore[import-untyped]
 
 from jobs.flink import kafka
-from jobs.flink.keyed import SNAPSHOT_EVERY
+from jobs.flink.keyed import END_OF_TIME, SNAPSHOT_EVERY
 from jobs.flink.operator import OUTPUT_TYPE, REFERENCE_STATE, REFERENCE_TYPE, Correlate, Emitted
-from jobs.flink.routing import REJECTED, Routed, event_time_ms, route
+from jobs.flink.routing import NO_TIME, REJECTED, Line, LineGuard, Routed, event_time_ms, route
 from rules.loader import load_rules
+from rules.model import RuleSetSettings
+from schemas import DeadLetter
 from streams.embedded import ContextOptions
 from streams.kafka.produce import REPLICA_HEADER
 from streams.kafka.settings import KafkaSettings
@@ -54,6 +65,7 @@ KEYED_TYPE = Types.TUPLE(
     ]
 )
 REFERENCE_TAG = OutputTag("reference", REFERENCE_TYPE)
+GUARDED_TYPE = Types.TUPLE([Types.LONG(), Types.STRING(), Types.STRING()])  # line, text, dead letter ("": none)
 
 
 class FlinkJobError(RuntimeError):
@@ -80,37 +92,95 @@ class FlinkJobConfig:
 
 
 # --- the pipeline ----------------------------------------------------------------------------------
+class GuardLines(KeyedProcessFunction):  # type: ignore[misc]
+    """A file's lines through the time guard (routing.LineGuard, the file's own stream as the clock), before
+    the timestamp assigner and the router: (line number, text, "") to route, or (line, text, dead letter).
+    One key, as the file has one reader; the guard (held lines, the stream's newest time, the line count) is
+    in keyed state, so a restored job goes on where the checkpoint was, and a timer at the end of time decides
+    the lines it still holds before the end of input reaches the keys."""
+
+    def __init__(self, settings: RuleSetSettings, source: str):
+        self.settings = settings
+        self.source = source
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.state = runtime_context.get_state(ValueStateDescriptor("guard", Types.PICKLED_BYTE_ARRAY()))
+        self.guard: LineGuard | None = None
+
+    def _guard(self, ctx: Any) -> LineGuard:
+        if self.guard is None:
+            self.guard = LineGuard(self.settings)
+            data = self.state.value()
+            if data is None:
+                ctx.timer_service().register_event_time_timer(END_OF_TIME)
+            else:
+                self.guard.restore(orjson.loads(data))
+        return self.guard
+
+    def process_element(self, value: str, ctx: Any) -> Iterator[Any]:
+        guard = self._guard(ctx)
+        guard.lines += 1
+        out = guard.admit(value.encode(), self.source, guard.lines)
+        self.state.update(orjson.dumps(guard.to_builtins()))
+        yield from _guarded(out)
+
+    def on_timer(self, timestamp: int, ctx: Any) -> Iterator[Any]:
+        guard = self._guard(ctx)
+        out = guard.flush()
+        self.state.update(orjson.dumps(guard.to_builtins()))
+        yield from _guarded(out)
+
+
+def _guarded(out: list[tuple[Line, DeadLetter | None]]) -> Iterator[tuple[int, str, str]]:
+    for (_, line, raw), letter in out:
+        yield line, raw.decode(), "" if letter is None else letter.model_dump_json(exclude_none=True)
+
+
 class RouteLines(ProcessFunction):  # type: ignore[misc]
-    """File lines -> keyed tuples, reference records to the side output. One reader, so the line number
-    is the count (since the job started), and so is the count of reference records before a line."""
+    """Guarded file lines (line, text, dead letter) -> keyed tuples, reference records to the side output.
+    One reader, so the count of reference records before a line is a count (since the job started)."""
 
     def __init__(self, plan: PartitionPlan, source: str):
         self.plan = plan
         self.source = source
-        self.line = 0
         self.references = 0
 
-    def process_element(self, value: str, ctx: Any) -> Iterator[Any]:
-        self.line += 1
-        raw = value.encode()
-        r = route(raw, self.plan, self.source, self.line)
-        yield from _routed(r, raw, self.source, self.line, self.references)
+    def process_element(self, value: tuple[int, str, str], ctx: Any) -> Iterator[Any]:
+        line, text, letter = value
+        if letter:  # the time guard's
+            yield REJECTED, False, NO_TIME, self.source, line, letter.encode(), 0
+            return
+        raw = text.encode()
+        r = route(raw, self.plan, self.source, line)
+        yield from _routed(r, raw, self.source, line, self.references)
         self.references += r.reference
 
 
 class RouteRecords(ProcessFunction):  # type: ignore[misc]
     """Kafka rows (raw, topic, partition, offset, ts, headers) -> keyed tuples, reference records to the
-    side output; replicas written by a spatial producer are dropped, the router makes its own."""
+    side output; replicas written by a spatial producer are dropped, the router makes its own. With `guard`,
+    event times are judged first: against this machine's clock (so nothing is held), and for `stale` against
+    the newest time this router accepted."""
 
-    def __init__(self, plan: PartitionPlan):
+    def __init__(self, plan: PartitionPlan, guard: RuleSetSettings | None = None):
         self.plan = plan
+        self.settings = guard
+        self.guard: LineGuard | None = None
 
     def process_element(self, row: Row, ctx: Any) -> Iterator[Any]:
         raw, topic, partition, offset, _, headers = row
         if headers and headers.get(REPLICA_HEADER) == b"1":
             return
         source = f"{topic}:{partition}"
-        yield from _routed(route(raw or b"", self.plan, source, offset), raw or b"", source, offset, 0)
+        raw = raw or b""
+        if self.settings is not None:
+            if self.guard is None:
+                self.guard = LineGuard(self.settings, time.time)
+            [(_, letter)] = self.guard.admit(raw, source, offset)  # with a clock, the verdict on this one
+            if letter is not None:
+                yield REJECTED, False, NO_TIME, source, offset, letter.model_dump_json(exclude_none=True).encode(), 0
+                return
+        yield from _routed(route(raw, self.plan, source, offset), raw, source, offset, 0)
 
 
 def _routed(r: Routed, raw: bytes, source: str, offset: int, needs: int) -> Iterator[Any]:
@@ -124,8 +194,8 @@ def _routed(r: Routed, raw: bytes, source: str, offset: int, needs: int) -> Iter
 
 
 class LineTime(TimestampAssigner):  # type: ignore[misc]
-    def extract_timestamp(self, value: str, record_timestamp: int) -> int:
-        return event_time_ms(value.encode())
+    def extract_timestamp(self, value: tuple[int, str, str], record_timestamp: int) -> int:
+        return NO_TIME if value[2] else event_time_ms(value[1].encode())
 
 
 def pipeline(env: StreamExecutionEnvironment, config: FlinkJobConfig, t_env: StreamTableEnvironment | None) -> Any:
@@ -140,16 +210,23 @@ def pipeline(env: StreamExecutionEnvironment, config: FlinkJobConfig, t_env: Str
         path = config.input.resolve()
         src = FileSource.for_record_stream_format(StreamFormat.text_line_format(), str(path)).build()
         lines = env.from_source(src, WatermarkStrategy.no_watermarks(), "events").uid("events")
+        source = f"file:{config.input.name}"
+        guarded = (
+            lines.key_by(lambda _: 0, key_type=Types.INT())
+            .process(GuardLines(ruleset.settings, source), GUARDED_TYPE)
+            .uid("time-guard")
+        )
+        guarded._j_data_stream.getTransformation().getInputs().get(0).setUid("time-guard-key")
         if plan.mode == "spatial":  # timers of idle cells need the file's event time, on both outputs
             strategy = WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(LineTime())
-            lines = lines.assign_timestamps_and_watermarks(strategy).uid("event-time")
-        keyed = lines.process(RouteLines(plan, f"file:{config.input.name}"), KEYED_TYPE).uid("route")
+            guarded = guarded.assign_timestamps_and_watermarks(strategy).uid("event-time")
+        keyed = guarded.process(RouteLines(plan, source), KEYED_TYPE).uid("route")
         references = keyed.get_side_output(REFERENCE_TAG)  # one router: one channel, the file's order
         ordered = True
     else:
         assert t_env is not None
         rows: DataStream = t_env.to_data_stream(t_env.sql_query(f"SELECT {kafka.COLUMNS} FROM {kafka.SOURCE_TABLE}"))
-        routed = rows.process(RouteRecords(plan), KEYED_TYPE).uid("route")
+        routed = rows.process(RouteRecords(plan, ruleset.settings), KEYED_TYPE).uid("route")
         ref_rows = t_env.to_data_stream(t_env.sql_query(f"SELECT {kafka.COLUMNS} FROM {kafka.REFERENCE_TABLE}"))
         ref_routed = ref_rows.process(RouteRecords(plan), KEYED_TYPE).set_parallelism(1).uid("route-reference")
         keyed = routed.union(ref_routed)  # a reference record that does not decode: its dead letter
@@ -266,8 +343,9 @@ def submit(config: FlinkJobConfig, settings: KafkaSettings) -> Any:
     idle_s = 0.0 if config.bounded else config.idle_timeout_s
     t_env.get_config().set("table.exec.source.idle-timeout", f"{int(idle_s * 1000)} ms")
     if config.input is None:
+        max_future = load_rules(list(config.rules)).settings.max_future
         for reference in (False, True):
-            t_env.execute_sql(kafka.source_ddl(settings, config.group, config.bounded, idle_s, reference))
+            t_env.execute_sql(kafka.source_ddl(settings, config.group, config.bounded, idle_s, reference, max_future))
     out = pipeline(env, config, t_env)
     statements = t_env.create_statement_set()
     row_type = Types.ROW_NAMED(["k", "v"], [Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.PRIMITIVE_ARRAY(Types.BYTE())])

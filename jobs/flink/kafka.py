@@ -69,9 +69,20 @@ def reference_topics(settings: KafkaSettings) -> list[str]:
     return [settings.topic(t) for t in REFERENCE_TOPICS]
 
 
-def source_ddl(settings: KafkaSettings, group: str, bounded: bool, idle_s: float, reference: bool = False) -> str:
+def source_ddl(
+    settings: KafkaSettings,
+    group: str,
+    bounded: bool,
+    idle_s: float,
+    reference: bool = False,
+    max_future: float | None = None,
+) -> str:
     """The event topics (from the group's offsets), or with `reference` the reference topics (from the
-    beginning, outside the group: a restored job resumes both from its checkpoint)."""
+    beginning, outside the group: a restored job resumes both from its checkpoint).
+
+    With `max_future` (the time guard, docs/semantics.md 8) the watermark ignores a record stamped more than
+    that ahead of this machine's clock: its `ts` is the epoch, which moves no watermark (the router then
+    dead-letters it as `future`), so no single record can move a partition's watermark past the clock."""
     options = {
         "connector": "kafka",
         "topic": ";".join(reference_topics(settings) if reference else input_topics(settings)),
@@ -85,12 +96,19 @@ def source_ddl(settings: KafkaSettings, group: str, bounded: bool, idle_s: float
     if bounded:
         options["scan.bounded.mode"] = "latest-offset"
     # A record's timestamp is its event time; every event up to `ts - 1 ms` of a partition has arrived.
+    if max_future is None:
+        ts = "`ts` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL"
+    else:
+        ahead_ms = min(int(max_future * 1000), 2**31 - 1)  # NOW() is evaluated per record
+        ts = f"""`record_ts` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
+  `ts` AS CASE WHEN `record_ts` > TIMESTAMPADD(MILLISECOND, {ahead_ms}, NOW()) THEN TO_TIMESTAMP_LTZ(0, 3)
+    ELSE `record_ts` END"""
     return f"""CREATE TEMPORARY TABLE {REFERENCE_TABLE if reference else SOURCE_TABLE} (
   `raw` BYTES,
   `topic` STRING METADATA VIRTUAL,
   `partition` INT METADATA VIRTUAL,
   `offset` BIGINT METADATA VIRTUAL,
-  `ts` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
+  {ts},
   `headers` MAP<STRING, BYTES> METADATA VIRTUAL,
   WATERMARK FOR `ts` AS `ts` - INTERVAL '0.001' SECOND
 ) WITH (

@@ -70,7 +70,8 @@ class KeyCore:
         ordered: bool = True,
         references: Sequence[bytes] = (),
     ):
-        self.runtime = PartitionRuntime(ruleset, context)
+        # event times were judged by the job's time guard, before Flink's watermarks (job.py)
+        self.runtime = PartitionRuntime(ruleset, context, guard=False)
         self.ooo_ms = int(ruleset.settings.max_out_of_orderness * 1000)
         self.ordered = ordered
         self.references = references  # the operator's broadcast reference records, in arrival order

@@ -7,15 +7,22 @@ says so). Reference records (hotlists, cameras, zones) go to every key: the job 
 one that does not decode is rejected here, as the Kafka workers' reference reader does. Lines that cannot be
 read as an event at all are rejected here with the embedded runner's reason; events that parse but fail
 validation go to their key, where the core rejects them at their position.
+
+LineGuard is the time guard (docs/semantics.md, 8) over raw lines: the job runs it before anything reads
+an event's time for a watermark, so that no single event can move Flink's watermark past the stream.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import orjson
 
+from rules.core.timeguard import ACCEPT, HOLD, TimeGuard, Verdict
+from rules.model import RuleSetSettings
 from rules.records import RecordDecodeError, decode_record
 from schemas import REFERENCE_TYPES, DeadLetter, RejectStage, SourcePosition
 from streams.dlq import dead_letter
@@ -115,3 +122,73 @@ def route(raw: bytes, plan: PartitionPlan, source: str, offset: int) -> Routed:
     targets = [Target(own.decode(), False)]
     targets.extend(Target(k.decode(), True) for k in plan.replica_keys(lat, lon))
     return Routed(ts, tuple(targets))
+
+
+Line = tuple[str, int, bytes]  # source ("file:NAME" or "TOPIC:PARTITION"), line or offset, raw
+
+
+class LineGuard:
+    """The time guard over raw lines, in arrival order: (line, None) to route now, or (line, its dead letter).
+    Lines that are not events of the contract, and reference records, pass unjudged (the router and the core
+    deal with them, as the embedded runner's guard never sees them). With `clock` (the job's wall clock, for
+    Kafka) nothing is held; without, a file's own stream is the reference, exactly as in the embedded runner.
+    `lines` counts the lines admitted (a file's line numbers); the state goes to and from builtins."""
+
+    def __init__(self, settings: RuleSetSettings, clock: Callable[[], float] | None = None):
+        self.guard: TimeGuard[Line] = TimeGuard.from_settings(settings)
+        self.clock = clock
+        self.lines = 0
+
+    def admit(self, raw: bytes, source: str, offset: int) -> list[tuple[Line, DeadLetter | None]]:
+        line = (source, offset, raw)
+        if len(raw) > MAX_EVENT_BYTES:
+            return [(line, None)]
+        try:
+            record = decode_record(raw)
+        except RecordDecodeError:
+            return [(line, None)]
+        if record.type in REFERENCE_TYPES:
+            return [(line, None)]
+        guard = self.guard
+        received = record.received_time
+        verdict = guard.admit(
+            record.time.timestamp(),
+            record.id,
+            record.source,
+            line,
+            None if received is None else received.timestamp(),
+            None if self.clock is None else self.clock(),
+        )
+        out: list[tuple[Line, DeadLetter | None]] = []
+        if verdict is ACCEPT:
+            out.append((line, None))
+        elif verdict is not HOLD:
+            out.append((line, _letter(line, verdict, record.id)))
+        if guard.pending:
+            out.extend(self._decided(guard.take()))
+        return out
+
+    def flush(self) -> list[tuple[Line, DeadLetter | None]]:
+        """The end of a bounded input: every held line is decided."""
+        return self._decided(self.guard.flush())
+
+    def _decided(self, items: list[tuple[Line, Verdict]]) -> list[tuple[Line, DeadLetter | None]]:
+        return [(line, None if v is ACCEPT else _letter(line, v, _event_id(line[2]))) for line, v in items]
+
+    def to_builtins(self) -> dict[str, Any]:
+        return {"lines": self.lines, "guard": self.guard.to_builtins(lambda x: [x[0], x[1], x[2].decode("utf-8")])}
+
+    def restore(self, doc: dict[str, Any]) -> None:
+        self.lines = int(doc["lines"])
+        self.guard.restore(doc["guard"], lambda x: (str(x[0]), int(x[1]), str(x[2]).encode("utf-8")))
+
+
+def _letter(line: Line, verdict: Verdict, event_id: str | None) -> DeadLetter:
+    assert verdict.stage is not None
+    source, offset, raw = line
+    return dead_letter(raw, verdict.stage, verdict.reason, position(source, offset), event_id)
+
+
+def _event_id(raw: bytes) -> str | None:
+    eid = orjson.loads(raw).get("id")  # a line the guard held: it decoded
+    return eid if isinstance(eid, str) else None
