@@ -8,6 +8,8 @@ from typing import Any
 
 from rules.errors import RuleError
 from rules.expr import CompiledExpr, ExprEnv, Scope, compile_expr, compile_template
+from rules.expr.parser import Binary, Lit, Name, Node, parse
+from rules.expr.template import split_template
 from rules.model import (
     AbsenceSpec,
     CooccurSpec,
@@ -37,6 +39,14 @@ class CSelection:
 
 
 @dataclass(frozen=True, slots=True)
+class CWhere:
+    """correlate.where: a condition over the bound events of a match, and the selections it names."""
+
+    fn: Fn
+    names: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class CTerm:
     name: str
     delta: int
@@ -59,6 +69,8 @@ class CRule:
     late_policy: str
     depends_on: frozenset[str]
     by_name: dict[str, CSelection] = field(default_factory=dict)
+    trigger_index: int = 0  # match, lookup, threshold: the selection that makes matches (`select:`)
+    match_where: CWhere | None = None
 
     @property
     def id(self) -> str:
@@ -182,6 +194,24 @@ def compile_rule(
             k = expr(corr.key, Scope.event(EVENT_CLASSES[by_name[sel_name].event_type]), ("correlate", "key"))
             lookup_key = k.fn if k else None
 
+    # a condition across the bound events (cooccur, sequence) ----------------------------------
+    match_where = None
+    if corr.where is not None:
+        if not isinstance(corr, CooccurSpec | SequenceSpec):
+            errs.items.append(
+                RuleError(
+                    "correlate.where (a condition across the bound events) is for cooccur and sequence rules; "
+                    "a condition on one event goes in its selection's where",
+                    doc.location(("correlate", "where")),
+                    spec.id,
+                )
+            )
+        else:
+            wscope = Scope.bindings({s.name: EVENT_CLASSES[s.event_type] for s in selections})
+            w = expr(corr.where, wscope, ("correlate", "where"), bool)
+            if w is not None:
+                match_where = CWhere(w.fn, frozenset(referenced_names(corr.where)) & set(names))
+
     # incident templates -----------------------------------------------------------------------
     binding_types: dict[str, Any] = {s.name: EVENT_CLASSES[s.event_type] for s in selections}
     binding_types.update({"count": int, "distinct": int, "sum": float, "group": str})
@@ -218,7 +248,75 @@ def compile_rule(
         late_policy=spec.time.late or settings.late,
         depends_on=frozenset(depends),
         by_name=by_name,
+        trigger_index=_trigger_index(corr, names),
+        match_where=match_where,
     )
+
+
+def _trigger_index(corr: Any, names: list[str]) -> int:
+    if isinstance(corr, MatchSpec | ThresholdSpec | LookupSpec) and corr.select in names:
+        return names.index(corr.select)
+    return 0
+
+
+def template_names(text: str) -> set[str]:
+    """The top-level names a template's placeholders read."""
+    found: set[str] = set()
+    for piece in split_template(text):
+        if piece.expr:
+            found |= referenced_names(piece.text)
+    return found
+
+
+def comparison_cap(texts: list[str], name: str) -> int | None:
+    """When every use of `name` in these expressions compares it with an integer literal (`count >= 8`), the
+    largest such literal + 1: any value at or above it compares the same way, so counting may stop there.
+    None when some use needs the exact value; 0 when nothing reads `name`."""
+    cap = 0
+    exact = False
+
+    def walk(node: Any, parent: Any) -> None:
+        nonlocal cap, exact
+        if isinstance(node, Name) and node.name == name:
+            other = None
+            if isinstance(parent, Binary) and parent.op in ("<", "<=", ">", ">=", "==", "!="):
+                other = parent.right if parent.left is node else parent.left
+            if isinstance(other, Lit) and isinstance(other.value, int) and not isinstance(other.value, bool):
+                cap = max(cap, other.value + 1)
+            else:
+                exact = True
+        for child in getattr(node, "__slots__", ()):
+            value = getattr(node, child, None)
+            if isinstance(value, Node):
+                walk(value, node)
+            elif isinstance(value, tuple):
+                for item in value:
+                    if isinstance(item, Node):
+                        walk(item, node)
+
+    for text in texts:
+        walk(parse(text), None)
+    return None if exact else cap
+
+
+def referenced_names(text: str) -> set[str]:
+    """The top-level names an expression reads (selection names, in a bindings scope)."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Name):
+            found.add(node.name)
+        for child in getattr(node, "__slots__", ()):
+            value = getattr(node, child, None)
+            if isinstance(value, Node):
+                walk(value)
+            elif isinstance(value, tuple):
+                for item in value:
+                    if isinstance(item, Node):
+                        walk(item)
+
+    walk(parse(text))
+    return found
 
 
 class _Collected(RuleError):

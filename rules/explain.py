@@ -14,9 +14,9 @@ from typing import Any
 
 from rules.compiler import CRule
 from rules.core.engine import Correlator
-from rules.core.matchers import AbsenceMatcher, Matcher, SequenceMatcher, _Buffered
+from rules.core.rule import RuleRuntime
 from rules.loader import RuleSet
-from schemas import Incident
+from schemas import Incident, fold_latest
 
 MAX_SAMPLES = 3
 
@@ -57,24 +57,9 @@ class ExplainReport:
     steps_dropped: int = 0
 
 
-def describe_group(matcher: Matcher, group: str) -> str:
-    """A one-line summary of a matcher's partial state for one group key."""
-    state = matcher.groups.get(group)
-    if state is None:
-        return "no state"
-    names = [s.name for s in matcher.rule.selections]
-    if isinstance(matcher, _Buffered):
-        return ", ".join(f"{n}: {len(buf)} buffered" for n, buf in zip(names, state, strict=False))
-    if isinstance(matcher, SequenceMatcher):
-        if not state:
-            return "no sequence in progress"
-        steps = matcher.rule.spec.correlate.steps  # type: ignore[union-attr]
-        runs = Counter(steps[r.pos].select for r in state)
-        return "; ".join(f"{n} run(s) waiting after step '{s}'" for s, n in runs.items())
-    if isinstance(matcher, AbsenceMatcher):
-        expect = names[matcher.expect]
-        return f"{len(state.pending)} waiting for '{expect}', {len(state.expected)} '{expect}' buffered"
-    return "stateless"
+def describe_group(rt: RuleRuntime, group: str) -> str:
+    """A one-line summary of a rule's buffered state for one group key."""
+    return rt.describe(group)
 
 
 def explain(ruleset: RuleSet, rule_id: str, records: Iterable[Any], max_steps: int = 200) -> ExplainReport:
@@ -92,7 +77,7 @@ def explain(ruleset: RuleSet, rule_id: str, records: Iterable[Any], max_steps: i
     def collect(updates: list[Incident]) -> list[str]:
         mine = [u for u in updates if u.rule_id == rule_id]
         for u in mine:
-            incidents[u.id] = u
+            fold_latest(incidents, u)
         return [f"{u.id} v{u.version} {u.status} p{u.priority}" for u in mine]
 
     for rec in records:
@@ -125,11 +110,11 @@ def explain(ruleset: RuleSet, rule_id: str, records: Iterable[Any], max_steps: i
             if len(steps) >= max_steps:
                 dropped += 1
                 continue
-            steps.append(Step(rec.time.isoformat(), rec.id, name, group, describe_group(rt.matcher, group), made))
+            steps.append(Step(rec.time.isoformat(), rec.id, name, group, describe_group(rt, group), made))
             made = []
         if made and len(steps) < max_steps:  # raised through a chained rule's incident, not a selection here
             steps.append(Step(rec.time.isoformat(), rec.id, "(chained)", "", "", made))
-    open_partials = [f"group '{g}': {describe_group(rt.matcher, g)}" for g in list(rt.matcher.groups)[:20]]
+    open_partials = [f"group '{g}': {describe_group(rt, g)}" for g in list(rt.groups)[:20]]
     collect(core.on_watermark(float("inf")))
     report = ExplainReport(
         rule_id, target.spec.correlate.kind, stats, steps, incidents, open_partials, [], events, dropped

@@ -491,3 +491,11 @@ def record_to_builtins(rec: Any) -> Any:
 def record_from_builtins(data: Any) -> Any:
     """The event record of record_to_builtins' output; exact round trip."""
     return msgspec.convert(data, _EVENT_UNION)
+
+
+def struct_of(model: type[BaseModel]) -> type[msgspec.Struct]:
+    """The record class generated from a contract model (e.g. HotlistEntry's, for a snapshot's hotlist hit)."""
+    try:
+        return _STRUCTS[model]
+    except KeyError:
+        raise KeyError(f"no record class for {model.__name__}") from None

@@ -16,7 +16,7 @@ from rules.loader import RuleSet, validation_errors
 from rules.model import ExpectSpec, TestSpec
 from rules.records import record_from_model
 from rules.yamlsrc import YamlDoc
-from schemas import EventBase, Incident, decode_event
+from schemas import EventBase, Incident, decode_event, fold_latest
 
 
 @dataclass
@@ -105,7 +105,7 @@ def _run_one(ruleset: RuleSet, rule: CRule, test: TestSpec, index: int, doc: Yam
         updates.extend(core.on_watermark(high + until))
     latest: dict[str, Incident] = {}
     for u in updates:
-        latest[u.id] = u
+        fold_latest(latest, u)
     mine = [i for i in latest.values() if i.rule_id == rule.id]
     result.incidents = mine
     if test.expect == "none":

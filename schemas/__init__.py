@@ -55,7 +55,7 @@ from schemas.events import (
     decode_event,
     encode_event,
 )
-from schemas.incident import Incident, IncidentStatus, IncidentUpdate, PlaybookStep, PriorityTerm
+from schemas.incident import Incident, IncidentStatus, IncidentUpdate, PlaybookStep, PriorityTerm, fold_latest
 from schemas.reference import (
     AdminAreaRecord,
     CameraOwner,
@@ -66,6 +66,7 @@ from schemas.reference import (
 )
 
 __all__ = [
+    "fold_latest",
     "EVENT_ADAPTER",
     "EVENT_CLASSES",
     "EVENT_TYPES",

@@ -16,6 +16,9 @@ class IncidentStatus(StrEnum):
     UPDATED = "updated"
     ESCALATED = "escalated"
     CLOSED = "closed"
+    # Sent only as a correction: a late event showed that this incident does not exist (docs/semantics.md,
+    # section 7). Consumers drop the id; the Kafka runtimes put a tombstone on incidents.latest.
+    RETRACTED = "retracted"
 
 
 class PriorityTerm(Contract):
@@ -74,3 +77,14 @@ class Incident(Contract):
 
 IncidentUpdate = Incident
 """The core emits incidents as updates: each one is the whole new state of its id."""
+
+
+def fold_latest(latest: dict[str, Incident], update: Incident) -> None:
+    """What a consumer of incident updates keeps: the highest version per id, and nothing of a retracted id."""
+    prev = latest.get(update.id)
+    if prev is not None and prev.version >= update.version:
+        return
+    if update.status == IncidentStatus.RETRACTED:
+        latest.pop(update.id, None)
+    else:
+        latest[update.id] = update

@@ -18,7 +18,7 @@ from rules.core.engine import Correlator, LateDrop
 from rules.core.timeguard import ACCEPT, HOLD, TimeGuard, Verdict
 from rules.loader import RuleSet
 from rules.records import RecordDecodeError, decode_record, record_from_model
-from schemas import DeadLetter, EventBase, Incident, PublicAlert, RejectStage, SourcePosition
+from schemas import DeadLetter, EventBase, Incident, PublicAlert, RejectStage, SourcePosition, fold_latest
 from schemas.events import REFERENCE_TYPES
 from streams.dlq import DeadLetterSink, MemoryDeadLetters, dead_letter
 
@@ -188,14 +188,14 @@ class EmbeddedRunner:
                 self.core.on_event(record_from_model(ev))
         for lineno, raw in enumerate(lines, 1):
             for inc in self.feed(raw, lineno):
-                incidents[inc.id] = inc
+                fold_latest(incidents, inc)
                 self.summary.updates += 1
                 if sink is not None:
                     sink(inc)
             if self.context is not None:
                 self._alerts(alert_sink)
         for inc in self.finish():
-            incidents[inc.id] = inc
+            fold_latest(incidents, inc)
             self.summary.updates += 1
             if sink is not None:
                 sink(inc)

@@ -13,7 +13,7 @@ import orjson
 from rules.core.engine import Correlator
 from rules.loader import RuleSet, load_rules
 from rules.records import decode_record
-from schemas import Incident
+from schemas import Incident, fold_latest
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 CATALOG = Path(__file__).resolve().parents[1] / "rules" / "catalog"
@@ -69,7 +69,7 @@ def drive(core: Correlator, events: Iterable[Any], ooo: float = 0.0, flush: bool
 def latest(updates: Iterable[Incident]) -> dict[str, Incident]:
     out: dict[str, Incident] = {}
     for u in updates:
-        out[u.id] = u
+        fold_latest(out, u)
     return out
 
 

@@ -1,108 +1,245 @@
-"""Time-ordered event buffers with an optional grid index, so radius queries never scan a whole window."""
+"""Event buffers kept in canonical order (docs/semantics.md, section 1), with a grid index for radius queries.
+
+Every buffer is a list sorted by event key `(time, id)`. The engine only ever appends in key order: an event
+that arrives out of order is inserted by rolling the rule back (removing every entry after its place, newest
+first) and redoing what followed. So adds are appends, removals are pops from the tail, and expiry moves a
+start index forward; no operation is ever more than O(1) amortised, and queries scan from the newest entry
+backwards, stopping at the window's lower time bound.
+"""
 
 from __future__ import annotations
 
 import math
-from collections import deque
+from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Any
 
-from rules.geo import haversine_m as distance_m
+from rules.geo import distance_m
 
-_M_PER_DEG = 111_320.0
+Key = tuple[float, str]
+# Degrees of latitude per metre, rounded so that a cell is at least as tall as the radius anywhere on Earth
+# (a degree of latitude is 110,574 m at the equator and 111,694 m at the poles).
+_M_PER_DEG_LAT = 110_000.0
+_COMPACT_AT = 512
 
 
 class Entry:
-    """One buffered event: the record plus what the core reads often (time, place, flags)."""
+    """One selected event as the core keeps it: the record, its key, place and flags."""
 
-    __slots__ = ("ev", "lat", "lon", "replica", "sel", "ts")
+    __slots__ = ("ev", "group", "key", "lat", "lon", "replica", "sel", "ts")
 
-    def __init__(self, ev: Any, ts: float, sel: int, replica: bool):
+    def __init__(self, ev: Any, ts: float, sel: int, replica: bool, group: str = ""):
         self.ev = ev
         self.ts = ts
+        self.key: Key = (ts, ev.id)
         self.sel = sel
         self.replica = replica
+        self.group = group
         loc = ev.location
         self.lat: float | None = loc.lat if loc is not None else None
         self.lon: float | None = loc.lon if loc is not None else None
 
+    def __repr__(self) -> str:
+        return f"Entry({self.ev.id}@{self.ts}, sel={self.sel})"
 
-class Buffer:
-    """Entries of one selection in one group, in arrival order (≈ event time order).
 
-    With a radius the entries are also bucketed in a grid of cells at least `radius` wide (for latitudes
-    up to 60°), so a radius query looks at 3x3 cells. Entries without a location are never near anything.
-    """
+def near(a: Entry, b: Entry, radius: float | None) -> bool:
+    """d(a, b) <= radius (closed); no radius: always; an entry without a location is near nothing."""
+    if radius is None:
+        return True
+    if a.lat is None or b.lat is None:
+        return False
+    return distance_m(a.lat, a.lon, b.lat, b.lon) <= radius  # type: ignore[arg-type]
 
-    __slots__ = ("_dlat", "_dlon", "entries", "grid", "radius")
 
-    def __init__(self, radius: float | None):
-        self.entries: deque[Entry] = deque()
-        self.radius = radius
-        self.grid: dict[tuple[int, int], deque[Entry]] | None = {} if radius else None
-        self._dlat = (radius or 1.0) / _M_PER_DEG
-        self._dlon = (radius or 1.0) / (_M_PER_DEG * 0.5)
+class _Cells:
+    """Entries bucketed in cells at least `radius` wide, each bucket sorted by key like the buffer."""
 
-    def __len__(self) -> int:
-        return len(self.entries)
+    __slots__ = ("_dlat", "_dlon", "cells")
 
-    def _cell(self, lat: float, lon: float) -> tuple[int, int]:
+    def __init__(self, radius: float):
+        self._dlat = radius / _M_PER_DEG_LAT
+        # as wide as tall at 60 degrees, so wider nearer the equator; beyond 60 degrees queries span more columns
+        self._dlon = self._dlat / 0.5
+        self.cells: dict[tuple[int, int], list[Entry]] = {}
+
+    def cell(self, lat: float, lon: float) -> tuple[int, int]:
         return (math.floor(lat / self._dlat), math.floor(lon / self._dlon))
 
+    def span(self, lat: float) -> int:
+        if abs(lat) <= 60.0:
+            return 1
+        return math.ceil(0.5 / max(math.cos(math.radians(min(89.9, abs(lat) + 1.0))), 1e-6))
+
+    def around(self, lat: float, lon: float) -> Iterator[list[Entry]]:
+        row, col = self.cell(lat, lon)
+        span = self.span(lat)
+        get = self.cells.get
+        for r in (row - 1, row, row + 1):
+            for c in range(col - span, col + span + 1):
+                bucket = get((r, c))
+                if bucket:
+                    yield bucket
+
+
+class Buffer:
+    """The entries of one selection in one group, sorted by key; with a radius, also a grid of cells."""
+
+    __slots__ = ("entries", "grid", "radius", "start")
+
+    def __init__(self, radius: float | None):
+        self.entries: list[Entry] = []
+        self.start = 0  # entries before this index have expired
+        self.radius = radius
+        self.grid: _Cells | None = _Cells(radius) if radius else None
+
+    def __len__(self) -> int:
+        return len(self.entries) - self.start
+
+    def live(self) -> list[Entry]:
+        return self.entries[self.start :]
+
     def add(self, entry: Entry) -> None:
-        self.entries.append(entry)
-        if self.grid is not None and entry.lat is not None and entry.lon is not None:
-            self.grid.setdefault(self._cell(entry.lat, entry.lon), deque()).append(entry)
+        """Append in key order; an entry that no later entry can see may also be slotted into place (a quiet
+        late insert, rules/core/rule.py), which keeps removals newest-first valid."""
+        entries = self.entries
+        if entries and entries[-1].key >= entry.key:
+            i = bisect_left(entries, entry.key, lo=self.start, key=_key)
+            if i < len(entries) and entries[i].key == entry.key:
+                raise AssertionError(f"buffer add of a key it holds: {entry.key}")
+            entries.insert(i, entry)
+        else:
+            entries.append(entry)
+        if self.grid is not None and entry.lat is not None:
+            bucket = self.grid.cells.setdefault(self.grid.cell(entry.lat, entry.lon), [])  # type: ignore[arg-type]
+            if bucket and bucket[-1].key > entry.key:
+                bucket.insert(bisect_left(bucket, entry.key, key=_key), entry)
+            else:
+                bucket.append(entry)
+
+    def pop(self, entry: Entry) -> None:
+        """Remove `entry`: the newest one in a rollback (O(1)); anywhere when a quiet insert is taken back."""
+        entries = self.entries
+        if entries and entries[-1] is entry:
+            entries.pop()
+        else:
+            i = bisect_left(entries, entry.key, lo=self.start, key=_key)
+            if i >= len(entries) or entries[i] is not entry:
+                raise AssertionError(f"buffer pop of {entry!r}, which it does not hold")
+            del entries[i]
+        if len(entries) < self.start:
+            self.start = len(entries)
+        if self.grid is not None and entry.lat is not None:
+            key = self.grid.cell(entry.lat, entry.lon)  # type: ignore[arg-type]
+            bucket = self.grid.cells[key]
+            if bucket and bucket[-1] is entry:
+                bucket.pop()
+            else:
+                del bucket[bisect_left(bucket, entry.key, key=_key)]
+            if not bucket:
+                del self.grid.cells[key]
+
+    def find(self, key: Key) -> Entry | None:
+        entries = self.entries
+        i = bisect_left(entries, key, lo=self.start, key=_key)
+        return entries[i] if i < len(entries) and entries[i].key == key else None
 
     def expire(self, cutoff: float) -> int:
-        """Drop entries older than cutoff from the front (arrival order); returns how many."""
-        dropped = 0
+        """Forget entries with time < cutoff; returns how many. No query or rollback can reach them any more."""
         entries = self.entries
-        while entries and entries[0].ts < cutoff:
-            self._unindex(entries.popleft())
-            dropped += 1
+        start = self.start
+        n = len(entries)
+        first = start
+        while start < n and entries[start].ts < cutoff:
+            start += 1
+        dropped = start - first
+        self.start = start
+        if start >= _COMPACT_AT and start * 2 >= n:
+            del entries[:start]
+            self.start = 0
+            if self.grid is not None:
+                self._compact_grid(cutoff)
         return dropped
 
-    def pop_oldest(self) -> None:
-        if self.entries:
-            self._unindex(self.entries.popleft())
+    def _compact_grid(self, cutoff: float) -> None:
+        assert self.grid is not None
+        cells = self.grid.cells
+        for key in list(cells):
+            bucket = cells[key]
+            i = 0
+            while i < len(bucket) and bucket[i].ts < cutoff:
+                i += 1
+            if i == len(bucket):
+                del cells[key]
+            elif i:
+                del bucket[:i]
 
-    def _unindex(self, old: Entry) -> None:
-        if self.grid is not None and old.lat is not None and old.lon is not None:
-            key = self._cell(old.lat, old.lon)
-            bucket = self.grid.get(key)
-            if bucket:
-                if bucket[0] is old:
-                    bucket.popleft()
-                else:
-                    bucket.remove(old)
-                if not bucket:
-                    del self.grid[key]
+    def latest(self, lo: float, before: Key) -> Iterator[Entry]:
+        """Entries with lo <= time and key < before, newest first."""
+        entries = self.entries
+        i = len(entries) - 1
+        stop = self.start
+        while i >= stop:
+            e = entries[i]
+            if e.ts < lo:
+                return
+            if e.key < before:
+                yield e
+            i -= 1
 
-    def recent(self, lo: float, hi: float) -> Iterator[Entry]:
-        """Entries with lo <= ts <= hi, newest arrival first."""
-        for entry in reversed(self.entries):
-            if lo <= entry.ts <= hi:
-                yield entry
-
-    def near(self, lat: float | None, lon: float | None, radius: float, lo: float, hi: float) -> Iterator[Entry]:
-        """Entries within `radius` metres of (lat, lon) and lo <= ts <= hi; newest first per cell."""
+    def latest_near(self, lat: float | None, lon: float | None, radius: float, lo: float, before: Key) -> Iterator[Entry]:
+        """Entries within `radius` of (lat, lon), lo <= time, key < before, newest first."""
         if lat is None or lon is None:
             return
         if self.grid is None or radius > (self.radius or 0.0):
-            for entry in self.recent(lo, hi):
-                if entry.lat is not None and distance_m(lat, lon, entry.lat, entry.lon) <= radius:  # type: ignore[arg-type]
-                    yield entry
+            for e in self.latest(lo, before):
+                if e.lat is not None and distance_m(lat, lon, e.lat, e.lon) <= radius:  # type: ignore[arg-type]
+                    yield e
             return
-        row, col = self._cell(lat, lon)
-        span = 1 if abs(lat) <= 60.0 else math.ceil(0.5 / max(math.cos(math.radians(abs(lat) + 1)), 1e-6))
-        found: list[Entry] = []
-        for r in (row - 1, row, row + 1):
-            for c in range(col - span, col + span + 1):
-                bucket = self.grid.get((r, c))
-                if bucket:
-                    for entry in bucket:
-                        if lo <= entry.ts <= hi and distance_m(lat, lon, entry.lat, entry.lon) <= radius:  # type: ignore[arg-type]
-                            found.append(entry)
-        found.sort(key=lambda e: e.ts, reverse=True)
-        yield from found
+        iters = [_cell_latest(bucket, lo, before) for bucket in self.grid.around(lat, lon)]
+        heads: list[tuple[Key, int, Entry]] = []
+        for i, it in enumerate(iters):
+            for e in it:
+                if e.lat is not None and distance_m(lat, lon, e.lat, e.lon) <= radius:  # type: ignore[arg-type]
+                    heads.append((e.key, i, e))
+                    break
+        # a k-way merge, newest first, pulling the next near entry of a cell only when its head is taken
+        while heads:
+            best = max(range(len(heads)), key=lambda j: heads[j][0])
+            _, i, e = heads[best]
+            yield e
+            nxt = None
+            for cand in iters[i]:
+                if cand.lat is not None and distance_m(lat, lon, cand.lat, cand.lon) <= radius:  # type: ignore[arg-type]
+                    nxt = cand
+                    break
+            if nxt is None:
+                heads.pop(best)
+            else:
+                heads[best] = (nxt.key, i, nxt)
+
+    def candidates(self, lat: float | None, lon: float | None, lo: float, before: Key) -> Iterator[Entry]:
+        """Everything a radius query around (lat, lon) could return (the 3x3 cells), unfiltered by distance:
+        for callers that count rather than order."""
+        if self.grid is None:
+            yield from self.latest(lo, before)
+            return
+        if lat is None or lon is None:
+            return
+        for bucket in self.grid.around(lat, lon):
+            yield from _cell_latest(bucket, lo, before)
+
+
+def _key(e: Entry) -> Key:
+    return e.key
+
+
+def _cell_latest(bucket: list[Entry], lo: float, before: Key) -> Iterator[Entry]:
+    i = len(bucket) - 1
+    while i >= 0:
+        e = bucket[i]
+        if e.ts < lo:
+            return
+        if e.key < before:
+            yield e
+        i -= 1

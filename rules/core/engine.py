@@ -1,10 +1,13 @@
-"""The Correlator: the core contract of DESIGN.md.
+"""The Correlator: the core contract of docs/architecture (DESIGN, "The core contract").
 
     on_event(event) -> [Incident]      on_watermark(t) -> [Incident]      next_deadline() -> datetime | None
     snapshot() -> bytes                restore(bytes)
 
-Deterministic: the same events and watermarks in the same order give the same incidents, ids included.
-Events are the runtime records of rules.records (or anything with the same attributes).
+Results are a function of the events, not of their arrival (docs/semantics.md): each rule runs its inputs in
+canonical order, going back and redoing when one arrives late (rules/core/rule.py), and this module turns
+what that changed into what is sent: the versions of new incidents, corrections of incidents already sent,
+retractions of incidents that no longer exist, and the canonical versions that chained rules select.
+No clock is read here; event time and the watermark are inputs.
 """
 
 from __future__ import annotations
@@ -14,26 +17,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from rules.compiler import CRule
-from rules.core.buffer import Entry
-from rules.core.incidents import IncidentBook
-from rules.core.match import Match
-from rules.core.matchers import MATCHERS, Matcher
+from rules.core.buffer import Key
+from rules.core.rule import Item, Rewind, RuleRuntime
 from rules.core.router import Route, Router
+from rules.core.snapshot import dump_core, load_core
 from rules.core.timers import Timers
-from rules.errors import CoreError
 from rules.loader import RuleSet
-from rules.records import record_from_builtins, record_from_model, record_to_builtins
-from schemas import REFERENCE_TYPES, Incident, IncidentEvent
+from rules.records import record_from_model
+from schemas import REFERENCE_TYPES, Incident, IncidentEvent, IncidentStatus
 
-SNAPSHOT_FORMAT = "saqshy.core.snapshot"
-SNAPSHOT_VERSION = 1
 MAX_CHAIN_DEPTH = 16
-SWEEP_EVERY = 300.0
+SWEEP_EVERY = 300.0  # seconds of event time between state sweeps
 # Returned when nothing happened (most events): one shared empty list, so callers must not mutate results.
-_NOTHING: list[Incident] = []  # seconds of event time between state sweeps (TTL, expired windows)
+_NOTHING: list[Incident] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,19 +45,26 @@ class CoreStats:
     events: int = 0
     duplicates: int = 0
     late_dropped: int = 0
-    matches: dict[str, int] = field(default_factory=dict)
+    corrections: int = 0  # incidents sent again with corrected contents
+    retractions: int = 0  # incidents sent again as retracted
+    rewinds: int = 0  # times a rule went back for an input out of canonical order
     updates: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class RuleRuntime:
-    rule: CRule
-    matcher: Matcher
-    book: IncidentBook
 
 
 def _ts(t: datetime | float) -> float:
     return t if isinstance(t, float | int) else t.timestamp()
+
+
+def longest_wait(rule: CRule) -> float:
+    c = rule.spec.correlate
+    waits = [getattr(c, "window", 0.0), getattr(c, "timeout", 0.0)]
+    waits.append(sum(s.max_gap or 0.0 for s in getattr(c, "steps", [])))
+    return max(waits)
+
+
+def accepted_lateness(rule: CRule) -> float:
+    """How far behind the watermark a rule still takes an input (docs/semantics.md, section 7)."""
+    return rule.lateness + (longest_wait(rule) if rule.late_policy == "reevaluate" else 0.0)
 
 
 class Correlator:
@@ -74,22 +78,29 @@ class Correlator:
         self.runtimes: dict[str, RuleRuntime] = {}
         routes: list[Route] = []
         horizon = 0.0
+        every = ruleset.settings.update_every
         for order, rule in enumerate(ruleset.rules):
-            matcher = MATCHERS[rule.spec.correlate.kind](rule, self.timers, self.reference)
-            self.runtimes[rule.state_key] = RuleRuntime(rule, matcher, IncidentBook(rule, self.timers))
+            rt = RuleRuntime(rule, self.reference, self.timers, accepted_lateness(rule), every)
+            self.runtimes[rule.state_key] = rt
             for sel in rule.selections:
                 routes.append(Route(order, rule.state_key, sel))
-            horizon = max(horizon, rule.lateness + longest_wait(rule))
+            horizon = max(horizon, rt.accept + longest_wait(rule))
         for route in routes:
             route.rt = self.runtimes[route.state_key]
-            route.lateness = route.rt.rule.lateness
-            route.drop_late = route.rt.rule.late_policy == "dead_letter"
+            route.lateness = route.rt.accept
         self.router = Router(routes)
+        self.dependents: dict[str, list[RuleRuntime]] = {}
+        for rt in self.runtimes.values():
+            for upstream in rt.rule.depends_on:
+                self.dependents.setdefault(upstream, []).append(rt)
+        self.lookups = [rt for rt in self.runtimes.values() if rt.rule.spec.correlate.kind == "lookup"]
         ooo = ruleset.settings.max_out_of_orderness if max_out_of_orderness is None else max_out_of_orderness
         self._dedup_horizon = horizon + ooo
         self._seen: dict[str, float] = {}
         self._seen_order: deque[tuple[float, str]] = deque()
         self._next_sweep = float("-inf")
+        # The last version sent of each incident (what a consumer holds), to correct or retract it.
+        self.sent: dict[str, Incident] = {}
 
     # --- the contract ------------------------------------------------------------------------
     def on_event(self, event: Any, replica: bool = False, ts: float | None = None) -> list[Incident]:
@@ -102,45 +113,68 @@ class Correlator:
         seen = self._seen
         if eid in seen:
             stats.duplicates += 1
-            return []
+            return _NOTHING
         seen[eid] = ts
         self._seen_order.append((ts, eid))
         etype = event.type
         if etype in REFERENCE_TYPES:
             self.reference.apply(event, ts)
-        elif etype == "dispatch.action" and event.data.action == "close":
-            out = self._close_by_dispatcher(event.data.incident_id, ts)
-            return out + self._route(event, ts, replica, 0)
-        elif etype == "unit.gps" and event.data.assigned_incident and event.data.status == "on_scene":
-            arrived = self._arrive(event.data, ts)
-            if arrived:
-                return arrived + self._route(event, ts, replica, 0)
-        return self._route(event, ts, replica, 0)
+            if etype == "ref.hotlist":
+                return self._reference_changed((ts, eid))
+            return _NOTHING
+        items: dict[str, Item] | None = None
+        action = _action(event)
+        if action is not None:
+            owner = self._owner(action[1])
+            if owner is not None and not (ts < self.watermark - owner.accept):
+                items = {owner.owner: Item(event, ts, (), replica, action)}
+        routes = self.router.routes(event)
+        if routes:
+            wm = self.watermark
+            late_rules: list[str] | None = None
+            sels: dict[str, list[tuple[int, str]]] = {}
+            for route in routes:
+                sel = route.sel
+                if sel.where is not None and not sel.where(event):
+                    continue
+                if ts < wm - route.lateness:
+                    if late_rules is None:
+                        late_rules = []
+                    late_rules.append(route.rt.rule.id)
+                    continue
+                group = "|".join([str(g(event)) for g in sel.group]) if sel.group else ""
+                sels.setdefault(route.state_key, []).append((sel.index, group))
+            if late_rules:
+                stats.late_dropped += 1
+                self._late.append(LateDrop(eid, tuple(dict.fromkeys(late_rules)), wm - ts))
+            for key, pairs in sels.items():
+                if items is None:
+                    items = {}
+                item = items.get(key)
+                if item is None:
+                    items[key] = Item(event, ts, tuple(pairs), replica)
+                else:
+                    item.sels = tuple(pairs)
+        if not items:
+            return _NOTHING
+        out: list[Incident] = _NOTHING
+        for key, item in items.items():
+            made = self._input(self.runtimes[key], item, 0)
+            if made:
+                if out is _NOTHING:
+                    out = []
+                out.extend(made)
+        return out
 
     def on_watermark(self, t: datetime | float) -> list[Incident]:
         wm = t if type(t) is float else _ts(t)
         if wm <= self.watermark:
-            return []
+            return _NOTHING
         self.watermark = wm
         heap = self.timers._heap
         if (not heap or heap[0][0] > wm) and wm < self._next_sweep:
             return _NOTHING  # the common case, once per event: nothing due (callers never mutate it)
-        out: list[Incident] = []
-        # Firing may register timers that are already due (an incident opened by a timer closes at once
-        # when the watermark jumps far): fire rounds until none is due, whatever the size of the jump.
-        while batch := self.timers.due(wm):
-            for due, owner, kind, ref in batch:
-                rt = self.runtimes.get(owner)
-                if rt is None:
-                    continue
-                if kind == "close":
-                    closed = rt.book.on_timer(due, ref, wm)
-                    if closed is not None:
-                        out.append(closed)
-                        out.extend(self._chain(closed, 0))
-                else:
-                    for m in rt.matcher.on_timer(due, ref, wm):
-                        out.extend(self._emit(rt, m, 0))
+        out = self._fire_due(None, [])
         if wm >= self._next_sweep:
             self._sweep(wm)
         return out
@@ -150,160 +184,202 @@ class Correlator:
         return None if nxt is None else datetime.fromtimestamp(nxt, tz=UTC)
 
     def is_late(self, event: Any) -> bool:
-        """True when some rule that selects this event would drop it as too late (dead-letter policy)."""
+        """True when some rule that selects this event would drop it as too late."""
         ts = event.time.timestamp()
-        return any(
-            ts < self.watermark - self.runtimes[r.state_key].rule.lateness
-            and self.runtimes[r.state_key].rule.late_policy == "dead_letter"
-            for r in self.router.routes(event)
-        )
+        return any(ts < self.watermark - r.lateness for r in self.router.routes(event))
 
     def take_late(self) -> list[LateDrop]:
         out, self._late = self._late, []
         return out
 
-    # --- internals ---------------------------------------------------------------------------
-    def _route(self, ev: Any, ts: float, replica: bool, depth: int) -> list[Incident]:
-        routes = self.router.routes(ev)
-        if not routes:
+    # --- inputs ------------------------------------------------------------------------------
+    def _input(self, rt: RuleRuntime, item: Item, depth: int) -> list[Incident]:
+        last = rt.last_key
+        if last is None or item.key > last:
+            made = rt.apply(item)
+            return self._emit(rt, made, depth) if made else _NOTHING
+        if rt.insert_quietly(item, self.watermark):
             return _NOTHING
-        out: list[Incident] = _NOTHING
-        late_rules: list[str] | None = None
-        entry: Entry | None = None
-        wm = self.watermark
-        for route in routes:
-            sel = route.sel
-            if sel.where is not None and not sel.where(ev):
-                continue
-            rt = route.rt
-            if ts < wm - route.lateness and route.drop_late:
-                if late_rules is None:
-                    late_rules = []
-                late_rules.append(rt.rule.id)
-                continue
-            group = "|".join([str(g(ev)) for g in sel.group]) if sel.group else ""
-            matcher = rt.matcher
-            if matcher.stateless:
-                found = matcher.on_record(sel, ev, ts, replica, group)
-            else:
-                if entry is None or entry.sel != sel.index:
-                    entry = Entry(ev, ts, sel.index, replica)
-                found = matcher.on_event(sel, entry, group, wm)
-            for m in found:
-                if out is _NOTHING:
-                    out = []
-                out.extend(self._emit(rt, m, depth))
-        if late_rules:
-            self.stats.late_dropped += 1
-            self._late.append(LateDrop(ev.id, tuple(late_rules), wm - ts))
+        self.stats.rewinds += 1
+        return self._correct(rt, rt.rewind(item.key, self.watermark, add=[item]), depth)
+
+    def _owner(self, incident_id: str) -> RuleRuntime | None:
+        for rt in self.runtimes.values():
+            if rt.book.owns(incident_id):
+                return rt
+        return None
+
+    def _reference_changed(self, key: Key) -> list[Incident]:
+        """A hotlist change at `key`: lookup rules that already ran past it redo their inputs from there."""
+        out: list[Incident] = []
+        for rt in self.lookups:
+            last = rt.last_key
+            if last is not None and last > key:
+                self.stats.rewinds += 1
+                out.extend(self._correct(rt, rt.rewind(key, self.watermark), 0))
         return out
 
-    def _emit(self, rt: RuleRuntime, m: Match, depth: int) -> list[Incident]:
-        rid = rt.rule.id
-        self.stats.matches[rid] = self.stats.matches.get(rid, 0) + 1
-        update = rt.book.on_match(m)
-        if update is None:
-            return []
-        self.stats.updates[rid] = self.stats.updates.get(rid, 0) + 1
-        return [update, *self._chain(update, depth)]
+    # --- outputs -----------------------------------------------------------------------------
+    def _emit(self, rt: RuleRuntime, made: list[Incident], depth: int) -> list[Incident]:
+        out: list[Incident] = []
+        for u in made:
+            out.append(self._send(u))
+            self.stats.updates[rt.rule.id] = self.stats.updates.get(rt.rule.id, 0) + 1
+            out.extend(self._chain([u], [], rt, depth))
+        return out
 
-    def _chain(self, update: Incident, depth: int) -> list[Incident]:
-        if depth >= MAX_CHAIN_DEPTH or not self.router.wants("incident"):
-            return []
-        record = incident_event_record(update)
-        return self._route(record, record.time.timestamp(), False, depth + 1)
+    def _send(self, u: Incident) -> Incident:
+        prev = self.sent.get(u.id)
+        if prev is not None and prev.version >= u.version:
+            u = u.model_copy(update={"version": prev.version + 1})
+        self.sent[u.id] = u
+        return u
 
-    def _close_by_dispatcher(self, incident_id: str, ts: float) -> list[Incident]:
-        for rt in self.runtimes.values():
-            if incident_id in rt.book.by_id:
-                closed = rt.book.close(incident_id, "closed by dispatcher", ts)
-                return [closed, *self._chain(closed, 0)] if closed else []
-        return []
+    def _chain(self, added: list[Incident], removed: list[Incident], rt: RuleRuntime, depth: int) -> list[Incident]:
+        """Canonical versions of `rt`'s incidents added (and removed, after a correction) as chained inputs."""
+        deps = self.dependents.get(rt.rule.id)
+        if not deps or depth >= MAX_CHAIN_DEPTH:
+            return _NOTHING
+        out: list[Incident] = []
+        records = [incident_event_record(u) for u in added]
+        gone = {(u.updated_time.timestamp(), f"{u.id}@{u.version}") for u in removed}
+        for dep in deps:
+            items = [item for rec in records if (item := self._chained_item(dep, rec)) is not None]
+            if not items and not gone:
+                continue
+            keys = [i.key for i in items] + list(gone)
+            first = min(keys)
+            if not gone and len(items) == 1 and (dep.last_key is None or items[0].key > dep.last_key):
+                made = dep.apply(items[0])
+                if made:
+                    out.extend(self._emit(dep, made, depth + 1))
+                continue
+            self.stats.rewinds += 1
+            out.extend(self._correct(dep, dep.rewind(first, self.watermark, remove=gone, add=items), depth + 1))
+        return out
 
-    def _arrive(self, gps: Any, ts: float) -> list[Incident]:
-        """The unit loop: a unit on scene at an incident it was assigned to updates that incident."""
-        for rt in self.runtimes.values():
-            if gps.assigned_incident in rt.book.by_id:
-                arrived = rt.book.arrive(gps.assigned_incident, gps.unit_id, str(gps.unit_type), ts)
-                return [arrived, *self._chain(arrived, 0)] if arrived else []
-        return []
+    def _chained_item(self, dep: RuleRuntime, record: Any) -> Item | None:
+        ts = record.time.timestamp()
+        pairs: list[tuple[int, str]] = []
+        for route in self.router.routes(record):
+            if route.rt is not dep:
+                continue
+            sel = route.sel
+            if sel.where is not None and not sel.where(record):
+                continue
+            pairs.append((sel.index, "|".join([str(g(record)) for g in sel.group]) if sel.group else ""))
+        return Item(record, ts, tuple(pairs)) if pairs else None
+
+    def _correct(self, rt: RuleRuntime, rewind: Rewind, depth: int) -> list[Incident]:
+        """After `rt` went back and redid its inputs: send what changed, feed chained rules the difference."""
+        out: list[Incident] = []
+        new = list(rewind.new)
+        out.extend(self._fire_due(rt, new))  # timers the rewind re-armed that are already due
+        old = rewind.old
+        ids = list(dict.fromkeys([u.id for u in old] + [u.id for u in new]))
+        stats = self.stats
+        for inc_id in ids:
+            sent = self.sent.get(inc_id)
+            current = rt.book.latest(inc_id)
+            if sent is None:
+                # never sent: its canonical versions go out as they are
+                for u in new:
+                    if u.id == inc_id:
+                        out.append(self._send(u))
+                continue
+            if current is None:
+                if sent.status != IncidentStatus.RETRACTED:
+                    stats.retractions += 1
+                    retracted = sent.model_copy(update={"version": sent.version + 1, "status": IncidentStatus.RETRACTED})
+                    self.sent[inc_id] = retracted
+                    out.append(retracted)
+                continue
+            if current.model_copy(update={"version": sent.version}) != sent:
+                stats.corrections += 1
+                fixed = current.model_copy(update={"version": max(sent.version + 1, current.version)})
+                self.sent[inc_id] = fixed
+                out.append(fixed)
+        old_by = {(u.id, u.version): u for u in old}
+        new_by = {(u.id, u.version): u for u in new}
+        removed = [u for k, u in old_by.items() if new_by.get(k) != u]
+        added = [u for k, u in new_by.items() if old_by.get(k) != u]
+        if removed or added:
+            out.extend(self._chain(added, removed, rt, depth))
+        return out
+
+    # --- time --------------------------------------------------------------------------------
+    def _fire_due(self, collect: RuleRuntime | None, into: list[Incident]) -> list[Incident]:
+        """Fire every timer the watermark passed. Versions made by `collect`'s timers go to `into` (the caller
+        diffs them); everything else is sent."""
+        out: list[Incident] = []
+        wm = self.watermark
+        while batch := self.timers.due(wm):
+            for ts, owner, kind, ref in batch:
+                rt = self.runtimes.get(owner)
+                if rt is None:
+                    continue
+                made = rt.fire(ts, kind, ref)
+                if not made:
+                    continue
+                if rt is collect:
+                    into.extend(made)
+                else:
+                    out.extend(self._emit(rt, made, 0))
+        return out
 
     def _sweep(self, wm: float) -> None:
         self._next_sweep = wm + SWEEP_EVERY
         for rt in self.runtimes.values():
-            rt.matcher.sweep(wm)
+            rt.sweep(wm)
         cutoff = wm - self._dedup_horizon
         seen, order = self._seen, self._seen_order
         while order and order[0][0] < cutoff:
             _, eid = order.popleft()
             seen.pop(eid, None)
+        # a sent incident closed (or retracted) long enough ago can never change again
+        final = (IncidentStatus.CLOSED, IncidentStatus.RETRACTED)
+        for inc_id in [
+            i for i, u in self.sent.items() if u.status in final and u.updated_time.timestamp() < cutoff
+        ]:
+            del self.sent[inc_id]
 
     # --- observability -----------------------------------------------------------------------
+    def matches(self) -> dict[str, int]:
+        return {rt.rule.id: rt.matches for rt in self.runtimes.values() if rt.matches}
+
     def state_size(self) -> dict[str, int]:
-        """Buffered entries, partial matches and open incidents per rule, and ids kept for dedup."""
-        sizes = {rt.rule.id: rt.matcher.size() + rt.book.size() for rt in self.runtimes.values()}
+        """Buffered entries and open incidents per rule, and ids kept for dedup."""
+        sizes = {rt.rule.id: rt.size() for rt in self.runtimes.values()}
         sizes["_dedup"] = len(self._seen)
         sizes["_timers"] = len(self.timers)
         return sizes
 
     def overflow(self) -> dict[str, int]:
-        return {rt.rule.id: rt.matcher.overflow for rt in self.runtimes.values() if rt.matcher.overflow}
+        out = {rt.rule.id: rt.kind.overflow + rt.overflow_keys for rt in self.runtimes.values()}
+        return {k: v for k, v in out.items() if v}
 
     # --- snapshots ---------------------------------------------------------------------------
     def snapshot(self) -> bytes:
-        """Versioned state; rules are keyed by (id, version), so a changed rule starts clean on restore."""
-        events: dict[str, Any] = {}
-        rules = {
-            key: {"matcher": rt.matcher.dump(events), "incidents": rt.book.dump()} for key, rt in self.runtimes.items()
-        }
-        doc = {
-            "format": SNAPSHOT_FORMAT,
-            "version": SNAPSHOT_VERSION,
-            "watermark": self.watermark if self.watermark != float("-inf") else None,
-            "rules": rules,
-            "events": {k: record_to_builtins(v) for k, v in events.items()},
-            "seen": list(self._seen_order),
-            "reference": [[ts, record_to_builtins(ev)] for ts, ev in self.reference.applied()],
-            "stats": {"events": self.stats.events, "duplicates": self.stats.duplicates},
-        }
-        return orjson.dumps(doc)
+        """Versioned state, including what a late event needs to go back (rules/core/snapshot.py)."""
+        return dump_core(self)
 
     def restore(self, data: bytes) -> None:
-        try:
-            doc = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise CoreError(f"not a core snapshot: {exc}") from None
-        if not isinstance(doc, dict) or doc.get("format") != SNAPSHOT_FORMAT:
-            raise CoreError("not a core snapshot (missing format marker)")
-        if doc.get("version") != SNAPSHOT_VERSION:
-            raise CoreError(
-                f"snapshot version {doc.get('version')} is not supported (this core reads {SNAPSHOT_VERSION})"
-            )
-        self.watermark = doc["watermark"] if doc["watermark"] is not None else float("-inf")
-        self._next_sweep = float("-inf")
-        events = {k: record_from_builtins(v) for k, v in doc["events"].items()}
-        for ts, ref_event in doc.get("reference", []):
-            self.reference.apply(record_from_builtins(ref_event), float(ts))
-        for key, state in doc["rules"].items():
-            rt = self.runtimes.get(key)
-            if rt is None:
-                continue  # the rule changed version or was removed: its old state is dropped
-            rt.matcher.load(state["matcher"], events)
-            rt.book.load(state["incidents"])
-        self._seen_order = deque((float(ts), eid) for ts, eid in doc.get("seen", []))
-        self._seen = {eid: ts for ts, eid in self._seen_order}
-        self.stats.events = doc.get("stats", {}).get("events", 0)
+        load_core(self, data)
 
 
-def longest_wait(rule: CRule) -> float:
-    c = rule.spec.correlate
-    waits = [getattr(c, "window", 0.0), getattr(c, "timeout", 0.0)]
-    waits += [s.max_gap or 0.0 for s in getattr(c, "steps", [])]
-    return max(waits)
+def _action(event: Any) -> tuple[Any, ...] | None:
+    """The incident lifecycle inputs: a dispatcher's close, a unit on scene at its assigned incident."""
+    etype = event.type
+    if etype == "dispatch.action" and event.data.action == "close":
+        return ("close", event.data.incident_id)
+    if etype == "unit.gps" and event.data.assigned_incident and event.data.status == "on_scene":
+        data = event.data
+        return ("arrive", data.assigned_incident, data.unit_id, str(data.unit_type))
+    return None
 
 
 def incident_event_record(update: Incident) -> Any:
-    """An incident update as an event, so chained rules select it like any other input."""
+    """A canonical version as an event, so chained rules select it like any other input."""
     event = IncidentEvent(
         id=f"{update.id}@{update.version}",
         source=f"saqshy/rules/{update.rule_id}",

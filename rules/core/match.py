@@ -1,24 +1,31 @@
-"""What a matcher hands to the incident book: the events that made one match."""
+"""What a kind hands to the incident book: the events of one match (docs/semantics.md, section 4)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from rules.core.buffer import Entry
+from rules.core.buffer import Entry, Key
 
 
 @dataclass(slots=True)
 class Match:
-    trigger: Entry  # the event that completed the match: a replica's match only shadows (rules/core/incidents.py)
+    trigger: Entry  # the event that completed the match; a replica's match only shadows (rules/core/book.py)
     anchor: Entry  # where the incident is
     bindings: dict[str, Any]  # selection name -> event record
-    entries: list[Entry]
+    evidence: list[Entry]  # the events the match adds to its incident, in canonical order
     group: str
-    time: float  # event time at which the match holds
+    time: float  # the trigger's time; an absence's deadline
     count: int = 1
     distinct: int = 0
     total: float = 0.0
     hit: Any = None
     hit_distance: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    # When `count` was counted only as far as the rule's terms compare it, the exact count, for rendering.
+    full_count: Callable[[], int] | None = None
+
+    @property
+    def key(self) -> tuple[float, Key]:
+        """Matches of a rule are taken in this order: (match time, trigger key)."""
+        return (self.time, self.trigger.key)

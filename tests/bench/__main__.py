@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ORDER = ["core", "enrich", "kafka", "archive", "map_query", "flink", "detector", "forecast"]
+ORDER = ["core", "burst", "enrich", "kafka", "archive", "map_query", "flink", "detector", "forecast"]
 HERE = Path(__file__).parent
 
 

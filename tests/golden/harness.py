@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from schemas import Incident
+from schemas import Incident, fold_latest
 
 ROOT = Path(__file__).parent / "scenarios"
 CATALOG = Path(__file__).resolve().parents[2] / "rules" / "catalog"
@@ -53,8 +53,7 @@ def check(scenario: Scenario, updates: Iterable[Incident], dead_letters: Counter
     versions: Counter[str] = Counter()
     for u in updates:
         versions[u.id] += 1
-        if u.id not in latest or u.version > latest[u.id].version:
-            latest[u.id] = u
+        fold_latest(latest, u)
     remaining = list(latest.values())
     problems = []
     for exp in scenario.expected["incidents"]:

@@ -66,7 +66,7 @@ def test_threshold_count_matches_brute_force(times: list[int], k: int, w: int) -
     core = Correlator(rs)
     drive(core, [event("call.112", t, {"call_id": f"c{t}", "category": "crime"}, eid=f"c{t}") for t in times])
     expected = sum(1 for i, t in enumerate(times) if sum(1 for u in times[: i + 1] if u >= t - w) >= k)
-    assert core.stats.matches.get("p.threshold", 0) == expected
+    assert core.matches().get("p.threshold", 0) == expected
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,0 +1,377 @@
+"""One rule at run time: its kind's buffers, its incident book, and what it needs to go back in time.
+
+The rule is a deterministic function of its inputs in canonical order (docs/semantics.md). Inputs that come
+in order are applied at once. One that comes after inputs later than itself makes the rule go back to the
+first operation past its place (journal undo for the book, buffer pops for the kind, timer firings re-armed)
+and redo everything from there in canonical order. The caller compares the canonical versions made before and
+after (`Rewind`) to send corrections and to feed chained rules.
+
+Operations are item applications (events routed to the rule, dispatcher actions) and timer firings, numbered
+by `seq` in the order they ran. Items run in canonical order; a timer fires when the watermark passes it,
+possibly after items later than itself, which is harmless (its effect does not depend on later items) but
+means a rollback must also undo firings whose time is past the late item's place.
+"""
+
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_left, bisect_right
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from rules.compiler import CRule
+from rules.core.book import IncidentBook
+from rules.core.buffer import Entry, Key
+from rules.core.journal import Journal, Op
+from rules.core.kinds import KINDS
+from rules.core.match import Match
+from rules.core.reference import ReferenceStore
+from rules.core.timers import Timers
+from schemas import Incident
+
+TIMER_TIE = "\U0010ffff"  # a timer at time t runs after every event at t
+
+
+class Item:
+    """One input of a rule: an event with the selections that took it, or a dispatcher action."""
+
+    __slots__ = ("action", "entries", "ev", "key", "mark", "matches", "out", "replica", "sels", "seq", "ts")
+
+    def __init__(
+        self,
+        ev: Any,
+        ts: float,
+        sels: tuple[tuple[int, str], ...],
+        replica: bool = False,
+        action: tuple[Any, ...] | None = None,
+    ):
+        self.ev = ev
+        self.ts = ts
+        self.key: Key = (ts, ev.id)
+        self.sels = sels  # (selection index, group) pairs, in selection order
+        self.replica = replica
+        self.action = action  # ("close", incident id) or ("arrive", incident id, unit id, unit type)
+        self.entries: list[Entry] = []
+        self.seq = -1
+        self.mark = 0
+        self.out = 0
+        self.matches = 0
+
+
+@dataclass(slots=True)
+class Firing:
+    key: Key
+    seq: int
+    mark: int
+    out: int
+
+
+@dataclass
+class Rewind:
+    """What one correction changed: the canonical versions undone and the ones made instead."""
+
+    old: list[Incident] = field(default_factory=list)
+    new: list[Incident] = field(default_factory=list)
+
+
+class RuleRuntime:
+    def __init__(
+        self, rule: CRule, reference: ReferenceStore, timers: Timers, accept_lateness: float, update_every: float
+    ):
+        self.rule = rule
+        self.timers = timers
+        self.owner = rule.state_key
+        self.accept = accept_lateness  # how far behind the watermark an input is still taken
+        self.journal = Journal()
+        self.kind = KINDS[rule.spec.correlate.kind](rule, reference, self._schedule_kind)
+        self.book = IncidentBook(rule, self.journal, self._schedule_book, accept_lateness, update_every)
+        self.groups: OrderedDict[str, Any] = OrderedDict()
+        self.items: list[Item] = []  # canonical order, seq increasing along the list
+        self.firings: list[Firing] = []  # seq order
+        self.outputs: list[tuple[int, Incident]] = []  # (seq of the operation, canonical version)
+        self.seq = 0
+        self.matches = 0  # canonical matches (undone with their items)
+        self.rewinds = 0
+        self.overflow_keys = 0
+        self._item_seqs: list[int] = []  # seq of each item, for bisect
+        self._replay_due: list[tuple[float, str, str, str]] | None = None  # during a rewind: timers already due
+        self._replay_wm = float("-inf")
+        self._max_fired: Key | None = None
+
+    @property
+    def last_key(self) -> Key | None:
+        """The canonical position this rule has run up to: its last item, or a timer fired past it (a timer
+        fires after every event at its time, so an event at a due timer's time is already out of order)."""
+        last = self.items[-1].key if self.items else None
+        fired = self._max_fired
+        if fired is not None and (last is None or fired > last):
+            return fired
+        return last
+
+    # --- timers ------------------------------------------------------------------------------------
+    def _schedule_kind(self, ts: float, group: str, ref: str) -> None:
+        self._schedule(ts, "kind", f"{group}\x1e{ref}")
+
+    def _schedule_book(self, ts: float, kind: str, ref: str) -> None:
+        self._schedule(ts, kind, ref)
+
+    def _schedule(self, ts: float, kind: str, ref: str) -> None:
+        local = self._replay_due
+        if local is not None and ts <= self._replay_wm:
+            heapq.heappush(local, (ts, self.owner, kind, ref))  # due already: fired at its place in the replay
+        else:
+            self.timers.register(ts, self.owner, kind, ref)
+
+    # --- operations --------------------------------------------------------------------------------
+    def apply(self, item: Item) -> list[Incident]:
+        """An item in canonical order (its key after every item so far): run it, return the versions made."""
+        self._begin(item)
+        book = self.book
+        kind = self.kind
+        if item.action is not None:
+            self._act(item.action, item.ts)
+        stateful = kind.stateful
+        for sel, group in item.sels:
+            state = self._group(group) if stateful else None
+            entry = Entry(item.ev, item.ts, sel, item.replica, group)
+            item.entries.append(entry)
+            kind.add(state, entry)
+            for m in kind.trigger(state, entry):
+                item.matches += 1
+                book.on_match(m)
+        self.matches += item.matches
+        return self._drain(item.seq)
+
+    def _begin(self, item: Item) -> None:
+        item.seq = self.seq
+        self.seq += 1
+        item.mark = self.journal.mark()
+        item.out = len(self.outputs)
+        self.items.append(item)
+        self._item_seqs.append(item.seq)
+
+    def _act(self, action: tuple[Any, ...], ts: float) -> None:
+        if action[0] == "close":
+            self.book.close(action[1], ts)
+        elif action[0] == "arrive":
+            self.book.arrive(action[1], action[2], action[3], ts)
+
+    def _group(self, group: str) -> Any:
+        state = self.groups.get(group)
+        if state is None:
+            if len(self.groups) >= self.rule.spec.limits.max_keys:
+                self.groups.popitem(last=False)  # a state limit: the least recently used group goes
+                self.overflow_keys += 1
+            state = self.groups[group] = self.kind.new_group()
+        else:
+            self.groups.move_to_end(group)
+        return state
+
+    def _drain(self, seq: int) -> list[Incident]:
+        out = self.book.out
+        if not out:
+            return out
+        self.book.out = []
+        self.outputs.extend((seq, u) for u in out)
+        return out
+
+    def fire(self, ts: float, kind: str, ref: str) -> list[Incident]:
+        """A timer of this rule that the watermark passed (popped from the shared heap by the caller)."""
+        firing = Firing((ts, TIMER_TIE), self.seq, self.journal.mark(), len(self.outputs))
+        self.seq += 1
+        self.firings.append(firing)
+        if self._max_fired is None or firing.key > self._max_fired:
+            self._max_fired = firing.key
+        self.journal.add(("timer", (ts, self.owner, kind, ref)))
+        if kind == "kind":
+            group, _, sub = ref.partition("\x1e")
+            state = self.groups.get(group)
+            if state is not None:
+                for m in self.kind.on_timer(state, sub, ts, group):
+                    self.matches += 1
+                    self.book.on_match(m)
+                    self.journal.add(("matched",))
+        else:
+            self.book.on_timer(kind, ref, ts)
+        return self._drain(firing.seq)
+
+    def insert_quietly(self, item: Item, watermark: float) -> bool:
+        """An item that came out of order but changes nothing after its place: it only completes (or not) its
+        own matches, and no later entry can see it. With no match, it is slotted into place without going
+        back (most late events: an ANPR read of no listed plate, a call far from any later call). False: the
+        caller must rewind."""
+        kind = self.kind
+        if item.action is not None or not kind.quiet_insert:
+            return False
+        stateful = kind.stateful
+        entries = [Entry(item.ev, item.ts, sel, item.replica, group) for sel, group in item.sels]
+        if stateful:
+            for entry in entries:
+                state = self.groups.get(entry.group)
+                if state is not None and kind.later_affected(state, entry.sel, entry, watermark):
+                    return False
+        added: list[tuple[Any, Entry]] = []
+        quiet = True
+        for entry in entries:
+            state = self._group(entry.group) if stateful else None
+            kind.add(state, entry)
+            added.append((state, entry))
+            if kind.trigger(state, entry):
+                quiet = False
+                break
+        if not quiet:
+            for state, entry in reversed(added):
+                kind.remove(state, entry)
+            return False
+        i = bisect_left(self.items, item.key, key=lambda it: it.key)
+        nxt = self.items[i]  # there is one: the item is out of order
+        item.seq, item.mark, item.out = nxt.seq, nxt.mark, nxt.out  # undone exactly when its successor is
+        item.entries = [entry for _, entry in added]
+        self.items.insert(i, item)
+        self._item_seqs.insert(i, nxt.seq)
+        return True
+
+    # --- going back ----------------------------------------------------------------------------------
+    def rewind(
+        self, p: Key, watermark: float, remove: set[Key] | None = None, add: list[Item] | None = None
+    ) -> Rewind:
+        """Go back to before canonical position `p` (the earliest change), drop the items keyed in `remove`,
+        insert `add`, and redo everything after in canonical order, firing the timers the watermark already
+        passed at their own places among the items."""
+        self.rewinds += 1
+        target = self._target(p)
+        if target is None:  # nothing ran past p: the new items simply come next
+            start = len(self.outputs)
+            self._replay(sorted(add or (), key=lambda i: i.key), watermark)
+            return Rewind(new=[u for _, u in self.outputs[start:]])
+        seq, mark, out = target
+        old = [u for _, u in self.outputs[out:]]
+        del self.outputs[out:]
+        self.journal.undo_to(mark, self._undo)
+        first = bisect_left(self._item_seqs, seq)
+        undone = self.items[first:]
+        for item in reversed(undone):
+            self.matches -= item.matches
+            for entry in reversed(item.entries):
+                state = self.groups.get(entry.group)
+                if state is not None:
+                    self.kind.remove(state, entry)
+        del self.items[first:]
+        del self._item_seqs[first:]
+        while self.firings and self.firings[-1].seq >= seq:
+            self.firings.pop()
+        self._max_fired = max((f.key for f in self.firings), default=None)
+        redo = [i for i in undone if remove is None or i.key not in remove]
+        redo.extend(add or ())
+        redo.sort(key=lambda i: i.key)
+        start = len(self.outputs)
+        self._replay(redo, watermark)
+        return Rewind(old=old, new=[u for _, u in self.outputs[start:]])
+
+    def _replay(self, redo: list[Item], watermark: float) -> None:
+        heap = self.timers._heap
+        mine = [t for t in heap if t[1] == self.owner and t[0] <= watermark]
+        if mine:
+            self.timers._heap = heap = [t for t in heap if not (t[1] == self.owner and t[0] <= watermark)]
+            heapq.heapify(heap)
+        heapq.heapify(mine)
+        self._replay_due, self._replay_wm = mine, watermark
+        try:
+            for item in redo:
+                while mine and (mine[0][0], TIMER_TIE) < item.key:
+                    self._fire_local(mine)
+                item.entries = []
+                item.matches = 0
+                self.apply(item)
+            while mine:
+                self._fire_local(mine)
+        finally:
+            self._replay_due = None
+
+    def _fire_local(self, due: list[tuple[float, str, str, str]]) -> None:
+        ts, _, kind, ref = item = heapq.heappop(due)
+        while due and due[0] == item:  # the same timer armed twice fires once
+            heapq.heappop(due)
+        self.fire(ts, kind, ref)
+
+    def _target(self, p: Key) -> tuple[int, int, int] | None:
+        """(seq, journal mark, output index) of the first operation at or past canonical position p."""
+        best: tuple[int, int, int] | None = None
+        i = bisect_left(self.items, p, key=lambda it: it.key)
+        if i < len(self.items):
+            it = self.items[i]
+            best = (it.seq, it.mark, it.out)
+        # A timer fires only once the watermark passed it, and an item is taken only within `accept` of the
+        # watermark, so a firing that ran before an item keyed k has a time <= k + accept.
+        items = self.items
+        seqs = self._item_seqs
+        for f in reversed(self.firings):
+            if f.key >= p:
+                if best is None or f.seq < best[0]:
+                    best = (f.seq, f.mark, f.out)
+                continue
+            nxt = bisect_right(seqs, f.seq)
+            if nxt < len(items) and items[nxt].key[0] + self.accept < p[0]:
+                break
+        return best
+
+    def _undo(self, op: Op) -> None:
+        code = op[0]
+        if code == "timer":
+            ts, owner, kind, ref = op[1]
+            self.timers.register(ts, owner, kind, ref)
+        elif code == "matched":
+            self.matches -= 1
+        elif code == "noop":
+            pass
+        else:
+            self.book.undo(op)
+
+    # --- housekeeping ---------------------------------------------------------------------------------
+    def sweep(self, watermark: float) -> None:
+        """Forget what no late input can reach any more: expired buffer entries, old items, journal records."""
+        horizon = watermark - self.accept  # no input older than this is taken
+        # a rollback redoes items back to `horizon - accept`, whose triggers look back `lookback` more
+        cutoff = horizon - self.accept - self.kind.lookback()
+        if self.kind.stateful:
+            for group in [g for g, state in self.groups.items() if self.kind.expire(state, cutoff) == 0]:
+                del self.groups[group]
+        # items a rollback can still redo: those after any item or firing keyed past `horizon`
+        keep_from = horizon - self.accept
+        i = bisect_left(self.items, (keep_from, ""), key=lambda it: it.key)
+        if i:
+            del self.items[:i]
+            del self._item_seqs[:i]
+        j = 0
+        while j < len(self.firings) and self.firings[j].key[0] < horizon - self.accept:
+            j += 1
+        if j:
+            del self.firings[:j]
+        marks = [it.mark for it in self.items[:1]] + [f.mark for f in self.firings[:1]]
+        outs = [it.out for it in self.items[:1]] + [f.out for f in self.firings[:1]]
+        mark = min(marks) if marks else self.journal.mark()
+        out = min(outs) if outs else len(self.outputs)
+        self.journal.trim(mark)
+        if out:
+            del self.outputs[:out]
+            for it in self.items:
+                it.out -= out
+            for f in self.firings:
+                f.out -= out
+        self.book.forget_closed()
+
+    def size(self) -> int:
+        if not self.kind.stateful:
+            return self.book.size()
+        return sum(self.kind.size(state) for state in self.groups.values()) + self.book.size()
+
+    def describe(self, group: str) -> str:
+        state = self.groups.get(group)
+        return "no state" if state is None else self.kind.describe(state)
+
+
+def route_matches(rule: RuleRuntime, matches: list[Match]) -> None:
+    """Hand matches to the book (used by tests that drive a kind directly)."""
+    for m in matches:
+        rule.book.on_match(m)
