@@ -88,7 +88,7 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: Path, doc: YamlDoc)
         loader.flatten_mapping(node)  # resolves `<<` merge keys
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = _construct(loader, key_node, doc)
             if not isinstance(key, str):
                 raise RuleError(f"keys must be text, not {key!r}", doc._loc(key_node))
             if key in out:
@@ -98,7 +98,15 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: Path, doc: YamlDoc)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_convert(loader, item, (*path, i), doc) for i, item in enumerate(node.value)]
+    return _construct(loader, node, doc)
+
+
+def _construct(loader: yaml.SafeLoader, node: yaml.Node, doc: YamlDoc) -> Any:
     try:
         return loader.construct_object(node, deep=True)
     except yaml.constructor.ConstructorError as exc:
         raise RuleError(f"YAML: {exc.problem}", doc._loc(node)) from None
+    except ValueError as exc:  # a scalar PyYAML resolves but Python cannot build: a date 2026-13-01, an int
+        # of more than 4300 digits (Python's limit on int/str conversion; it was a traceback)
+        reason = "a number of more than 4300 digits" if "digits" in str(exc) else str(exc)
+        raise RuleError(f"YAML: cannot read this value: {reason}", doc._loc(node)) from None

@@ -25,10 +25,18 @@ in_zone() say otherwise below). `&&`, `||` and `?:` treat null as false and alwa
 `null && x` is false, `null || x` is x. A condition that evaluates to null does not hold.
 
 Local time functions (hour, minute, weekday 1=Mon..7=Sun, date "YYYY-MM-DD", time_between [from, to)
-wrapping midnight) use the rule set's timezone. Literal-only arguments: the regex of matches() (at most
-512 characters, compiled once), duration("5m"), the zone label of in_zone(), the size of cell(), the
-clock times of time_between(). distance_m(a, b) is null when either is null; in_zone() is false for a
-null location or when no zones are loaded.
+wrapping midnight) use the rule set's timezone. Literal-only arguments: the regex of matches() (run on
+RE2, linear time: rules/expr/regex.py), duration("5m"), the zone label of in_zone(), the size of cell(),
+the clock times of time_between(). distance_m(a, b) is null when either is null; in_zone() is false for
+a null location or when no zones are loaded.
+
+Bounds (rules/expr/limits.py): lint refuses, at the offending token, an expression over 2,000 characters,
+a number literal over 64 characters or an int outside 64 bits or an infinite float, a string literal
+over 1,000 characters, a list literal over 500 items, a tree deeper than 64 levels, a template over
+10,000 characters or 64 placeholders. At run time nothing raises: int arithmetic leaving 64 bits,
+timestamps leaving years 1..9999, values that cannot be shown and matches() of a string over 2,000
+characters give null, and strings built by `+`, string(), lower(), upper() and templates are cut to
+10,000 characters (lists built by `+` to 10,000 items).
 """
 
 from __future__ import annotations
@@ -132,6 +140,6 @@ def _renderer(c: CompiledExpr, env: ExprEnv, offset: int) -> Callable[[Any], str
 
     def render(o: Any) -> str:
         v = fn(o)
-        return "" if v is None else show(v)
+        return "" if v is None else show(v) or ""
 
     return render

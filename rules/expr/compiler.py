@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel
 
 from rules.errors import ExprError
-from rules.expr.functions import FUNCTIONS
+from rules.expr.functions import FUNCTIONS, int_or_null
+from rules.expr.limits import INT_MAX, INT_MIN, MAX_LIST, MAX_STRING, shorten
 from rules.expr.parser import Binary, Call, Cond, Index, ListLit, Lit, Name, Node, Select, Unary
 from rules.expr.types import (
     BOOL,
@@ -147,7 +148,12 @@ class Compiler:
     # --- leaves and paths ------------------------------------------------------------------------
 
     def _lit(self, node: Lit) -> Typed:
-        return constant(literal_type(node.value), node.value)
+        v = node.value
+        if type(v) is int and not INT_MIN <= v <= INT_MAX:
+            raise ExprError(
+                f"integer {shorten(str(v))} is out of range (ints are 64-bit: at most {INT_MAX})", node.offset
+            )
+        return constant(literal_type(v), v)
 
     def _listlit(self, node: ListLit) -> Typed:
         items = [self.compile(i) for i in node.items]
@@ -157,7 +163,7 @@ class Compiler:
             if merged is None:
                 raise ExprError(f"list items must have one type: {elem} and {item.type}", sub.offset)
             elem = merged
-        t = list_of(elem if items else Type("dyn"))
+        t = list_of(elem)  # [] is a list of null: it unifies with any list
         if all(i.const for i in items):
             return constant(t, tuple(i.value for i in items))
         fns = tuple(i.fn for i in items)
@@ -169,7 +175,8 @@ class Compiler:
             if node.name in FUNCTIONS:
                 raise ExprError(f"'{node.name}' is a function: write {node.name}(...)", node.offset)
             raise ExprError(
-                f"unknown name '{node.name}'{_hint(node.name, list(self.scope.names), 'known')}", node.offset
+                f"unknown name '{shorten(node.name)}'{_hint(node.name, list(self.scope.names), 'known')}",
+                node.offset,
             )
         if self.scope.kind == "event":
             path = _Path(None, ((node.name,),), (node.name,))
@@ -183,13 +190,13 @@ class Compiler:
         t = target.type
         if t.kind != "object":
             what = "a value of unknown type" if t.kind == "dyn" else str(t)
-            raise ExprError(f"cannot select field '{node.field}' on {what}", node.offset)
+            raise ExprError(f"cannot select field '{shorten(node.field)}' on {what}", node.offset)
         ft = field_type(t, node.field)
         if ft is None:
             names = field_names(t)
             close = difflib.get_close_matches(node.field, names, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"fields: {', '.join(names)}"
-            raise ExprError(f"unknown field '{node.field}' on {t} ({hint})", node.offset)
+            raise ExprError(f"unknown field '{shorten(node.field)}' on {t} ({hint})", node.offset)
         if t.nullable:
             ft = ft.maybe_null()  # a path through null is null
         base = self.paths.get(id(node.target))
@@ -236,6 +243,8 @@ class Compiler:
                 a.type if a.type.kind == "bool" else BOOL.maybe_null(),
                 lambda o: None if (v := f(o)) is None else not v,
             )
+        elif a.type.kind == "int":  # -(-2**63) leaves the 64-bit range: null
+            out = Typed(a.type.maybe_null(), lambda o: None if (v := f(o)) is None else int_or_null(-v))
         else:
             _expect(a.type, node.operand, "unary '-'", "int", "float", "duration")
             out = Typed(a.type, lambda o: None if (v := f(o)) is None else -v)
@@ -287,6 +296,10 @@ class Compiler:
         for side, other, sub in ((left, right, node.right), (right, left, node.left)):
             _check_choice(side.type, other, sub)
         a, b = left.fn, right.fn
+        if left.type.kind == "list" or right.type.kind == "list":
+            # a list literal is a tuple, a field or `+` gives a list: compare them as sequences
+            eq = (lambda o: _seq(a(o)) == _seq(b(o))) if node.op == "==" else (lambda o: _seq(a(o)) != _seq(b(o)))
+            return Typed(BOOL, eq)
         if node.op == "==":
             if right.const:
                 v = right.value
@@ -352,7 +365,13 @@ class Compiler:
 
     def _arith(self, node: Binary, left: Typed, right: Typed) -> Typed:
         op, lt, rt = node.op, left.type, right.type
-        found = _arith_rule(op, lt.kind, rt.kind)
+        if op == "+" and lt.kind == rt.kind == "list":
+            elem = _unify(lt.elem or NULL, rt.elem or NULL)
+            if elem is None:
+                raise ExprError(f"cannot join {lt} and {rt}: list items must have one type", node.offset)
+            found: tuple[Type, Callable[[Any, Any], Any]] | None = (list_of(elem).maybe_null(), _concat)
+        else:
+            found = _arith_rule(op, lt.kind, rt.kind)
         if found is None:
             raise ExprError(f"cannot apply '{op}' to {lt} and {rt}", node.offset)
         t, f = found
@@ -390,7 +409,10 @@ class Compiler:
                 node.offset,
             )
         args = [self.compile(a) for a in node.args]
-        return spec.build(self, args, node)
+        out = spec.build(self, args, node)
+        if not out.const and not out.type.nullable and any(a.type.nullable for a in args):
+            out.type = out.type.maybe_null()  # a null argument gives null: no fast path may assume a value
+        return out
 
 
 # --- typing rules -------------------------------------------------------------------------------
@@ -404,7 +426,7 @@ def _hint(name: str, known: list[str], label: str) -> str:
 
 
 def _expect(t: Type, node: Node, what: str, *kinds: str) -> None:
-    if t.kind not in kinds and t.kind not in ("null", "dyn"):
+    if t.kind not in kinds and t.kind != "null":  # a value of unknown type (dyn) is not accepted either
         raise ExprError(f"{what} needs {' or '.join(kinds)}, got {t}", node.offset)
 
 
@@ -416,7 +438,7 @@ def _check_choice(t: Type, other: Typed, node: Node) -> None:
     """`data.analytic == "fier"` can never be true: say so when the field has a closed set of values."""
     if t.choices is None or not other.const:
         return
-    values = other.value if isinstance(other.value, tuple) else (other.value,)
+    values = other.value if isinstance(other.value, tuple | list) else (other.value,)
     for v in values:
         if v is not None and v not in t.choices:
             shown = sorted(map(str, t.choices))
@@ -444,24 +466,79 @@ def _unify(a: Type, b: Type) -> Type | None:
     return None
 
 
+# Arithmetic never raises: ints stay 64-bit (a result outside gives null), an int too large for a float
+# (only an event can carry one) gives null instead of OverflowError, division by zero gives null, a
+# timestamp outside years 1..9999 is null, strings and lists built by `+` are cut to MAX_STRING/MAX_LIST.
+
+
+def _seq(v: Any) -> Any:
+    return tuple(v) if isinstance(v, list) else v
+
+
+def _iadd(x: int, y: int) -> int | None:
+    r = x + y
+    return r if INT_MIN <= r <= INT_MAX else None
+
+
+def _isub(x: int, y: int) -> int | None:
+    r = x - y
+    return r if INT_MIN <= r <= INT_MAX else None
+
+
+def _imul(x: int, y: int) -> int | None:
+    if x.bit_length() + y.bit_length() > 130:  # an event's huge int: don't build a huger one
+        return None
+    r = x * y
+    return r if INT_MIN <= r <= INT_MAX else None
+
+
+def _floating(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def fn(x: Any, y: Any) -> Any:
+        try:
+            return op(x, y)
+        except OverflowError:  # an int beyond a float's range
+            return None
+
+    return fn
+
+
 def _div(x: Any, y: Any) -> Any:
-    return None if y == 0 else x / y
+    if y == 0:
+        return None
+    try:
+        return x / y
+    except OverflowError:
+        return None
 
 
 def _mod(x: int, y: int) -> int | None:
     return None if y == 0 else x % y
 
 
+def _cat(x: str, y: str) -> str:
+    if len(x) >= MAX_STRING:
+        return x[:MAX_STRING]
+    return x + y[: MAX_STRING - len(x)]
+
+
 def _concat(x: Any, y: Any) -> list[Any]:
-    return [*x, *y]
+    if len(x) >= MAX_LIST:
+        return list(x[:MAX_LIST])
+    return [*x, *y[: MAX_LIST - len(x)]]
 
 
 def _ts_plus(x: Any, y: float) -> Any:
-    return x + timedelta(seconds=y)
+    try:
+        return x + timedelta(seconds=y)
+    except (OverflowError, ValueError):  # past year 9999 or before year 1; a NaN duration
+        return None
 
 
 def _ts_minus(x: Any, y: float) -> Any:
-    return x - timedelta(seconds=y)
+    try:
+        return x - timedelta(seconds=y)
+    except (OverflowError, ValueError):
+        return None
 
 
 def _ts_diff(x: Any, y: Any) -> float:
@@ -470,7 +547,7 @@ def _ts_diff(x: Any, y: Any) -> float:
 
 _NUM = ("int", "float")
 _ARITH: dict[tuple[str, str, str], tuple[Type, Callable[[Any, Any], Any]]] = {
-    ("+", "string", "string"): (STRING, operator.add),
+    ("+", "string", "string"): (STRING, _cat),
     ("+", "timestamp", "duration"): (TIMESTAMP, _ts_plus),
     ("+", "duration", "timestamp"): (TIMESTAMP, lambda x, y: _ts_plus(y, x)),
     ("+", "duration", "duration"): (DURATION, operator.add),
@@ -480,21 +557,19 @@ _ARITH: dict[tuple[str, str, str], tuple[Type, Callable[[Any, Any], Any]]] = {
     ("%", "int", "int"): (INT, _mod),
     ("/", "duration", "duration"): (FLOAT, _div),
 }
+_INT_OPS = {"+": _iadd, "-": _isub, "*": _imul}
+_FLOAT_OPS = {"+": _floating(operator.add), "-": _floating(operator.sub), "*": _floating(operator.mul)}
 for _l in _NUM:
     for _r in _NUM:
-        _t = INT if _l == _r == "int" else FLOAT
-        _ARITH[("+", _l, _r)] = (_t, operator.add)
-        _ARITH[("-", _l, _r)] = (_t, operator.sub)
-        _ARITH[("*", _l, _r)] = (_t, operator.mul)
+        for _op in ("+", "-", "*"):
+            _ARITH[(_op, _l, _r)] = (INT, _INT_OPS[_op]) if _l == _r == "int" else (FLOAT, _FLOAT_OPS[_op])
         _ARITH[("/", _l, _r)] = (FLOAT, _div)  # true division, always a float
-    _ARITH[("*", "duration", _l)] = (DURATION, operator.mul)
-    _ARITH[("*", _l, "duration")] = (DURATION, operator.mul)
+    _ARITH[("*", "duration", _l)] = (DURATION, _FLOAT_OPS["*"])
+    _ARITH[("*", _l, "duration")] = (DURATION, _FLOAT_OPS["*"])
     _ARITH[("/", "duration", _l)] = (DURATION, _div)
 
 
 def _arith_rule(op: str, lk: str, rk: str) -> tuple[Type, Callable[[Any, Any], Any]] | None:
-    if op == "+" and lk == rk == "list":
-        return Type("list", Type("dyn")), _concat
     if "null" in (lk, rk):
         other = rk if lk == "null" else lk
         if any(k[0] == op and other in k[1:] for k in _ARITH) or other == "null":

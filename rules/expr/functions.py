@@ -4,7 +4,6 @@ time and returns a closure; any null argument gives null unless the function say
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time
@@ -12,7 +11,9 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from rules.errors import ExprError
+from rules.expr.limits import INT_MAX, INT_MIN, MAX_CELL_M, MAX_STRING, MIN_CELL_M, cut
 from rules.expr.parser import Call, Index, Name, Select
+from rules.expr.regex import compile_regex
 from rules.expr.types import (
     BOOL,
     DURATION,
@@ -27,8 +28,6 @@ from rules.expr.types import (
 )
 from rules.geo import cell_id, distance_m
 from rules.units import format_duration, parse_duration
-
-MAX_REGEX = 512
 
 
 class Ctx(Protocol):
@@ -64,7 +63,7 @@ class Func:
 
 def _need(call: Call, args: list[Typed], i: int, *kinds: str) -> None:
     t = args[i].type
-    if t.kind not in kinds and t.kind not in ("null", "dyn"):
+    if t.kind not in kinds and t.kind != "null":  # a value of unknown type (dyn) is not accepted either
         want = " or ".join(kinds)
         raise ExprError(f"{call.func}() argument {i + 1} must be {want}, got {t}", call.args[i].offset)
 
@@ -101,24 +100,65 @@ def _result(t: Type, fn: Fn, args: list[Typed]) -> Typed:
     return Typed(t, fn)
 
 
-def to_string(t: Type, tz: ZoneInfo | None) -> Callable[[Any], str]:
-    """How string() and templates show a value of static type t (null is handled by the caller)."""
+def int_or_null(v: int) -> int | None:
+    """Ints are 64-bit: a result outside the range is null."""
+    return v if INT_MIN <= v <= INT_MAX else None
+
+
+def _int_text(v: int) -> str | None:
+    if -(10**18) < v < 10**18:
+        return str(v)
+    try:
+        return cut(str(v))
+    except ValueError:  # an event's int of more than 4300 digits: Python refuses to write it
+        return None
+
+
+def _local_text(tz: ZoneInfo | None) -> Callable[[Any], str | None]:
+    def show(v: datetime) -> str | None:
+        try:
+            return v.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        except (OverflowError, ValueError):  # 9999-12-31T23:59Z is in year 10000 at UTC+5
+            return None
+
+    return show
+
+
+def to_string(t: Type, tz: ZoneInfo | None) -> Callable[[Any], str | None]:
+    """How string() and templates show a value of static type t (null is handled by the caller): at most
+    MAX_STRING characters, or None when the value cannot be shown."""
     if t.kind == "bool":
         return lambda v: "true" if v else "false"
     if t.kind == "float":
         return format_float
+    if t.kind == "int":
+        return _int_text
     if t.kind == "duration":
         return lambda v: format_duration(float(v))
     if t.kind == "timestamp":
-        return lambda v: v.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        return _local_text(tz)
     if t.kind == "string":
-        return str  # str() of a StrEnum member is its value
+        return lambda v: cut(str(v))  # str() of a StrEnum member is its value
     if t.kind == "list" and t.elem is not None:
-        item = to_string(t.elem, tz)
-        return lambda v: ", ".join("" if x is None else item(x) for x in v)
+        return _list_text(to_string(t.elem, tz))
     if t.kind == "point":
         return lambda v: f"{format_float(v.lat)},{format_float(v.lon)}"
-    return lambda v: format_float(v) if isinstance(v, float) else str(v)
+    return lambda v: format_float(v) if isinstance(v, float) else cut(str(v))
+
+
+def _list_text(item: Callable[[Any], str | None]) -> Callable[[Any], str]:
+    def show(v: Any) -> str:
+        parts: list[str] = []
+        size = 0
+        for x in v:
+            text = "" if x is None else item(x) or ""
+            parts.append(text)
+            size += len(text) + 2
+            if size > MAX_STRING:
+                break
+        return cut(", ".join(parts))
+
+    return show
 
 
 def format_float(v: float) -> str:
@@ -140,7 +180,7 @@ def _size(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
 def _case(f: Callable[[str], str]) -> Builder:
     def build(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
         _need(call, args, 0, "string")
-        return _result(STRING, lift1(f, args[0].fn), args)
+        return _result(STRING, lift1(lambda s: cut(f(s)), args[0].fn), args)  # "ß".upper() is "SS"
 
     return build
 
@@ -159,13 +199,11 @@ def _matches(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
     pattern = _literal(call, args, 1, "string (the regular expression)")
     if not isinstance(pattern, str):
         raise ExprError("matches() needs a string regular expression", call.args[1].offset)
-    if len(pattern) > MAX_REGEX:
-        raise ExprError(f"regular expression longer than {MAX_REGEX} characters", call.args[1].offset)
     try:
-        search = re.compile(pattern).search
-    except re.error as exc:
-        raise ExprError(f"bad regular expression: {exc}", call.args[1].offset) from None
-    return _result(BOOL, lift1(lambda s: search(s) is not None, args[0].fn), args[:1])
+        search = compile_regex(pattern)  # RE2: linear time; refusals point at the pattern
+    except ExprError as exc:
+        raise ExprError(exc.message, call.args[1].offset) from None
+    return _result(BOOL.maybe_null(), lift1(search, args[0].fn), args[:1])
 
 
 def _has(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
@@ -188,32 +226,34 @@ def _parse(f: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return parse
 
 
+def _to_int(v: Any) -> int | None:
+    # int("9" * 5000) raises ValueError (more than 4300 digits), int(1e300) is beyond 64 bits: both null
+    return int_or_null(int(v))
+
+
 def _int(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
     _need(call, args, 0, "int", "float", "string", "bool", "timestamp", "duration")
     kind = args[0].type.kind
-    f: Callable[[Any], Any] = (lambda v: int(v.timestamp())) if kind == "timestamp" else _parse(int)
-    return _result(INT, lift1(f, args[0].fn), args)
+    f: Callable[[Any], Any] = (lambda v: int(v.timestamp())) if kind == "timestamp" else _parse(_to_int)
+    return _result(INT.maybe_null(), lift1(f, args[0].fn), args)  # int("x") is null
 
 
 def _float(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
     _need(call, args, 0, "int", "float", "string", "duration", "timestamp")
     kind = args[0].type.kind
     f: Callable[[Any], Any] = (lambda v: v.timestamp()) if kind == "timestamp" else _parse(float)
-    return _result(FLOAT, lift1(f, args[0].fn), args)
+    return _result(FLOAT.maybe_null(), lift1(f, args[0].fn), args)
 
 
 def _string(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
     tz = ctx.tz(call.offset) if args[0].type.kind == "timestamp" else None
-    return _result(STRING, lift1(to_string(args[0].type, tz), args[0].fn), args)
+    return _result(STRING.maybe_null(), lift1(to_string(args[0].type, tz), args[0].fn), args)
 
 
 def _abs(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
     _need(call, args, 0, "int", "float", "duration")
-    return _result(
-        args[0].type.maybe_null() if args[0].type.kind == "dyn" else args[0].type,
-        lift1(abs, args[0].fn),
-        args,
-    )
+    f: Callable[[Any], Any] = (lambda v: int_or_null(abs(v))) if args[0].type.kind == "int" else abs
+    return _result(args[0].type.maybe_null(), lift1(f, args[0].fn), args)
 
 
 def _extreme(pick: Callable[..., Any]) -> Builder:
@@ -243,20 +283,38 @@ def _extreme(pick: Callable[..., Any]) -> Builder:
 def _duration(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
     text = _literal(call, args, 0, 'string such as "5m"')
     try:
-        return constant(DURATION, parse_duration(text) if isinstance(text, str) else _bad_duration(text))
+        seconds = parse_duration(text) if isinstance(text, str) else _bad_duration(text)
     except ValueError as exc:
         raise ExprError(str(exc), call.args[0].offset) from None
+    if not math.isfinite(seconds) or seconds > _MAX_DURATION_S:
+        raise ExprError("duration out of range (at most 10000 years)", call.args[0].offset)
+    return constant(DURATION, seconds)
+
+
+_MAX_DURATION_S = 10_000 * 366 * 86400.0
 
 
 def _bad_duration(value: Any) -> float:
     raise ValueError(f'duration() takes a string such as "90s", "5m", "2h", "1d", not {value!r}')
 
 
+def _in_tz(v: datetime, tz: ZoneInfo) -> datetime | None:
+    try:
+        return v.astimezone(tz)
+    except (OverflowError, ValueError):  # 9999-12-31T23:59Z is in year 10000 at UTC+5: null
+        return None
+
+
 def _local(field: Callable[[datetime], Any], t: Type) -> Builder:
     def build(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
         _need(call, args, 0, "timestamp")
         tz = ctx.tz(call.offset)
-        return Typed(t, lift1(lambda v: field(v.astimezone(tz)), args[0].fn))
+
+        def fn(v: datetime) -> Any:
+            d = _in_tz(v, tz)
+            return None if d is None else field(d)
+
+        return Typed(t.maybe_null(), lift1(fn, args[0].fn))
 
     return build
 
@@ -277,12 +335,14 @@ def _time_between(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
     start, end = _clock(call, args, 1), _clock(call, args, 2)
     tz = ctx.tz(call.offset)
 
-    def inside(v: datetime) -> bool:
-        local = v.astimezone(tz)
+    def inside(v: datetime) -> bool | None:
+        local = _in_tz(v, tz)
+        if local is None:
+            return None
         s = local.hour * 3600 + local.minute * 60 + local.second
         return start <= s < end if start <= end else (s >= start or s < end)  # wraps midnight
 
-    return Typed(BOOL, lift1(inside, args[0].fn))
+    return Typed(BOOL.maybe_null(), lift1(inside, args[0].fn))
 
 
 # --- space --------------------------------------------------------------------------------------
@@ -300,7 +360,16 @@ def _point(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
     for i, limit in ((0, 90.0), (1, 180.0)):
         if args[i].const and args[i].value is not None and abs(args[i].value) > limit:
             raise ExprError(f"point() {'latitude' if i == 0 else 'longitude'} out of range", call.args[i].offset)
-    return _result(POINT, lift2(lambda lat, lon: Point(float(lat), float(lon)), args[0].fn, args[1].fn), args)
+    return _result(POINT.maybe_null(), lift2(_make_point, args[0].fn, args[1].fn), args)
+
+
+def _make_point(lat: Any, lon: Any) -> Point | None:
+    """A point, or null for a latitude or longitude out of range (or not a number a float can hold)."""
+    try:
+        p = Point(float(lat), float(lon))
+    except OverflowError:
+        return None
+    return p if -90.0 <= p.lat <= 90.0 and -180.0 <= p.lon <= 180.0 else None
 
 
 def _distance(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
@@ -331,6 +400,8 @@ def _cell(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
     size = _literal(call, args, 1, "number of metres")
     if isinstance(size, bool) or not isinstance(size, int | float) or size <= 0:
         raise ExprError("cell() size must be a positive number of metres", call.args[1].offset)
+    if not MIN_CELL_M <= size <= MAX_CELL_M:
+        raise ExprError(f"cell() size must be {MIN_CELL_M:g} to {MAX_CELL_M:g} metres", call.args[1].offset)
     return Typed(STRING, lift1(lambda p: cell_id(p.lat, p.lon, float(size)), args[0].fn))
 
 

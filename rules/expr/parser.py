@@ -11,8 +11,7 @@ from typing import Any
 
 from rules.errors import ExprError
 from rules.expr.lexer import Token, tokenize
-
-MAX_DEPTH = 64
+from rules.expr.limits import MAX_DEPTH, MAX_LIST_LITERAL, shorten
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +73,59 @@ class Cond(Node):
     other: Node
 
 
-_RELATIONS = frozenset({"==", "!=", "<", "<=", ">", ">=", "in"})
+# Binary operators by precedence (higher binds tighter); all are left-associative.
+_PRECEDENCE = {
+    "||": 1,
+    "&&": 2,
+    **dict.fromkeys(("==", "!=", "<", "<=", ">", ">=", "in"), 3),
+    "+": 4,
+    "-": 4,
+    "*": 5,
+    "/": 5,
+    "%": 5,
+}
+_TOO_DEEP = f"expression nested too deeply (more than {MAX_DEPTH} levels; split it, or use 'in [...]')"
 
 
 def parse(text: str, col_of: Callable[[int], int] | None = None) -> Node:
-    """Parse `text`; `col_of(offset)` gives the column shown in messages about an earlier token."""
-    return _Parser(tokenize(text), col_of or (lambda off: off + 1)).parse()
+    """Parse `text`; `col_of(offset)` gives the column shown in messages about an earlier token.
+
+    The parser recurses only on nesting ((...), [...], calls, '?:'), at most MAX_DEPTH levels and a fixed
+    number of Python frames a level; chains (`a + b + c`, `!!x`, `a.b.c`) are loops. The tree is then
+    measured without recursion, so that compiling and evaluating it (recursive, a few frames a level)
+    stays far from Python's recursion limit."""
+    node = _Parser(tokenize(text), col_of or (lambda off: off + 1)).parse()
+    deep = _too_deep(node)
+    if deep is not None:
+        raise ExprError(_TOO_DEEP, deep.offset)
+    return node
+
+
+def children(node: Node) -> tuple[Node, ...]:
+    if isinstance(node, Binary):
+        return (node.left, node.right)
+    if isinstance(node, Unary):
+        return (node.operand,)
+    if isinstance(node, Select):
+        return (node.target,)
+    if isinstance(node, Index):
+        return (node.target, node.index)
+    if isinstance(node, Call | ListLit):
+        return node.args if isinstance(node, Call) else node.items
+    if isinstance(node, Cond):
+        return (node.test, node.then, node.other)
+    return ()
+
+
+def _too_deep(root: Node) -> Node | None:
+    """The first node found deeper than MAX_DEPTH levels, or None (an explicit stack, no recursion)."""
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return node
+        stack.extend((child, depth + 1) for child in children(node))
+    return None
 
 
 class _Parser:
@@ -117,8 +163,8 @@ class _Parser:
     def cond(self) -> Node:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise ExprError("expression nested too deeply", self.tok.offset)
-        test = self.logic_or()
+            raise ExprError(_TOO_DEEP, self.tok.offset)
+        test = self.binary(1)
         if self.at("?"):
             q = self.take()
             then = self.cond()
@@ -127,53 +173,30 @@ class _Parser:
         self.depth -= 1
         return test
 
-    def logic_or(self) -> Node:
-        left = self.logic_and()
-        while self.at("||"):
-            op = self.take()
-            left = Binary(op.offset, "||", left, self.logic_and())
-        return left
-
-    def logic_and(self) -> Node:
-        left = self.relation()
-        while self.at("&&"):
-            op = self.take()
-            left = Binary(op.offset, "&&", left, self.relation())
-        return left
-
-    def relation(self) -> Node:
-        left = self.additive()
-        while self.tok.kind == "op" and self.tok.value in _RELATIONS:
-            op = self.take()
-            left = Binary(op.offset, op.value, left, self.additive())
-        return left
-
-    def additive(self) -> Node:
-        left = self.multiplicative()
-        while self.at("+", "-"):
-            op = self.take()
-            left = Binary(op.offset, op.value, left, self.multiplicative())
-        return left
-
-    def multiplicative(self) -> Node:
+    def binary(self, min_prec: int) -> Node:
+        """Precedence climbing: recursion only towards tighter operators (at most 5 frames deep)."""
         left = self.unary()
-        while self.at("*", "/", "%"):
+        while self.tok.kind == "op" and _PRECEDENCE.get(self.tok.value, 0) >= min_prec:
             op = self.take()
-            left = Binary(op.offset, op.value, left, self.unary())
+            right = self.binary(_PRECEDENCE[op.value] + 1)
+            left = Binary(op.offset, op.value, left, right)
         return left
 
     def unary(self) -> Node:
-        if self.at("!", "-"):
-            op = self.take()
-            self.depth += 1
-            if self.depth > MAX_DEPTH:
-                raise ExprError("expression nested too deeply", op.offset)
-            operand = self.unary()
-            self.depth -= 1
-            if op.value == "-" and isinstance(operand, Lit) and type(operand.value) in (int, float):
-                return Lit(op.offset, -operand.value)  # a negative literal stays a literal
-            return Unary(op.offset, op.value, operand)
-        return self.postfix()
+        ops: list[Token] = []
+        while self.at("!", "-"):
+            ops.append(self.take())
+            if self.depth + len(ops) > MAX_DEPTH:
+                raise ExprError(_TOO_DEEP, ops[-1].offset)
+        self.depth += len(ops)
+        node = self.postfix()
+        self.depth -= len(ops)
+        for op in reversed(ops):
+            if op.value == "-" and isinstance(node, Lit) and type(node.value) in (int, float):
+                node = Lit(op.offset, -node.value)  # a negative literal stays a literal
+            else:
+                node = Unary(op.offset, op.value, node)
+        return node
 
     def postfix(self) -> Node:
         node = self.primary()
@@ -205,7 +228,7 @@ class _Parser:
             while self.at(","):
                 self.take()
                 args.append(self.cond())
-        self.expect(")", f"to close '(' of {name.value}() at col {self.col_of(open_.offset)}")
+        self.expect(")", f"to close '(' of {shorten(name.value)}() at col {self.col_of(open_.offset)}")
         return tuple(args)
 
     def primary(self) -> Node:
@@ -232,6 +255,8 @@ class _Parser:
                     self.take()
                     if self.at("]"):
                         break  # trailing comma
+                    if len(items) == MAX_LIST_LITERAL:
+                        raise ExprError(f"list literal longer than {MAX_LIST_LITERAL} items", t.offset)
                     items.append(self.cond())
             self.expect("]", f"to close '[' at col {self.col_of(t.offset)}")
             return ListLit(t.offset, tuple(items))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rules.errors import ExprError
+from rules.expr.limits import MAX_PLACEHOLDERS, MAX_TEMPLATE_CHARS, cut
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,8 +20,11 @@ class Piece:
 
 
 def split_template(text: str) -> list[Piece]:
+    if len(text) > MAX_TEMPLATE_CHARS:
+        raise ExprError(f"template longer than {MAX_TEMPLATE_CHARS} characters ({len(text)})", 0)
     pieces: list[Piece] = []
     buf: list[str] = []
+    placeholders = 0
     i, n = 0, len(text)
     while i < n:
         c = text[i]
@@ -39,6 +43,9 @@ def split_template(text: str) -> list[Piece]:
                 buf = []
             if not text[i + 1 : end].strip():
                 raise ExprError("empty placeholder {} in template", i)
+            placeholders += 1
+            if placeholders > MAX_PLACEHOLDERS:
+                raise ExprError(f"template with more than {MAX_PLACEHOLDERS} placeholders", i)
             pieces.append(Piece(text[i + 1 : end], i + 1, True))
             i = end + 1
         else:
@@ -70,7 +77,7 @@ def _closing(text: str, start: int) -> int:
 
 
 def join_parts(parts: list[str | Callable[[Any], str]]) -> Callable[[Any], str]:
-    """One closure rendering the template; adjacent literal text is merged."""
+    """One closure rendering the template (cut to MAX_STRING characters); adjacent literal text is merged."""
     merged: list[str | Callable[[Any], str]] = []
     for p in parts:
         if isinstance(p, str) and merged and isinstance(merged[-1], str):
@@ -81,6 +88,8 @@ def join_parts(parts: list[str | Callable[[Any], str]]) -> Callable[[Any], str]:
         return lambda _o: ""
     if len(merged) == 1:
         only = merged[0]
-        return (lambda _o: only) if isinstance(only, str) else only
+        if isinstance(only, str):
+            return lambda _o: only
+        return lambda o: cut(only(o))
     fns = tuple((lambda _o, s=p: s) if isinstance(p, str) else p for p in merged)
-    return lambda o: "".join([f(o) for f in fns])
+    return lambda o: cut("".join([f(o) for f in fns]))
