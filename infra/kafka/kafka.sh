@@ -21,6 +21,7 @@ HEAP="${KAFKA_HEAP:--Xms256m -Xmx768m}"
 fetch() {
   if [ -f "$LIB/.complete" ] && [ "$LIB/.complete" -nt "$HERE/pom.xml" ]; then return 0; fi
   echo "kafka: fetching jars (Maven Central, cached in ~/.m2)" >&2
+  rm -rf "$LIB"  # a jar left from an older pom (two slf4j APIs) would shadow the right one
   (cd "$HERE" && mvn -q -B dependency:copy-dependencies -DoutputDirectory=target/lib -DincludeScope=runtime)
   touch "$LIB/.complete"
 }
