@@ -19,6 +19,9 @@ the state lives and how it is made consistent:
   suppressed (they were committed already and the core is deterministic), then Faust delivers from there.
 - Events are acknowledged only once processed, so Faust never commits an offset an event of which still
   waits in the event-time merge.
+- Every send's delivery is checked before its transaction commits: aiokafka commits a transaction whose batch
+  failed without that batch, and Faust drops the send's future, so a failure would otherwise vanish. A failed or
+  unacknowledged send aborts the transaction and fails the worker. A bounded run ends or fails (BoundedWatch).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,20 +41,22 @@ from confluent_kafka.admin import AdminClient
 
 from schemas import DeadLetter
 from streams.kafka.metrics import WorkerMetrics
-from streams.kafka.offsets import latest_by_key
+from streams.kafka.offsets import deleted_before_read, latest_by_key, watermarks
 from streams.kafka.outputs import OutputTopics
 from streams.kafka.produce import REPLICA_HEADER
 from streams.kafka.reference import ReferenceReader
 from streams.kafka.rulewatch import RuleWatcher
 from streams.kafka.settings import KafkaSettings
 from streams.kafka.topics import STATE, UNSORTED
-from streams.kafka.worker import INPUT_TOPICS, WorkerConfig, WorkerError
+from streams.kafka.worker import INPUT_TOPICS, BoundedWatch, WorkerConfig, WorkerError
 from streams.live import AlignedMerge, Output, PartitionRuntime
 from streams.partitioning import plan_for
 
 log = logging.getLogger("saqshy.faust")
 Guarantee = str  # "exactly_once" | "at_least_once"
 FAUST_MIN_COMMIT_INTERVAL = 0.1  # seconds
+SEND_TIMEOUT = 60.0  # seconds a send may stay unacknowledged when its transaction commits (retries included)
+STOP_TIMEOUT = 60.0  # seconds Faust may take to stop; past it the worker leaves it, the run has ended anyway
 
 
 @dataclass
@@ -111,6 +116,11 @@ class FaustWorker:
             table_standby_replicas=0,
             topic_partitions=self.partitions,
             producer_max_request_size=64 * 1024 * 1024,
+            # on a rebalance or a stop, Faust would wait for every delivered event to be acknowledged, and the
+            # events held in the event-time merge are not until their turn comes: it waited forever (it also
+            # swallows the cancellation of that wait). Unprocessed events are not committed: the partition's next
+            # owner redoes them from the committed offsets.
+            stream_wait_empty=False,
         )
         # what faust.Worker does first: without it app.in_transaction is False and Faust commits offsets and
         # sends outputs outside any transaction (at least once); read only once the app runs
@@ -140,6 +150,11 @@ class FaustWorker:
         self.ends: dict[str, int] = {}  # bounded mode: end offsets at start
         self.first_event_at: float | None = None
         self.processed = 0
+        self.replayed = 0
+        self.phase = "starting"  # what the worker does now, for a bounded run's stall report
+        # sends not yet checked, per transactional id: future, "topic[partition]"
+        self._sends: dict[str, list[tuple[asyncio.Future[Any], str]]] = {}
+        self._failure: WorkerError | None = None  # a send or commit that failed: the worker stops with it
         self._stop: asyncio.Event | None = None
         self._ref: ReferenceReader | None = None
 
@@ -178,6 +193,7 @@ class FaustWorker:
             snap = self._read_snapshot(p)
         starts = runtime.restore(snap) if snap is not None else {}
         replayed = self._replay(part, p, starts)
+        self.replayed += replayed
         if snap is not None:
             log.info("partition %d restored from its snapshot; %d events replayed", p, replayed)
         else:
@@ -363,7 +379,33 @@ class FaustWorker:
         tid = None
         if self.app.in_transaction:  # the id Faust's TransactionManager gives input partition p
             tid = f"{self.app.conf.id}-{self.app.assignor.group_for_topic(self.inputs[0])}-{p}"
-        await producer.send(topic, key, value, p, None, headers, transactional_id=tid)
+        fut = asyncio.ensure_future(await producer.send(topic, key, value, p, None, headers, transactional_id=tid))
+        where = f"{topic}[{p}]"
+        fut.add_done_callback(lambda f: self._delivered(f, where))  # outside transactions, the only check
+        if tid is not None:
+            self._sends.setdefault(tid, []).append((fut, where))
+
+    def _delivered(self, fut: asyncio.Future[Any], where: str) -> None:
+        if not fut.cancelled() and fut.exception() is not None and self._failure is None:
+            self._failure = WorkerError(f"send to {where} failed: {fut.exception()!r}")
+
+    async def _check_sends(self, tid: str) -> bool:
+        """May transaction `tid` commit? Only when every send in it was acknowledged (aiokafka retries retriable
+        errors itself, e.g. a just-created partition without leader or in-sync replica yet). Otherwise the
+        worker has failed (`_failure`, raised by the run loop) and the transaction is aborted."""
+        sends = self._sends.pop(tid, [])
+        if sends and self._failure is None:
+            _, late = await asyncio.wait([f for f, _ in sends], timeout=SEND_TIMEOUT)
+            for fut, where in sends:
+                if fut in late:
+                    error = f"not acknowledged after {SEND_TIMEOUT:.0f} s"
+                elif not fut.cancelled() and fut.exception() is not None:
+                    error = f"failed: {fut.exception()!r}"
+                else:
+                    continue
+                self._failure = WorkerError(f"send to {where} in transaction {tid} {error}; transaction aborted")
+                break
+        return self._failure is None
 
     async def _commit_partition(self, p: int) -> None:
         """Commit partition p's transaction now. Faust commits a partition's transaction only when it has newly
@@ -374,6 +416,7 @@ class FaustWorker:
 
         offsets = {TP(t, p): self.done[_tp(t, p)] for t in self.inputs if _tp(t, p) in self.done}
         if offsets:
+            self.phase = f"committing partition {p}'s transaction"
             await self.app.consumer.transactions.commit(offsets)
 
     # --- reference and rules ---------------------------------------------------------------------
@@ -414,6 +457,7 @@ class FaustWorker:
         return bool(self.ends) and all(self.done.get(k, 0) >= end for k, end in self.ends.items())
 
     async def _finish(self) -> None:
+        self.phase = "finishing"
         for p, part in self.parts.items():
             await self._emit(part.runtime.finish(), p)
             await self._commit_partition(p)
@@ -427,41 +471,97 @@ class FaustWorker:
             ends = {}
             for t in self.inputs:
                 for p in range(self.partitions):
-                    high = consumer.get_watermark_offsets(TopicPartition(t, p), 10)[1]
+                    high = watermarks(consumer, TopicPartition(t, p))[1]  # a just-created topic: no leader yet
                     if high > 0:
                         ends[_tp(t, p)] = high
             return ends
         finally:
             consumer.close()
 
+    def _unread(self) -> dict[str, tuple[int, int, int]]:
+        """The inputs not processed to their end, "topic:p" -> (processed, read, end offset)."""
+        done, fetched = self.done, self.fetched
+        return {
+            k: (done.get(k, 0), max(done.get(k, 0), fetched.get(k, 0)), end)
+            for k, end in self.ends.items()
+            if done.get(k, 0) < end
+        }
+
+    def _log_starts(self, wanted: dict[str, int]) -> dict[str, int]:
+        consumer = Consumer(self.settings.consumer_config(self.app_id))
+        try:
+            return deleted_before_read(consumer, wanted)
+        finally:
+            consumer.close()
+
+    def _stall_context(self) -> str:
+        held = sum(part.merge.buffered for part in self.parts.values())
+        text = f" (the worker is {self.phase}; {held} events wait in the event-time merge"
+        missing = {int(k.rsplit(":", 1)[1]) for k in self.ends} - self.owned
+        if missing:  # another worker of the group has them: a bounded Faust run needs them all
+            text += f"; partitions {sorted(missing)} are not assigned to this worker"
+        return text + ")"
+
     # --- running ---------------------------------------------------------------------------------
     def run(self, stop_after: float | None = None) -> None:
-        asyncio.run(self._main(stop_after))
+        """Until stopped, or `stop_after` seconds. A bounded run ends at its end offsets, or raises WorkerError
+        (BoundedWatch: stalled, input deleted, or not done by `stop_after`; or a send failed)."""
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._main(stop_after))
+        finally:
+            # as asyncio.run, but it would wait for every task Faust left behind, and some swallow their cancellation
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                loop.run_until_complete(asyncio.wait(tasks, timeout=STOP_TIMEOUT / 4))
+            loop.run_until_complete(asyncio.wait([loop.create_task(loop.shutdown_asyncgens())], timeout=5))
+            asyncio.set_event_loop(None)
+            loop.close()
 
     async def _main(self, stop_after: float | None) -> None:
         self._stop = asyncio.Event()
         self._ref = ReferenceReader(self.settings, self.config.group)
         self._reference_dead_letters(self._apply_reference(until_end=True))
-        if self.config.bounded:
+        bounded = self.config.bounded
+        if bounded:
             self.ends = self._end_offsets()
-        _mend_faust_transactions(self.app.producer)
+        _mend_faust_transactions(self.app.producer, self._check_sends)
         await self.app.start()
         try:
-            if self.config.bounded and not self.ends:
+            if bounded and not self.ends:
                 return
-            deadline = None if stop_after is None else time.monotonic() + stop_after
+            self.phase = "processing"
+            watch = BoundedWatch(self.config.bounded_stall, stop_after) if bounded else None
+            deadline = None if stop_after is None or bounded else time.monotonic() + stop_after
             while not self._stop.is_set():
+                if self._failure is not None:
+                    raise self._failure
                 if self.app.crashed:  # a crashed service does not stop the app by itself
                     raise WorkerError(f"Faust app crashed: {self.app.crash_reason!r}")
+                if watch is not None:
+                    mark = (self.processed, self.replayed, self.phase)
+                    watch.check(mark, self._unread, self._log_starts, self._stall_context)
                 if deadline is not None and time.monotonic() >= deadline:
                     log.info("stopping after %.0f s", stop_after)
                     break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), 0.2)
+            if self._failure is not None:  # the end of a bounded run commits: it too must have succeeded
+                raise self._failure
             await asyncio.sleep(max(self.config.commit_interval, FAUST_MIN_COMMIT_INTERVAL) * 2)  # the last commit
             await self.app.commit(set(self.app.consumer.assignment()))
+            if self._failure is not None:
+                raise self._failure
         finally:
-            await self.app.stop()
+            stopping = asyncio.ensure_future(self.app.stop())
+            await asyncio.wait([stopping], timeout=STOP_TIMEOUT)  # not wait_for: it waits for a swallowed cancel
+            if not stopping.done():
+                log.warning("Faust did not stop within %.0f s", STOP_TIMEOUT)
+            elif not stopping.cancelled() and stopping.exception() is not None:
+                log.warning("Faust did not stop cleanly: %r", stopping.exception())
             self._ref.close()
             shutil.rmtree(self.datadir, ignore_errors=True)
 
@@ -470,27 +570,38 @@ class FaustWorker:
             self._stop.set()
 
 
-def _mend_faust_transactions(producer: Any) -> None:
-    """Two faust-streaming 0.15 bugs that break processing_guarantee=exactly_once, mended on this app's producer:
+def _mend_faust_transactions(producer: Any, may_commit: Callable[[str], Awaitable[bool]]) -> None:
+    """faust-streaming 0.15's transactional commit, mended on this app's producer:
     - its transactional producers (one per input partition) and their locks are dicts declared on the Producer
       class, shared by every app in the process: one app stopping its revoked partitions' producers stopped
       another's. Each producer gets its own.
     - it hands its own TP tuples to aiokafka's send_offsets_to_transaction, which (0.11 and later) accepts only
       aiokafka's TopicPartition and raises TypeError, crashing the app at its first transactional commit.
-      They are converted, whoever commits (Faust's commit timer or this worker)."""
+      They are converted, whoever commits (Faust's commit timer or this worker).
+    - nothing checks the sends of a transaction before it commits, and aiokafka commits without a failed batch:
+      `may_commit(tid)` runs under the transaction's lock (no send can join it meanwhile); when a send failed,
+      the transaction is aborted instead of committed."""
     from aiokafka.structs import TopicPartition as AioTP
 
     producer._transaction_producers = {}
     producer._trn_locks = {}
 
-    commit = producer.commit_transactions
-
     async def commit_transactions(by_tid: Any, group_id: str, start_new_transaction: bool = True) -> None:
-        converted = {
-            tid: {AioTP(tp.topic, tp.partition): offset for tp, offset in offsets.items()}
-            for tid, offsets in by_tid.items()
-        }
-        await commit(converted, group_id, start_new_transaction=start_new_transaction)
+        for tid, offsets in by_tid.items():
+            async with producer._trn_locks[tid]:
+                txn = producer._transaction_producers.get(tid)
+                if txn is None:
+                    log.warning("commit invoked for unknown transaction %s", tid)
+                    continue
+                if not await may_commit(tid):
+                    with contextlib.suppress(Exception):  # aborted already: not in a transaction any more
+                        await txn.abort_transaction()
+                    continue
+                converted = {AioTP(tp.topic, tp.partition): offset for tp, offset in offsets.items()}
+                await txn.send_offsets_to_transaction(converted, group_id)
+                await txn.commit_transaction()
+                if start_new_transaction:
+                    await txn.begin_transaction()
 
     producer.commit_transactions = commit_transactions
 

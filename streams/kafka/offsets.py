@@ -1,7 +1,9 @@
-"""Reading compacted topics to their end, as the workers do for reference tables and state snapshots."""
+"""Reading compacted topics to their end, as the workers do for reference tables and state snapshots, and asking
+where partitions' logs start and end."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable
 
@@ -59,3 +61,18 @@ def latest_by_key(
             if tp.offset >= ends[(tp.topic, tp.partition)]:
                 pending.discard((tp.topic, tp.partition))
     return found
+
+
+def deleted_before_read(consumer: Consumer, wanted: dict[str, int]) -> dict[str, int]:
+    """Of the inputs "topic:p" -> next offset a worker still needs, those whose log start offset the broker has
+    moved past it (time or size retention deleted the records before they were read), with that log start. A
+    consumer then resets to the new start and skips them without a word: a bounded run would wait for them
+    forever."""
+    gone = {}
+    for key, needed in wanted.items():
+        topic, p = key.rsplit(":", 1)
+        with contextlib.suppress(KafkaException):
+            low, _ = watermarks(consumer, TopicPartition(topic, int(p)), patience=5.0)
+            if low > needed:
+                gone[key] = low
+    return gone

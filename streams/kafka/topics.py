@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -68,6 +68,13 @@ def check_spec(specs: list[TopicSpec]) -> None:
     counts = {s.partitions for s in specs if s.role == "events"}
     if len(counts) != 1:
         raise TopicSpecError(f"event topics must be co-partitioned (one partition count), got {sorted(counts)}")
+
+
+def keep_history(specs: list[TopicSpec]) -> list[TopicSpec]:
+    """The spec for topics that take a replay of history: no time retention. Records carry their event time and
+    a topic's time retention counts from it, so records older than the retention are deleted at the broker's
+    next retention check (the first ~30 s after it starts, then every 5 minutes), read or not."""
+    return [replace(s, config={**s.config, "retention.ms": "-1"}) for s in specs]
 
 
 def event_partitions(specs: list[TopicSpec]) -> int:

@@ -11,6 +11,7 @@ Reference topics are read whole by every worker and applied to every partition.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import time
@@ -24,7 +25,7 @@ from schemas import DeadLetter
 from schemas.topics import EVENT_TOPICS
 from streams.embedded import ContextOptions
 from streams.kafka.metrics import WorkerMetrics
-from streams.kafka.offsets import latest_by_key
+from streams.kafka.offsets import deleted_before_read, latest_by_key
 from streams.kafka.outputs import OutputTopics
 from streams.kafka.produce import REPLICA_HEADER
 from streams.kafka.reference import ReferenceReader
@@ -62,6 +63,8 @@ class WorkerConfig:
     # so a quiet district's absence timers fire (None: never; bounded runs fire everything at the end anyway)
     idle_after: float | None = 5.0
     bounded: bool = False  # stop at the end offsets seen when partitions are assigned (replays, tests)
+    # a bounded run that processes nothing for this long fails, naming the inputs it waits for (BoundedWatch)
+    bounded_stall: float = 60.0
     metrics_port: int | None = None
     context: ContextOptions | None = None  # enrichment and public alerts, as `saqshy replay --context`
     # the most messages a partition's event-time merge holds; past it, order yields to progress (late events).
@@ -74,6 +77,73 @@ class WorkerConfig:
     @property
     def pause_at(self) -> int:
         return max(1, self.merge_buffer // 20)
+
+
+STALL_PROBE = 5.0  # seconds without progress before a bounded run asks the broker whether its input still exists
+
+
+class BoundedWatch:
+    """A bounded run ends with its output or fails with an error that says what it waited for, never idles.
+
+    It waits for end offsets, and an offset can stop coming: the broker deleted the records before they were
+    read (time retention counts from the records' timestamps, their event time, so history older than the
+    retention goes within minutes; the consumer then resets to the new log start without a word), a partition
+    is not this worker's, or a produce or commit never completes. `check` is called by the run loop with a
+    progress mark: when it stops changing, the broker is asked every STALL_PROBE seconds where the logs of the
+    pending inputs start; after `stall_after` seconds, or past the deadline, the run fails."""
+
+    def __init__(self, stall_after: float, stop_after: float | None):
+        now = time.monotonic()
+        self.stall_after = stall_after
+        self.stop_after = stop_after
+        self.deadline = None if stop_after is None else now + stop_after
+        self._mark: object = None
+        self._progress_at = self._probed_at = now
+
+    def check(
+        self,
+        mark: object,
+        pending: Callable[[], dict[str, tuple[int, int, int]]],
+        log_starts: Callable[[dict[str, int]], dict[str, int]],
+        context: Callable[[], str] = lambda: "",
+    ) -> None:
+        """`pending()`: "topic:p" -> (next offset to process, next offset to read, end offset) of every input not
+        processed to its end; `log_starts` gives the inputs whose log now starts past the next offset to read
+        (streams.kafka.offsets.deleted_before_read)."""
+        now = time.monotonic()
+        if mark != self._mark:
+            self._mark, self._progress_at = mark, now
+        idle = now - self._progress_at
+        if idle < STALL_PROBE and (self.deadline is None or now < self.deadline):
+            return
+        waiting = pending()
+        if waiting and now - self._probed_at >= STALL_PROBE:
+            self._probed_at = now
+            gone = log_starts({k: read for k, (_, read, _) in waiting.items()})
+            if gone:
+                lost = ", ".join(f"{k} offsets {waiting[k][1]}..{low - 1}" for k, low in sorted(gone.items()))
+                raise WorkerError(
+                    f"bounded run cannot finish: the broker deleted input records before they were read ({lost}); "
+                    "records carry their event time and time retention counts from it: replay history into "
+                    "topics with retention.ms=-1"
+                )
+        if idle >= self.stall_after:
+            raise WorkerError(
+                f"bounded run stalled: nothing processed for {idle:.0f} s; {describe_pending(waiting)}{context()}"
+            )
+        if self.deadline is not None and now >= self.deadline:
+            raise WorkerError(
+                f"bounded run did not finish within {self.stop_after:.0f} s; {describe_pending(waiting)}{context()}"
+            )
+
+
+def describe_pending(pending: dict[str, tuple[int, int, int]]) -> str:
+    if not pending:
+        return "no input pending"
+    return "waiting for " + ", ".join(
+        f"{k} processed to {done} of {end}" + (f" (read to {read})" if read > done else "")
+        for k, (done, read, end) in sorted(pending.items())
+    )
 
 
 def commit_every(base: float, cost: float, backlog: bool) -> float:
@@ -382,8 +452,30 @@ class Worker:
             return False
         return all(self.done.get(k, 0) >= end for k, end in self.ends.items())
 
+    def _unread(self) -> dict[str, tuple[int, int, int]]:
+        """Bounded mode: the inputs not processed to their end, "topic:p" -> (processed, read, end offset)."""
+        done, fetched = self.done, self.fetched
+        return {
+            k: (done.get(k, 0), max(done.get(k, 0), fetched.get(k, 0)), end)
+            for k, end in self.ends.items()
+            if done.get(k, 0) < end
+        }
+
+    def _log_starts(self, wanted: dict[str, int]) -> dict[str, int]:
+        return deleted_before_read(self.consumer, wanted)
+
+    def _stall_context(self) -> str:
+        if not self.ends:
+            return " (no partition assigned to this worker yet)"
+        held = sum(part.merge.buffered for part in self.parts.values())
+        return f" ({held} events wait in the event-time merge, {len(self.paused)} inputs paused by flow control)"
+
     def run(self, stop_after: float | None = None) -> None:
-        deadline = None if stop_after is None else time.monotonic() + stop_after
+        """Until stopped, or `stop_after` seconds. A bounded run ends at its end offsets, or raises WorkerError
+        (BoundedWatch: stalled, input deleted, or not done by `stop_after`), never returns with part of it."""
+        bounded = self.config.bounded
+        deadline = None if stop_after is None or bounded else time.monotonic() + stop_after
+        watch = BoundedWatch(self.config.bounded_stall, stop_after) if bounded else None
         ref = ReferenceReader(self.settings, self.config.group)
         self._read_reference(ref, until_end=True)
         self.consumer.subscribe(self.topics["in"], on_assign=self._on_assign, on_revoke=self._on_revoke)
@@ -412,13 +504,21 @@ class Worker:
                 if now - self._last_reload >= self.config.reload_interval:
                     self._last_reload = now
                     self.maybe_reload()
-                if self.config.bounded and self._bounded_done():
-                    for part in self.parts.values():
-                        self._emit(part.runtime.finish())
-                        part.dirty = True
-                    break
+                if watch is not None:
+                    if self._bounded_done():
+                        for part in self.parts.values():
+                            self._emit(part.runtime.finish())
+                            part.dirty = True
+                        break
+                    watch.check((self.processed, len(self.ends)), self._unread, self._log_starts, self._stall_context)
             self.commit(snapshot=True)
             self.metrics.flush()
+        except WorkerError:
+            # nothing of the open transaction may commit; aborted now, read_committed readers need not wait for
+            # the broker's transaction timeout
+            with contextlib.suppress(KafkaException):
+                self.producer.abort_transaction(10)
+            raise
         finally:
             ref.close()
             self.consumer.close()

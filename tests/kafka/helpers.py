@@ -7,18 +7,19 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import replace
 from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from rules.loader import load_rules
-from schemas import DeadLetter
-from schemas.topics import DEAD_LETTERS
+from schemas import DeadLetter, Incident
+from schemas.topics import DEAD_LETTERS, INCIDENTS
+from streams.dlq import MemoryDeadLetters
+from streams.embedded import EmbeddedRunner
 from streams.kafka.faust_worker import FaustWorker
 from streams.kafka.produce import EventProducer
 from streams.kafka.settings import KafkaSettings
-from streams.kafka.topics import apply, load_spec
+from streams.kafka.topics import apply, keep_history, load_spec
 from streams.kafka.worker import Worker, WorkerConfig
 from streams.live import Output
 from streams.partitioning import Mode, plan_for
@@ -42,8 +43,7 @@ def isolated(bootstrap: str, partitions: int = 3) -> KafkaSettings:
     """Topics of their own, kept forever: records carry their event time, and the test scenarios' times lie
     further back than the spec's 7-day retention, which the broker would apply to them within seconds."""
     settings = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=unique("t") + ".")
-    spec = [replace(t, config={**t.config, "retention.ms": "-1"}) for t in load_spec(partitions=partitions)]
-    apply(settings, spec)
+    apply(settings, keep_history(load_spec(partitions=partitions)))
     return settings
 
 
@@ -55,7 +55,8 @@ def produce(settings: KafkaSettings, rules: Iterable[Path], lines: Iterable[byte
 def run_bounded(
     settings: KafkaSettings, rules: Iterable[Path], mode: Mode = "single", engine: str = "confluent", **kw: object
 ) -> list[Output]:
-    """Run a worker (`engine`: confluent or faust) until it has processed what the topics hold now."""
+    """Run a worker (`engine`: confluent or faust) until it has processed what the topics hold now; WorkerError
+    when it cannot (stalled, input deleted before it was read, not done in 120 s)."""
     outputs: list[Output] = []
     config = WorkerConfig(rules=tuple(rules), group=unique("g"), partitioning=mode, bounded=True, **kw)  # type: ignore[arg-type]
     if engine == "faust":
@@ -106,3 +107,15 @@ def end_offsets(settings: KafkaSettings, topic: str) -> int:
 
 def dead_letter_stages(settings: KafkaSettings) -> Counter[str]:
     return Counter(DeadLetter.model_validate_json(v).stage.value for v in read_topic(settings, DEAD_LETTERS))
+
+
+def embedded_versions(rules: Iterable[Path], lines: Iterable[bytes]) -> set[tuple[str, int]]:
+    """Every (incident id, version) the embedded runner gives on these lines: what a bounded run must produce."""
+    updates: list[Incident] = []
+    EmbeddedRunner(load_rules(list(rules)), MemoryDeadLetters()).run(lines, updates.append)
+    return {(u.id, u.version) for u in updates}
+
+
+def incident_versions(settings: KafkaSettings) -> list[tuple[str, int]]:
+    """Every (incident id, version) committed to the incidents topic, duplicates kept."""
+    return [(u.id, u.version) for u in (Incident.model_validate_json(v) for v in read_topic(settings, INCIDENTS))]

@@ -1,0 +1,69 @@
+"""A bounded run ends or fails with an error naming what it waited for (issue 23): the watchdog both engines run,
+on a fake clock, without a broker."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.kafka import worker
+from streams.kafka.worker import STALL_PROBE, BoundedWatch, WorkerError
+
+PENDING = {"t.anpr:0": (100, 150, 500), "t.video:0": (80, 80, 90)}  # processed, read, end
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(worker.time, "monotonic", fake)
+    return fake
+
+
+def test_records_deleted_before_they_were_read_fail_the_run_at_the_first_probe(clock: Clock) -> None:
+    watch = BoundedWatch(stall_after=60.0, stop_after=None)
+    asked: list[dict[str, int]] = []
+
+    def log_starts(wanted: dict[str, int]) -> dict[str, int]:
+        asked.append(wanted)
+        return {"t.anpr:0": 500}  # retention moved the log start to the end
+
+    watch.check(1, lambda: PENDING, log_starts)
+    clock.now += STALL_PROBE - 1
+    watch.check(1, lambda: PENDING, log_starts)
+    assert asked == []  # progress a moment ago: the broker is not asked
+    clock.now += 1
+    with pytest.raises(WorkerError, match=r"deleted input records.*t\.anpr:0 offsets 150\.\.499.*retention\.ms=-1"):
+        watch.check(1, lambda: PENDING, log_starts)
+    assert asked == [{"t.anpr:0": 150, "t.video:0": 80}]  # from what was read, not what was processed
+
+
+def test_a_run_without_progress_fails_after_stall_after_naming_its_inputs(clock: Clock) -> None:
+    watch = BoundedWatch(stall_after=30.0, stop_after=None)
+    for step in range(10):  # progress every 10 s keeps it alive
+        watch.check(step, lambda: PENDING, lambda _: {})
+        clock.now += 10
+    clock.now += 19
+    watch.check(9, lambda: PENDING, lambda _: {})  # 29 s without progress
+    clock.now += 1
+    with pytest.raises(WorkerError) as err:
+        watch.check(9, lambda: PENDING, lambda _: {}, lambda: " (the worker is finishing)")
+    assert str(err.value) == (
+        "bounded run stalled: nothing processed for 30 s; waiting for t.anpr:0 processed to 100 of 500 "
+        "(read to 150), t.video:0 processed to 80 of 90 (the worker is finishing)"
+    )
+
+
+def test_a_run_past_its_deadline_fails_even_while_it_progresses(clock: Clock) -> None:
+    watch = BoundedWatch(stall_after=60.0, stop_after=25.0)
+    for step in range(5):
+        watch.check(step, lambda: PENDING, lambda _: {})
+        clock.now += 5
+    with pytest.raises(WorkerError, match=r"did not finish within 25 s; waiting for t\.anpr:0"):
+        watch.check(5, lambda: PENDING, lambda _: {})
