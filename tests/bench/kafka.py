@@ -13,19 +13,28 @@
                        not counted. Probes (with_probes) add ~1 wanted-vehicle read per 100 events for samples
   *_stress             the same at BENCH_KAFKA_STRESS (default 2,500/s, at most half the measured throughput)
   *_faust              the same figures for `--engine faust` (faust-streaming on aiokafka), at its own rate
-Prints one JSON line. BENCH_KAFKA_HOURS (default 4) sets the simulated stream; SAQSHY_TEST_KAFKA=host:port uses a
-running broker instead of starting one.
+  errors               phase -> what went wrong, for every phase that failed or ran past its deadline (PHASES);
+                       the figures of that phase are null, the others are measured all the same
+Prints one JSON line on stdout, always (exit code 1 when `errors` is not empty); progress goes to stderr.
+BENCH_KAFKA_HOURS (default 4) sets the simulated stream; SAQSHY_TEST_KAFKA=host:port uses a running broker instead
+of starting one. The workers' throughput runs in a process of its own (`python -m tests.bench.kafka throughput
+ENGINE`, settings from SAQSHY_KAFKA_*), so a phase past its deadline is killed, not waited for.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO, Any, NoReturn, TypeVar
 
 import orjson
 from confluent_kafka import Consumer
@@ -33,52 +42,146 @@ from confluent_kafka import Consumer
 from rules.loader import load_rules
 from schemas import Incident
 from schemas.topics import INCIDENTS
-from streams.kafka.faust_worker import FaustWorker
 from streams.kafka.produce import EventProducer
 from streams.kafka.settings import KafkaSettings
-from streams.kafka.topics import apply, load_spec
-from streams.kafka.worker import INPUT_TOPICS, Worker, WorkerConfig
+from streams.kafka.topics import apply, keep_history, load_spec
+from streams.kafka.worker import INPUT_TOPICS, WorkerConfig
 from streams.partitioning import plan_for
 from tests.bench.core import stream
 from tests.kafka_broker import broker_session, unique
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "rules" / "catalog"
+# seconds each phase may take (this machine: ~20 s to produce the 4-hour backlog, ~15 s for the confluent worker
+# over it, ~70 s for Faust, ~55 s a latency run); past it the phase is given up and named in `errors`
+PHASES = {
+    "stream": 600,
+    "topics": 120,
+    "produce": 300,
+    "consumer_only": 120,
+    "throughput": 300,
+    "throughput_faust": 600,
+    "latency": 180,
+    "latency_stress": 180,
+    "latency_faust": 180,
+}
+FIGURES = [
+    *("events", "events_per_s", "consumer_only_per_s", "ratio"),
+    *(f"{k}{suffix}" for suffix in ("", "_stress") for k in ("rate_per_s", "p50_ms", "p99_ms", "latency_samples")),
+    *("events_per_s_faust", "ratio_faust", "rate_per_s_faust", "p50_ms_faust", "p99_ms_faust"),
+    "latency_samples_faust",
+]
+T = TypeVar("T")
+WORKERS: list[subprocess.Popen[bytes]] = []  # latency workers, killed before exit should a phase leave one behind
 
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+class PhaseError(RuntimeError):
+    pass
+
+
+def phase(errors: dict[str, str], name: str, fn: Callable[[], T]) -> T | None:
+    """fn() within PHASES[name] seconds: its result, or None with errors[name] saying why. It runs in a daemon
+    thread, so a phase that hangs is left behind (the process ends with os._exit) instead of hanging the bench."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = fn()
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name=f"bench-{name}", daemon=True)
+    thread.start()
+    thread.join(PHASES[name])
+    if thread.is_alive():
+        errors[name] = f"timed out after {PHASES[name]} s"
+    elif "error" in box:
+        exc = box["error"]
+        errors[name] = str(exc) if isinstance(exc, PhaseError) else f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, PhaseError):
+            traceback.print_exception(exc, file=sys.stderr)
+    else:
+        return box["result"]  # type: ignore[no-any-return]
+    log(f"kafka bench: {name} failed: {errors[name]}")
+    return None
+
+
 def fresh(bootstrap: str, partitions: int) -> KafkaSettings:
+    """Topics of their own, without time retention: the records carry the simulated city's event time, older
+    than the spec's 7 days, and the broker deleted them at its first retention check (30 s after it started)
+    while the Faust worker was still reading them: it waited forever for the offsets it skipped (issue 23)."""
     settings = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=unique("bench") + ".")
-    apply(settings, load_spec(partitions=partitions))
+    apply(settings, keep_history(load_spec(partitions=partitions)))
     return settings
 
 
-def consumer_only(settings: KafkaSettings, expected: int) -> float:
+def consumer_only(settings: KafkaSettings, expected: int, seconds: float) -> float:
     consumer = Consumer(settings.consumer_config(unique("plain")))
     consumer.subscribe([settings.topic(t) for t in INPUT_TOPICS])
     n = 0
     start = None
-    while n < expected:
-        for msg in consumer.consume(2000, 0.5):
-            if msg.error() is None:
-                if start is None:
-                    start = time.perf_counter()
-                orjson.loads(msg.value() or b"null")
-                n += 1
+    deadline = time.monotonic() + seconds
+    try:
+        while n < expected:
+            if time.monotonic() > deadline:
+                raise PhaseError(f"read {n:,} of {expected:,} messages in {seconds:.0f} s")
+            for msg in consumer.consume(2000, 0.5):
+                if msg.error() is None:
+                    if start is None:
+                        start = time.perf_counter()
+                    orjson.loads(msg.value() or b"null")
+                    n += 1
+    finally:
+        consumer.close()
     elapsed = time.perf_counter() - (start or time.perf_counter())
-    consumer.close()
     return n / elapsed
 
 
-def throughput(settings: KafkaSettings, engine: str) -> tuple[float, int]:
+def throughput(settings: KafkaSettings, engine: str, seconds: float) -> tuple[float, int]:
+    """The worker over the backlog, bounded, in a process of its own: (events/s, events)."""
+    env = dict(
+        os.environ,
+        SAQSHY_KAFKA_BOOTSTRAP_SERVERS=settings.bootstrap_servers,
+        SAQSHY_KAFKA_TOPIC_PREFIX=settings.topic_prefix,
+    )
+    cmd = [sys.executable, "-m", "tests.bench.kafka", "throughput", engine, str(seconds)]
+    try:  # stderr (progress, the worker's logs) passes through; stdout is the child's one JSON line
+        done = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, timeout=seconds + 30, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise PhaseError(f"the {engine} worker did not end within {seconds + 30:.0f} s (killed)") from exc
+    lines = done.stdout.decode(errors="replace").strip().splitlines()
+    result = json.loads(lines[-1]) if lines else {"error": f"no result (exit code {done.returncode})"}
+    if "error" in result:
+        raise PhaseError(result["error"])
+    return float(result["events_per_s"]), int(result["events"])
+
+
+def _throughput_child(engine: str, seconds: float) -> NoReturn:
+    """`python -m tests.bench.kafka throughput ENGINE SECONDS`: one bounded run, one JSON line on stdout. The
+    worker's BoundedWatch ends a run that stalls (an error naming what it waited for) well before the parent
+    kills it; stop_after bounds the rest."""
+    stdout, sys.stdout = sys.stdout, sys.stderr  # anything a library prints is progress, not the result
+    from streams.kafka.faust_worker import FaustWorker
+    from streams.kafka.worker import Worker
+
+    settings = KafkaSettings.from_env()
     config = WorkerConfig(rules=(CATALOG,), group=unique("bench"), bounded=True, snapshot_interval=5.0)
-    worker = FaustWorker(config, settings) if engine == "faust" else Worker(config, settings)
-    worker.run()
-    end = time.monotonic()
-    return worker.processed / (end - (worker.first_event_at or end)), worker.processed
+    try:
+        worker = FaustWorker(config, settings) if engine == "faust" else Worker(config, settings)
+        worker.run(stop_after=seconds)
+        end = time.monotonic()
+        rate = worker.processed / (end - (worker.first_event_at or end))
+        result: dict[str, Any] = {"events_per_s": rate, "events": worker.processed}
+    except Exception as exc:
+        traceback.print_exc()
+        result = {"error": f"{engine} worker: {type(exc).__name__}: {exc}"}
+    print(json.dumps(result), file=stdout, flush=True)
+    sys.stderr.flush()
+    os._exit(1 if "error" in result else 0)  # a client thread left running (non-daemon) must not keep it alive
 
 
 def with_probes(lines: list[bytes], every: int = 100) -> list[bytes]:
@@ -105,25 +208,18 @@ def with_probes(lines: list[bytes], every: int = 100) -> list[bytes]:
 
 
 def latency(bootstrap: str, lines: list[bytes], rate: float, seconds: float, engine: str) -> tuple[float, float, int]:
+    with tempfile.TemporaryFile() as worker_log:  # the worker's stderr, for the error when it exits early
+        return _latency(bootstrap, lines, rate, seconds, engine, worker_log)
+
+
+def _latency(
+    bootstrap: str, lines: list[bytes], rate: float, seconds: float, engine: str, worker_log: IO[bytes]
+) -> tuple[float, float, int]:
     settings = fresh(bootstrap, 3)
     env = dict(os.environ, SAQSHY_KAFKA_BOOTSTRAP_SERVERS=bootstrap, SAQSHY_KAFKA_TOPIC_PREFIX=settings.topic_prefix)
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "saqshy",
-            "worker",
-            "--rules",
-            str(CATALOG),
-            "--group",
-            unique("lat"),
-            "--engine",
-            engine,
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    cmd = [sys.executable, "-m", "saqshy", "worker", "--rules", str(CATALOG), "--group", unique("lat")]
+    worker = subprocess.Popen([*cmd, "--engine", engine], env=env, stdout=subprocess.DEVNULL, stderr=worker_log)
+    WORKERS.append(worker)
     produced: dict[str, float] = {}
     event_time: dict[str, str] = {}
     received: list[tuple[float, Incident]] = []
@@ -144,28 +240,39 @@ def latency(bootstrap: str, lines: list[bytes], rate: float, seconds: float, eng
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    time.sleep(8)  # the worker joins its group, restores nothing, reads the reference topics
-    producer = EventProducer(settings, plan_for(load_rules([CATALOG]), "single"))
-    start = time.monotonic()
-    for i, raw in enumerate(lines):
-        now = time.monotonic()
-        if now - start > seconds:
-            break
-        ahead = start + i / rate - now
-        if ahead > 0:
-            time.sleep(ahead)
-        doc = orjson.loads(raw)
-        producer.send(raw)
-        produced[doc["id"]] = time.monotonic()
-        event_time[doc["id"]] = doc["time"]
-        if i % 200 == 0:
-            producer.producer.poll(0)
-    producer.flush()
-    time.sleep(3)
-    stop.set()
-    reader.join(5)
-    worker.terminate()
-    worker.wait(30)
+    try:
+        time.sleep(8)  # the worker joins its group, restores nothing, reads the reference topics
+        producer = EventProducer(settings, plan_for(load_rules([CATALOG]), "single"))
+        start = time.monotonic()
+        for i, raw in enumerate(lines):
+            now = time.monotonic()
+            if now - start > seconds:
+                break
+            ahead = start + i / rate - now
+            if ahead > 0:
+                time.sleep(ahead)
+            doc = orjson.loads(raw)
+            producer.send(raw)
+            produced[doc["id"]] = time.monotonic()
+            event_time[doc["id"]] = doc["time"]
+            if i % 200 == 0:
+                producer.producer.poll(0)
+        producer.flush()
+        time.sleep(3)
+    finally:
+        stop.set()
+        reader.join(5)
+        exited = worker.poll()
+        worker.terminate()
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+    if exited is not None:  # it was to run until terminated
+        worker_log.seek(0)
+        tail = worker_log.read().decode(errors="replace").strip().splitlines()[-3:]
+        raise PhaseError(f"the {engine} worker exited early with code {exited}: {' | '.join(tail)}")
     samples = []
     for at, inc in received:
         if inc.status.value == "closed":
@@ -177,63 +284,109 @@ def latency(bootstrap: str, lines: list[bytes], rate: float, seconds: float, eng
             samples.append((at - max(causes)) * 1000)
     samples.sort()
     if not samples:
-        return float("nan"), float("nan"), 0
+        raise PhaseError(f"no latency sample in {seconds:.0f} s at {rate:.0f} events/s ({len(received)} updates read)")
     return samples[len(samples) // 2], samples[min(len(samples) - 1, int(len(samples) * 0.99))], len(samples)
 
 
-def main() -> None:
+def _num(x: float | None, digits: int = 1) -> float | None:
+    if x is None or math.isnan(x):
+        return None
+    return round(x) if digits == 0 else round(x, digits)
+
+
+def main() -> int:
+    errors: dict[str, str] = {}
+    out: dict[str, Any] = {"bench": "kafka", "engine": "confluent"}
+    out.update(dict.fromkeys(FIGURES))  # a phase that fails leaves its figures null, the line keeps its shape
+    try:
+        measure(out, errors)
+    except Exception as exc:  # the broker's start or stop: the figures measured so far still go out
+        errors.setdefault("broker", f"{type(exc).__name__}: {exc}")
+        traceback.print_exc()
+    out["errors"] = errors
+    print(json.dumps(out), flush=True)
+    for worker in WORKERS:
+        if worker.poll() is None:
+            worker.kill()
+    sys.stderr.flush()
+    # a phase given up on may have left a thread behind, blocked in a client call: do not wait for it
+    os._exit(1 if errors else 0)
+
+
+def measure(out: dict[str, Any], errors: dict[str, str]) -> None:
     hours = int(os.environ.get("BENCH_KAFKA_HOURS", "4"))
-    path = stream(hours, 1)
+    path = phase(errors, "stream", lambda: stream(hours, 1))
+    if path is None:
+        return
     lines = [line.rstrip(b"\n") for line in path.open("rb") if line.strip()]
     with broker_session() as broker:
         bootstrap = broker if isinstance(broker, str) else broker.bootstrap
-        settings = fresh(bootstrap, 3)
+        settings = phase(errors, "topics", lambda: fresh(bootstrap, 3))
+        if settings is None:
+            return
         log(f"kafka bench: producing {len(lines):,} events")
         producer = EventProducer(settings, plan_for(load_rules([CATALOG]), "single"))
-        stats = producer.run(lines)
+        stats = phase(errors, "produce", lambda: producer.run(lines))
+        if stats is None:
+            return
         inputs = sum(n for topic, n in stats.per_topic.items() if topic in INPUT_TOPICS)
         log("kafka bench: plain consumer")
-        plain = consumer_only(settings, inputs)
+        plain = phase(errors, "consumer_only", lambda: consumer_only(settings, inputs, PHASES["consumer_only"] - 10))
         log("kafka bench: confluent-kafka worker (default engine) over the backlog")
-        rate, processed = throughput(settings, "confluent")
+        confluent = phase(errors, "throughput", lambda: throughput(settings, "confluent", PHASES["throughput"] - 40))
         log("kafka bench: Faust worker over the backlog")
-        rate_f, _ = throughput(settings, "faust")
+        faust = phase(
+            errors, "throughput_faust", lambda: throughput(settings, "faust", PHASES["throughput_faust"] - 40)
+        )
+        rate = confluent[0] if confluent else None
+        rate_f = faust[0] if faust else None
         # the simulated city makes ~16 events/s on average; Almaty with every traffic camera reading plates ~350
         cap = float(os.environ.get("BENCH_KAFKA_RATE", "1000"))
-        sustained, sustained_f = round(min(rate * 0.5, cap)), round(min(rate_f * 0.5, cap))
-        stress = round(min(rate * 0.5, float(os.environ.get("BENCH_KAFKA_STRESS", "2500"))))
-        log(f"kafka bench: latency at {sustained} and {stress} events/s (confluent), {sustained_f} events/s (Faust)")
+        stress = float(os.environ.get("BENCH_KAFKA_STRESS", "2500"))
         probed = with_probes(lines)
-        p50, p99, n = latency(bootstrap, probed, sustained, 40.0, "confluent")
-        p50_s, p99_s, n_s = latency(bootstrap, probed, stress, 40.0, "confluent")
-        p50_f, p99_f, n_f = latency(bootstrap, probed, sustained_f, 40.0, "faust")
-    print(
-        json.dumps(
+        lat: dict[str, tuple[int | None, tuple[float, float, int] | None]] = {}
+        for name, engine, measured, target in [
+            ("latency", "confluent", rate, cap),
+            ("latency_stress", "confluent", rate, stress),
+            ("latency_faust", "faust", rate_f, cap),
+        ]:
+            if not measured:
+                errors[name] = f"skipped: no {engine} throughput to pace it by"
+                lat[name] = (None, None)
+                continue
+            sustained = round(min(measured * 0.5, target))
+            log(f"kafka bench: latency of the {engine} worker at {sustained} events/s")
+
+            def run(engine: str = engine, sustained: int = sustained) -> tuple[float, float, int]:
+                return latency(bootstrap, probed, sustained, 40.0, engine)
+
+            lat[name] = (sustained, phase(errors, name, run))
+        out.update(
             {
-                "bench": "kafka",
-                "engine": "confluent",
-                "events": processed,
-                "events_per_s": round(rate),
-                "consumer_only_per_s": round(plain),
-                "ratio": round(rate / plain, 3),
-                "rate_per_s": sustained,
-                "p50_ms": round(p50, 1),
-                "p99_ms": round(p99, 1),
-                "latency_samples": n,
-                "rate_per_s_stress": stress,
-                "p50_ms_stress": round(p50_s, 1),
-                "p99_ms_stress": round(p99_s, 1),
-                "latency_samples_stress": n_s,
-                "events_per_s_faust": round(rate_f),
-                "ratio_faust": round(rate_f / plain, 3),
-                "rate_per_s_faust": sustained_f,
-                "p50_ms_faust": round(p50_f, 1),
-                "p99_ms_faust": round(p99_f, 1),
-                "latency_samples_faust": n_f,
+                "events": confluent[1] if confluent else None,
+                "events_per_s": _num(rate, 0),
+                "consumer_only_per_s": _num(plain, 0),
+                "ratio": _num(rate / plain, 3) if rate and plain else None,
+                **_figures(lat["latency"], ""),
+                **_figures(lat["latency_stress"], "_stress"),
+                "events_per_s_faust": _num(rate_f, 0),
+                "ratio_faust": _num(rate_f / plain, 3) if rate_f and plain else None,
+                **_figures(lat["latency_faust"], "_faust"),
             }
         )
-    )
+
+
+def _figures(run: tuple[int | None, tuple[float, float, int] | None], suffix: str) -> dict[str, Any]:
+    rate, got = run
+    return {
+        f"rate_per_s{suffix}": rate,
+        f"p50_ms{suffix}": _num(got[0]) if got else None,
+        f"p99_ms{suffix}": _num(got[1]) if got else None,
+        f"latency_samples{suffix}": got[2] if got else None,
+    }
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["throughput"]:
+        _throughput_child(sys.argv[2], float(sys.argv[3]))
+    sys.exit(main())
