@@ -55,6 +55,7 @@ from streams.partitioning import plan_for
 log = logging.getLogger("saqshy.faust")
 Guarantee = str  # "exactly_once" | "at_least_once"
 FAUST_MIN_COMMIT_INTERVAL = 0.1  # seconds
+SNAPSHOT_MAX_BYTES = 64 * 1024 * 1024  # as max.message.bytes of saqshy.state in infra/topics.yaml
 SEND_TIMEOUT = 60.0  # seconds a send may stay unacknowledged when its transaction commits (retries included)
 STOP_TIMEOUT = 60.0  # seconds Faust may take to stop; past it the worker leaves it, the run has ended anyway
 
@@ -115,7 +116,7 @@ class FaustWorker:
             consumer_auto_offset_reset="earliest",
             table_standby_replicas=0,
             topic_partitions=self.partitions,
-            producer_max_request_size=64 * 1024 * 1024,
+            producer_max_request_size=SNAPSHOT_MAX_BYTES,
             # on a rebalance or a stop, Faust would wait for every delivered event to be acknowledged, and the
             # events held in the event-time merge are not until their turn comes: it waited forever (it also
             # swallows the cancellation of that wait). Unprocessed events are not committed: the partition's next
@@ -133,6 +134,10 @@ class FaustWorker:
             internal=True,
             key_serializer="raw",
             value_serializer="raw",
+            # as the spec's saqshy.state: an enriched city's snapshot outgrows the broker's 4 MiB default, and the
+            # changelog Faust creates had it (MessageSizeTooLargeError; aiokafka committed the transaction without
+            # the snapshot until sends were checked)
+            config={"max.message.bytes": str(SNAPSHOT_MAX_BYTES)},
         )
         self.state = self.app.Table("state", default=None, partitions=self.partitions, changelog_topic=changelog)
         source = self.app.topic(*self.inputs, key_serializer="raw", value_serializer="raw")
