@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from rules.errors import RuleError
 from rules.expr import CompiledExpr, ExprEnv, Scope, compile_expr, compile_template
 from rules.expr.parser import Binary, Lit, Name, Node, parse
@@ -36,6 +38,14 @@ class CSelection:
     equalities: tuple[tuple[tuple[str, ...], frozenset[Any]], ...]
     group: tuple[Fn, ...]
     measure: Fn | None = None
+
+
+def group_of(sel: CSelection, record: Any) -> str:
+    """An event's group under a selection: "" without group_by, else the JSON array of the group_by values,
+    so that no two different groups (null, "null", ["a|b"] and ["a", "b"]) ever share a string."""
+    if not sel.group:
+        return ""
+    return orjson.dumps([g(record) for g in sel.group], default=str).decode()
 
 
 @dataclass(frozen=True, slots=True)

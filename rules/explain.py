@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from rules.compiler import CRule
+from rules.compiler import CRule, group_of
 from rules.core.engine import Correlator
 from rules.core.rule import RuleRuntime
 from rules.loader import RuleSet
@@ -97,7 +97,7 @@ def explain(ruleset: RuleSet, rule_id: str, records: Iterable[Any], max_steps: i
             st.candidates += 1
             if sel.where is None or sel.where(rec):
                 st.selected += 1
-                group = "|".join(str(g(rec)) for g in sel.group) if sel.group else ""
+                group = group_of(sel, rec)
                 selected.append((sel.name, group))
             elif len(st.rejected_samples) < MAX_SAMPLES:
                 st.rejected_samples.append(rec.id)

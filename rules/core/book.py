@@ -25,8 +25,9 @@ from rules.geo import distance_m
 from schemas import AdminPath, GeoPoint, Incident, IncidentStatus, PriorityTerm, UnitArrival, UnitType
 
 Schedule = Callable[[float, str, str], None]  # (time, timer kind, ref)
+FLUSH, CLOSE = "2:flush", "3:close"  # timer kinds (rules/core/rule.py orders them)
 BY_DISPATCHER = "closed by dispatcher"
-FULL_COUNT = "\x00count"  # in a match context: how to count exactly, when only a bounded count was taken
+FULL = "\x00exact"  # in a match context: the exact count/distinct, when only bounded ones were taken
 NO_NEW_EVENTS = "no new events within the merge window"
 
 
@@ -91,12 +92,12 @@ class OpenIncident:
 
 def shown(ctx: dict[str, Any]) -> dict[str, Any]:
     """The context as templates see it: with the exact count when only a bounded one was taken."""
-    full = ctx.get(FULL_COUNT)
+    full = ctx.get(FULL)
     if full is None:
         return ctx
     out = dict(ctx)
-    out["count"] = full()
-    del out[FULL_COUNT]
+    out.update(full())
+    del out[FULL]
     return out
 
 
@@ -135,8 +136,8 @@ class IncidentBook:
         ctx["distinct"] = m.distinct
         ctx["sum"] = m.total
         ctx["group"] = m.group
-        if m.full_count is not None:
-            ctx[FULL_COUNT] = m.full_count
+        if m.full is not None:
+            ctx[FULL] = m.full
         if m.hit is not None:
             ctx[self.rule.spec.correlate.as_] = m.hit  # type: ignore[union-attr]
             ctx["distance"] = m.hit_distance
@@ -200,8 +201,8 @@ class IncidentBook:
                 self._version(inc, IncidentStatus.UPDATED, m.time)
             elif not inc.pending:
                 inc.pending = True
-                self.schedule(inc.made_at + self.update_every, "flush", inc.id)
-        self.schedule(inc.updated + self.merge_window + self.lateness, "close", inc.id)
+                self.schedule(inc.made_at + self.update_every, FLUSH, inc.id)
+        self.schedule(inc.updated + self.merge_window, CLOSE, inc.id)
 
     def _evidence(self, inc: OpenIncident, m: Match) -> bool:
         new: list[str] = []
@@ -239,10 +240,20 @@ class IncidentBook:
         return (loc.lat, loc.lon) != (inc.lat, inc.lon) if loc is not None else inc.lat is not None
 
     # --- versions --------------------------------------------------------------------------------
-    def _version(self, inc: OpenIncident, status: IncidentStatus, at: float, reason: str | None = None) -> None:
-        """Make a version of `inc` as it is now, at event time `at`."""
+    def _version(
+        self, inc: OpenIncident, status: IncidentStatus, at: float, reason: str | None = None, render: bool = True
+    ) -> None:
+        """Make a version of `inc` as it is now, at event time `at`. Templates are rendered when a match changed
+        the context since the latest version; a closing or an arrival repeats the latest version's texts (the
+        events a lazily counted `count` needs may be gone by then)."""
         rule = self.rule
-        ctx = shown(inc.ctx)
+        prev = inc.state
+        if render or prev is None:
+            ctx = shown(inc.ctx)
+            title, summary = rule.title(ctx), rule.summary(ctx)
+            labels = {name: fn(ctx) for name, fn in rule.labels}
+        else:
+            title, summary, labels = prev.title, prev.summary, dict(prev.labels)
         arrivals = list(inc.arrivals)
         state = Incident(
             id=inc.id,
@@ -254,8 +265,8 @@ class IncidentBook:
             priority=inc.priority,
             priority_base=self.base,
             priority_terms=[PriorityTerm(name=n, delta=d) for n, d in inc.terms],
-            title=rule.title(ctx),
-            summary=rule.summary(ctx),
+            title=title,
+            summary=summary,
             key=inc.key,
             group=inc.group,
             location=GeoPoint(lat=inc.lat, lon=inc.lon) if inc.lat is not None and inc.lon is not None else None,
@@ -265,7 +276,7 @@ class IncidentBook:
             updated_time=utc(at),
             event_ids=list(inc.event_ids),
             event_count=max(1, inc.event_count),
-            labels={name: fn(ctx) for name, fn in rule.labels},
+            labels=labels,
             playbook=list(rule.playbook),
             close_reason=reason,
             arrivals=arrivals,
@@ -283,18 +294,30 @@ class IncidentBook:
         inc = self.by_id.get(ref)
         if inc is None or inc.closed:
             return
-        if kind == "flush":
-            # a flush due after the closing time is left to the closing version, which includes it
-            if inc.pending and inc.made_at + self.update_every == ts and ts <= inc.updated + self.merge_window:
+        if kind == FLUSH:
+            # a flush due at or after the closing time is left to the closing version, which includes it
+            if inc.pending and inc.made_at + self.update_every == ts and ts < inc.updated + self.merge_window:
                 self._record(("fields", inc, inc.fields()))
                 self._version(inc, IncidentStatus.UPDATED, ts)
-        elif kind == "close" and inc.updated + self.merge_window + self.lateness == ts:
-            self._close(inc, NO_NEW_EVENTS, inc.updated + self.merge_window)
+        elif kind == CLOSE and inc.updated + self.merge_window == ts:
+            self._close(inc, NO_NEW_EVENTS, ts)
+
+    def _catch_up(self, inc: OpenIncident, ts: float) -> bool:
+        """Before an input at `ts` that is not a match: what time passing did to `inc` by then (its timers may
+        not have fired yet: they wait for the watermark). Returns False when it closed before `ts`."""
+        close_at = inc.updated + self.merge_window
+        if inc.pending and inc.made_at + self.update_every < min(ts, close_at):
+            self._record(("fields", inc, inc.fields()))
+            self._version(inc, IncidentStatus.UPDATED, inc.made_at + self.update_every)
+        if ts > close_at:
+            self._close(inc, NO_NEW_EVENTS, close_at)
+            return False
+        return True
 
     def close(self, inc_id: str, ts: float) -> bool:
         """A dispatcher closed the incident at `ts`; False when the book has no open incident of that id."""
         inc = self.by_id.get(inc_id)
-        if inc is None or inc.closed or inc.state is None:
+        if inc is None or inc.closed or inc.state is None or not self._catch_up(inc, ts):
             return False
         self._close(inc, BY_DISPATCHER, max(ts, inc.made_at))
         return True
@@ -302,12 +325,14 @@ class IncidentBook:
     def _close(self, inc: OpenIncident, reason: str, at: float) -> None:
         self._record(("fields", inc, inc.fields()))
         inc.closed = True
-        self._version(inc, IncidentStatus.CLOSED, at, reason)
+        self._version(inc, IncidentStatus.CLOSED, at, reason, render=inc.pending)
 
     def arrive(self, inc_id: str, unit_id: str, unit_type: str, ts: float) -> bool:
         """A unit reported on_scene for an open incident: a version records it (once per unit)."""
         inc = self.by_id.get(inc_id)
         if inc is None or inc.closed or inc.state is None or any(a.unit_id == unit_id for a in inc.arrivals):
+            return False
+        if not self._catch_up(inc, ts):
             return False
         self._record(("fields", inc, inc.fields()))
         arrival = UnitArrival(
@@ -317,7 +342,7 @@ class IncidentBook:
             time_to_arrive_s=max(0.0, ts - inc.first_ts),
         )
         inc.arrivals = tuple(sorted([*inc.arrivals, arrival], key=lambda a: (a.arrived_time, a.unit_id)))
-        self._version(inc, IncidentStatus.UPDATED, max(ts, inc.made_at))
+        self._version(inc, IncidentStatus.UPDATED, max(ts, inc.made_at), render=inc.pending)
         return True
 
     # --- journal ---------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Any
 
-from rules.geo import distance_m
+from rules.geo import distance_m, within_of
 
 Key = tuple[float, str]
 # Degrees of latitude per metre, rounded so that a cell is at least as tall as the radius anywhere on Earth
@@ -191,32 +191,49 @@ class Buffer:
         """Entries within `radius` of (lat, lon), lo <= time, key < before, newest first."""
         if lat is None or lon is None:
             return
+        near_it = within_of(lat, lon, radius)
         if self.grid is None or radius > (self.radius or 0.0):
             for e in self.latest(lo, before):
-                if e.lat is not None and distance_m(lat, lon, e.lat, e.lon) <= radius:  # type: ignore[arg-type]
+                if e.lat is not None and near_it(e.lat, e.lon):  # type: ignore[arg-type]
                     yield e
             return
         iters = [_cell_latest(bucket, lo, before) for bucket in self.grid.around(lat, lon)]
         heads: list[tuple[Key, int, Entry]] = []
         for i, it in enumerate(iters):
             for e in it:
-                if e.lat is not None and distance_m(lat, lon, e.lat, e.lon) <= radius:  # type: ignore[arg-type]
+                if near_it(e.lat, e.lon):  # type: ignore[arg-type]
                     heads.append((e.key, i, e))
                     break
         # a k-way merge, newest first, pulling the next near entry of a cell only when its head is taken
         while heads:
-            best = max(range(len(heads)), key=lambda j: heads[j][0])
+            best = 0
+            for j in range(1, len(heads)):
+                if heads[j][0] > heads[best][0]:
+                    best = j
             _, i, e = heads[best]
             yield e
             nxt = None
             for cand in iters[i]:
-                if cand.lat is not None and distance_m(lat, lon, cand.lat, cand.lon) <= radius:  # type: ignore[arg-type]
+                if near_it(cand.lat, cand.lon):  # type: ignore[arg-type]
                     nxt = cand
                     break
             if nxt is None:
                 heads.pop(best)
             else:
                 heads[best] = (nxt.key, i, nxt)
+
+    def count_near(self, lat: float, lon: float, radius: float, lo: float, before: Key) -> list[Entry]:
+        """Every entry within `radius` of (lat, lon) with lo <= time and key < before, in no order (a count)."""
+        near_it = within_of(lat, lon, radius)
+        if self.grid is None or radius > (self.radius or 0.0):
+            return [e for e in self.latest(lo, before) if e.lat is not None and near_it(e.lat, e.lon)]  # type: ignore[arg-type]
+        out: list[Entry] = []
+        for bucket in self.grid.around(lat, lon):
+            start = bisect_left(bucket, lo, key=_ts)
+            for e in bucket[start:]:
+                if e.key < before and near_it(e.lat, e.lon):  # type: ignore[arg-type]
+                    out.append(e)
+        return out
 
     def candidates(self, lat: float | None, lon: float | None, lo: float, before: Key) -> Iterator[Entry]:
         """Everything a radius query around (lat, lon) could return (the 3x3 cells), unfiltered by distance:
@@ -232,6 +249,10 @@ class Buffer:
 
 def _key(e: Entry) -> Key:
     return e.key
+
+
+def _ts(e: Entry) -> float:
+    return e.ts
 
 
 def _cell_latest(bucket: list[Entry], lo: float, before: Key) -> Iterator[Entry]:

@@ -12,14 +12,15 @@ No clock is read here; event time and the watermark are inputs.
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from rules.compiler import CRule
+from rules.compiler import CRule, group_of
 from rules.core.buffer import Key
-from rules.core.rule import Item, Rewind, RuleRuntime
+from rules.core.rule import TIMER_TIE, Item, Rewind, RuleRuntime
 from rules.core.router import Route, Router
 from rules.core.snapshot import dump_core, load_core
 from rules.core.timers import Timers
@@ -79,8 +80,9 @@ class Correlator:
         routes: list[Route] = []
         horizon = 0.0
         every = ruleset.settings.update_every
+        depth = _depths(ruleset.rules)
         for order, rule in enumerate(ruleset.rules):
-            rt = RuleRuntime(rule, self.reference, self.timers, accepted_lateness(rule), every)
+            rt = RuleRuntime(rule, self.reference, self.timers, accepted_lateness(rule), every, depth[rule.id])
             self.runtimes[rule.state_key] = rt
             for sel in rule.selections:
                 routes.append(Route(order, rule.state_key, sel))
@@ -101,6 +103,16 @@ class Correlator:
         self._next_sweep = float("-inf")
         # The last version sent of each incident (what a consumer holds), to correct or retract it.
         self.sent: dict[str, Incident] = {}
+        self._by_owner = {rt.owner: rt for rt in self.runtimes.values()}
+        self._high = float("-inf")  # the newest event time seen
+        # Inputs of rules that chain on others (the versions they select and their events) wait until the
+        # watermark is past their time, when every version at that time is made (those of closings and
+        # absences too), so they reach such a rule in canonical order whatever the order of their sources:
+        # a chained rule acts max_out_of_orderness later than a rule on events.
+        self._chained: list[tuple[Key, int, RuleRuntime, Item]] = []
+        # Dispatcher actions naming an incident not raised yet, by incident id, until it is (or they age out).
+        self._orphans: dict[str, list[Item]] = {}
+        self._horizon = horizon
 
     # --- the contract ------------------------------------------------------------------------
     def on_event(self, event: Any, replica: bool = False, ts: float | None = None) -> list[Incident]:
@@ -116,18 +128,24 @@ class Correlator:
             return _NOTHING
         seen[eid] = ts
         self._seen_order.append((ts, eid))
+        released: list[Incident] = _NOTHING
+        if ts > self._high:
+            self._high = ts
         etype = event.type
         if etype in REFERENCE_TYPES:
             self.reference.apply(event, ts)
             if etype == "ref.hotlist":
-                return self._reference_changed((ts, eid))
-            return _NOTHING
+                # in force for reads at its time whatever their ids: redo from the first key at that time
+                return released + self._reference_changed((ts, ""))
+            return released
         items: dict[str, Item] | None = None
         action = _action(event)
         if action is not None:
             owner = self._owner(action[1])
-            if owner is not None and not (ts < self.watermark - owner.accept):
-                items = {owner.owner: Item(event, ts, (), replica, action)}
+            if owner is None:  # not raised (yet): kept in case a late event raises it
+                self._orphans.setdefault(action[1], []).append(Item(event, ts, (), replica, action))
+            elif not (ts < self.watermark - owner.accept):
+                items = {owner.rule.state_key: Item(event, ts, (), replica, action)}
         routes = self.router.routes(event)
         if routes:
             wm = self.watermark
@@ -142,7 +160,7 @@ class Correlator:
                         late_rules = []
                     late_rules.append(route.rt.rule.id)
                     continue
-                group = "|".join([str(g(event)) for g in sel.group]) if sel.group else ""
+                group = group_of(sel, event) if sel.group else ""
                 sels.setdefault(route.state_key, []).append((sel.index, group))
             if late_rules:
                 stats.late_dropped += 1
@@ -150,16 +168,23 @@ class Correlator:
             for key, pairs in sels.items():
                 if items is None:
                     items = {}
+                pairs.sort()  # an event taken by several selections of a rule: in the rule file's order
                 item = items.get(key)
                 if item is None:
                     items[key] = Item(event, ts, tuple(pairs), replica)
                 else:
                     item.sels = tuple(pairs)
         if not items:
-            return _NOTHING
-        out: list[Incident] = _NOTHING
+            return released
+        out: list[Incident] = released
         for key, item in items.items():
-            made = self._input(self.runtimes[key], item, 0)
+            rt = self.runtimes[key]
+            if rt.depth:
+                # a rule that chains on others takes every input once the watermark passes it, its events
+                # as well as the versions it chains on, so they reach it in canonical order
+                self._chained.append((item.key, rt.depth, rt, item))
+                continue
+            made = self._input(rt, item, 0)
             if made:
                 if out is _NOTHING:
                     out = []
@@ -172,7 +197,7 @@ class Correlator:
             return _NOTHING
         self.watermark = wm
         heap = self.timers._heap
-        if (not heap or heap[0][0] > wm) and wm < self._next_sweep:
+        if (not heap or heap[0][0] >= wm) and wm < self._next_sweep and not self._chained:
             return _NOTHING  # the common case, once per event: nothing due (callers never mutate it)
         out = self._fire_due(None, [])
         if wm >= self._next_sweep:
@@ -209,6 +234,25 @@ class Correlator:
                 return rt
         return None
 
+    def _adopt_orphans(self, rt: RuleRuntime, made: list[Incident]) -> list[Incident]:
+        """Dispatcher actions and arrivals that named an incident before it was raised go to its rule now,
+        taking effect at their own time or, when that came before the raising, right after it."""
+        out: list[Incident] = []
+        for u in made:
+            waiting = self._orphans.pop(u.id, None)
+            if waiting:
+                opened = u.updated_time.timestamp()
+                for item in waiting:
+                    if opened - item.key[0] > rt.rule.lateness:
+                        continue  # raised too long after the action for it to count
+                    if item.key[0] <= opened:
+                        item.key = (opened, TIMER_TIE + item.ev.id)  # after the version that raised it
+                    if rt.depth:
+                        self._chained.append((item.key, rt.depth, rt, item))
+                    else:
+                        out.extend(self._input(rt, item, 0))
+        return out
+
     def _reference_changed(self, key: Key) -> list[Incident]:
         """A hotlist change at `key`: lookup rules that already ran past it redo their inputs from there."""
         out: list[Incident] = []
@@ -225,7 +269,10 @@ class Correlator:
         for u in made:
             out.append(self._send(u))
             self.stats.updates[rt.rule.id] = self.stats.updates.get(rt.rule.id, 0) + 1
-            out.extend(self._chain([u], [], rt, depth))
+        if self.dependents.get(rt.rule.id):
+            out.extend(self._chain(made, [], rt, depth))
+        if self._orphans:
+            out.extend(self._adopt_orphans(rt, made))
         return out
 
     def _send(self, u: Incident) -> Incident:
@@ -241,21 +288,39 @@ class Correlator:
         if not deps or depth >= MAX_CHAIN_DEPTH:
             return _NOTHING
         out: list[Incident] = []
-        records = [incident_event_record(u) for u in added]
-        gone = {(u.updated_time.timestamp(), f"{u.id}@{u.version}") for u in removed}
-        for dep in deps:
-            items = [item for rec in records if (item := self._chained_item(dep, rec)) is not None]
-            if not items and not gone:
-                continue
-            keys = [i.key for i in items] + list(gone)
-            first = min(keys)
-            if not gone and len(items) == 1 and (dep.last_key is None or items[0].key > dep.last_key):
-                made = dep.apply(items[0])
-                if made:
-                    out.extend(self._emit(dep, made, depth + 1))
-                continue
-            self.stats.rewinds += 1
-            out.extend(self._correct(dep, dep.rewind(first, self.watermark, remove=gone, add=items), depth + 1))
+        if removed:
+            gone = {(u.updated_time.timestamp(), f"{u.id}@{u.version}") for u in removed}
+            waiting = [c for c in self._chained if c[3].key in gone and c[2] in deps]
+            if waiting:
+                self._chained = [c for c in self._chained if not (c[3].key in gone and c[2] in deps)]
+                gone -= {c[3].key for c in waiting}
+            for dep in deps:
+                mine = {k for k in gone if any(it.key == k for it in dep.items)}
+                if mine:
+                    self.stats.rewinds += 1
+                    out.extend(self._correct(dep, dep.rewind(min(mine), self.watermark, remove=mine), depth + 1))
+        for u in added:
+            record = incident_event_record(u)
+            for dep in deps:
+                item = self._chained_item(dep, record)
+                if item is not None:
+                    self._chained.append((item.key, depth + 1, dep, item))
+        # fed to `dep` once every version at their time is in: by the next newer event or the timer loop
+        return out
+
+    def _release(self, due: Any) -> list[Incident]:
+        """Feed the chained inputs whose time has passed to their rules, in canonical order."""
+        out: list[Incident] = []
+        # one at a time, the first in order each time: feeding one may feed others (a correction fires the
+        # timers it re-armed), and those must not overtake the rest of this batch
+        while self._chained:
+            ready = [c for c in self._chained if due(c[0], c[2])]
+            if not ready:
+                break
+            first = min(ready, key=lambda c: (c[0], c[2].depth, c[2].rule.state_key))
+            self._chained.remove(first)
+            _, depth, dep, item = first
+            out.extend(self._input(dep, item, depth))
         return out
 
     def _chained_item(self, dep: RuleRuntime, record: Any) -> Item | None:
@@ -267,14 +332,14 @@ class Correlator:
             sel = route.sel
             if sel.where is not None and not sel.where(record):
                 continue
-            pairs.append((sel.index, "|".join([str(g(record)) for g in sel.group]) if sel.group else ""))
+            pairs.append((sel.index, group_of(sel, record)))
+        pairs.sort()
         return Item(record, ts, tuple(pairs)) if pairs else None
 
     def _correct(self, rt: RuleRuntime, rewind: Rewind, depth: int) -> list[Incident]:
         """After `rt` went back and redid its inputs: send what changed, feed chained rules the difference."""
         out: list[Incident] = []
-        new = list(rewind.new)
-        out.extend(self._fire_due(rt, new))  # timers the rewind re-armed that are already due
+        new = rewind.new  # the replay fired, at their places, the timers it re-armed that were due
         old = rewind.old
         ids = list(dict.fromkeys([u.id for u in old] + [u.id for u in new]))
         stats = self.stats
@@ -305,33 +370,54 @@ class Correlator:
         added = [u for k, u in new_by.items() if old_by.get(k) != u]
         if removed or added:
             out.extend(self._chain(added, removed, rt, depth))
+        if self._orphans:
+            out.extend(self._adopt_orphans(rt, new))
+        if self._chained:  # chained inputs the watermark already passed (a correction's new versions)
+            out.extend(self._fire_due(None, []))
         return out
 
     # --- time --------------------------------------------------------------------------------
     def _fire_due(self, collect: RuleRuntime | None, into: list[Incident]) -> list[Incident]:
-        """Fire every timer the watermark passed. Versions made by `collect`'s timers go to `into` (the caller
-        diffs them); everything else is sent."""
+        """Fire every timer the watermark passed, in time order, and feed the chained inputs whose time has
+        passed, each before any timer at or after its time (a timer at t comes after every event at t).
+        Versions made by `collect`'s timers go to `into` (the caller diffs them); the rest are sent."""
         out: list[Incident] = []
         wm = self.watermark
-        while batch := self.timers.due(wm):
-            for ts, owner, kind, ref in batch:
-                rt = self.runtimes.get(owner)
-                if rt is None:
-                    continue
-                made = rt.fire(ts, kind, ref)
-                if not made:
-                    continue
-                if rt is collect:
-                    into.extend(made)
-                else:
-                    out.extend(self._emit(rt, made, 0))
-        return out
+        last: tuple[float, str, str, str] | None = None
+        while True:
+            heap = self.timers._heap
+            # a timer at t of a rule of depth d, against a chained input at t for a rule of depth e: the input
+            # goes first when e <= d (upstream timers at t make versions at t that it must wait for)
+            t_next = (heap[0][0], self._by_owner[heap[0][1]].depth) if heap and heap[0][0] < wm else None
+            c_next = min(((c[0][0], c[2].depth) for c in self._chained if c[0][0] < wm), default=None)
+            if t_next is None and c_next is None:
+                return out
+            if c_next is not None and (t_next is None or c_next <= t_next):
+                out.extend(self._release(lambda k, dep, c=c_next: (k[0], dep.depth) <= c))
+                continue
+            item = heapq.heappop(heap)
+            if item == last:
+                continue  # the same timer armed twice fires once
+            last = item
+            ts, owner, kind, ref = item
+            rt = self._by_owner.get(owner)
+            if rt is None:
+                continue
+            made = rt.fire(ts, kind, ref)
+            if not made:
+                continue
+            if rt is collect:
+                into.extend(made)
+            else:
+                out.extend(self._emit(rt, made, 0))
 
     def _sweep(self, wm: float) -> None:
         self._next_sweep = wm + SWEEP_EVERY
         for rt in self.runtimes.values():
             rt.sweep(wm)
         cutoff = wm - self._dedup_horizon
+        for inc_id in [i for i, items in self._orphans.items() if all(it.ts < cutoff for it in items)]:
+            del self._orphans[inc_id]
         seen, order = self._seen, self._seen_order
         while order and order[0][0] < cutoff:
             _, eid = order.popleft()
@@ -365,6 +451,26 @@ class Correlator:
 
     def restore(self, data: bytes) -> None:
         load_core(self, data)
+
+
+def _depths(rules: Any) -> dict[str, int]:
+    """Chain depth per rule id: 0 on events, one more than the deepest rule it chains on."""
+    by_id = {r.id: r for r in rules}
+    depth: dict[str, int] = {}
+
+    def of(rule_id: str, seen: frozenset[str]) -> int:
+        if rule_id in depth:
+            return depth[rule_id]
+        rule = by_id.get(rule_id)
+        if rule is None or rule_id in seen:
+            return 0
+        d = max((of(u, seen | {rule_id}) + 1 for u in rule.depends_on if u in by_id), default=0)
+        depth[rule_id] = d
+        return d
+
+    for r in rules:
+        of(r.id, frozenset())
+    return depth
 
 
 def _action(event: Any) -> tuple[Any, ...] | None:

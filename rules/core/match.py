@@ -22,8 +22,9 @@ class Match:
     total: float = 0.0
     hit: Any = None
     hit_distance: int = 0
-    # When `count` was counted only as far as the rule's terms compare it, the exact count, for rendering.
-    full_count: Callable[[], int] | None = None
+    # When `count`/`distinct` were counted only as far as the rule's terms compare them: the exact values,
+    # for a version that shows them.
+    full: Callable[[], dict[str, Any]] | None = None
 
     @property
     def key(self) -> tuple[float, Key]:

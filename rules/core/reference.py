@@ -24,9 +24,10 @@ class HotlistVersion:
     entry: Any | None  # a HotlistEntry record; None = deleted
     valid_from: float = 0.0
     valid_to: float = float("inf")
+    event_id: str = ""  # at equal times versions apply in id order, whatever order they arrived in
 
     def __lt__(self, other: HotlistVersion) -> bool:
-        return self.changed_ts < other.changed_ts
+        return (self.changed_ts, self.event_id) < (other.changed_ts, other.event_id)
 
 
 class Hotlist:
@@ -40,7 +41,7 @@ class Hotlist:
     def __len__(self) -> int:
         return len(self._versions)
 
-    def apply(self, entry: Any, changed_ts: float, deleted: bool) -> None:
+    def apply(self, entry: Any, changed_ts: float, deleted: bool, event_id: str = "") -> None:
         key = normalize_plate(entry.plate)
         if key not in self._versions:
             self._versions[key] = []
@@ -52,6 +53,7 @@ class Hotlist:
             None if deleted else entry,
             entry.valid_from.timestamp(),
             entry.valid_to.timestamp() if entry.valid_to is not None else float("inf"),
+            event_id,
         )
         insort(self._versions[key], version)
 
@@ -78,7 +80,7 @@ class Hotlist:
             return found
         key = normalize_plate(plate)
         found = [(0, key)] if key in self._versions else []
-        if fuzzy:
+        if fuzzy and key:  # an empty key (a read of only spaces and dashes) is no plate
             index = self._fuzzy.get(fuzzy)
             if index is None:
                 index = self._fuzzy[fuzzy] = FuzzyIndex(fuzzy)
@@ -94,14 +96,14 @@ class Hotlist:
         found = self.candidates(plate, fuzzy)
         if not found:
             return None
-        best: tuple[Any, int] | None = None
+        best: tuple[int, int, str] | None = None  # (edit distance, hotlist priority, listed plate): smallest wins
+        hit = None
         for distance, candidate in found:
-            if best is not None and best[1] == 0:
-                break  # an exact match valid at ts beats any fuzzy one
             entry = self._entry_at(candidate, ts)
-            if entry is not None and (best is None or (distance, entry.priority) < (best[1], best[0].priority)):
-                best = (entry, distance)
-        return best
+            if entry is not None and (best is None or (distance, entry.priority, candidate) < best):
+                best = (distance, entry.priority, candidate)
+                hit = entry
+        return None if best is None else (hit, best[0])
 
     def versions(self) -> list[tuple[Any, float, bool]]:
         return [(v.entry, v.changed_ts, v.entry is None) for vs in self._versions.values() for v in vs]
@@ -232,7 +234,7 @@ class ReferenceStore:
         else:
             self._log[key] = [(ts, event)]
         if etype == "ref.hotlist":
-            self.hotlist.apply(data, ts, deleted)
+            self.hotlist.apply(data, ts, deleted, event.id)
         elif etype == "ref.zone":
             self.zones.apply(data, deleted)
         elif etype == "ref.camera":

@@ -31,6 +31,9 @@ from rules.core.timers import Timers
 from schemas import Incident
 
 TIMER_TIE = "\U0010ffff"  # a timer at time t runs after every event at t
+# Timer kinds, named so that at one time a kind's deadlines (they make matches) come before pending versions,
+# and those before closings (a match exactly at the closing time still joins).
+MATCH_TIMER = "1:match"  # the book's are "2:flush" and "3:close" (rules/core/book.py)
 
 
 class Item:
@@ -77,11 +80,18 @@ class Rewind:
 
 class RuleRuntime:
     def __init__(
-        self, rule: CRule, reference: ReferenceStore, timers: Timers, accept_lateness: float, update_every: float
+        self,
+        rule: CRule,
+        reference: ReferenceStore,
+        timers: Timers,
+        accept_lateness: float,
+        update_every: float,
+        depth: int = 0,
     ):
         self.rule = rule
         self.timers = timers
-        self.owner = rule.state_key
+        self.depth = depth  # 0: on events; n + 1: chains on rules of depth n at most
+        self.owner = f"{depth:02d}:{rule.state_key}"  # timers at equal times fire upstream first
         self.accept = accept_lateness  # how far behind the watermark an input is still taken
         self.journal = Journal()
         self.kind = KINDS[rule.spec.correlate.kind](rule, reference, self._schedule_kind)
@@ -111,14 +121,14 @@ class RuleRuntime:
 
     # --- timers ------------------------------------------------------------------------------------
     def _schedule_kind(self, ts: float, group: str, ref: str) -> None:
-        self._schedule(ts, "kind", f"{group}\x1e{ref}")
+        self._schedule(ts, MATCH_TIMER, f"{group}\x1e{ref}")
 
     def _schedule_book(self, ts: float, kind: str, ref: str) -> None:
         self._schedule(ts, kind, ref)
 
     def _schedule(self, ts: float, kind: str, ref: str) -> None:
         local = self._replay_due
-        if local is not None and ts <= self._replay_wm:
+        if local is not None and ts < self._replay_wm:
             heapq.heappush(local, (ts, self.owner, kind, ref))  # due already: fired at its place in the replay
         else:
             self.timers.register(ts, self.owner, kind, ref)
@@ -184,7 +194,7 @@ class RuleRuntime:
         if self._max_fired is None or firing.key > self._max_fired:
             self._max_fired = firing.key
         self.journal.add(("timer", (ts, self.owner, kind, ref)))
-        if kind == "kind":
+        if kind == MATCH_TIMER:
             group, _, sub = ref.partition("\x1e")
             state = self.groups.get(group)
             if state is not None:
@@ -204,6 +214,9 @@ class RuleRuntime:
         kind = self.kind
         if item.action is not None or not kind.quiet_insert:
             return False
+        i = bisect_left(self.items, item.key, key=lambda it: it.key)
+        if i == len(self.items):
+            return False  # out of order only against a timer that fired: that firing must be redone
         stateful = kind.stateful
         entries = [Entry(item.ev, item.ts, sel, item.replica, group) for sel, group in item.sels]
         if stateful:
@@ -224,8 +237,7 @@ class RuleRuntime:
             for state, entry in reversed(added):
                 kind.remove(state, entry)
             return False
-        i = bisect_left(self.items, item.key, key=lambda it: it.key)
-        nxt = self.items[i]  # there is one: the item is out of order
+        nxt = self.items[i]
         item.seq, item.mark, item.out = nxt.seq, nxt.mark, nxt.out  # undone exactly when its successor is
         item.entries = [entry for _, entry in added]
         self.items.insert(i, item)
@@ -271,9 +283,9 @@ class RuleRuntime:
 
     def _replay(self, redo: list[Item], watermark: float) -> None:
         heap = self.timers._heap
-        mine = [t for t in heap if t[1] == self.owner and t[0] <= watermark]
+        mine = [t for t in heap if t[1] == self.owner and t[0] < watermark]
         if mine:
-            self.timers._heap = heap = [t for t in heap if not (t[1] == self.owner and t[0] <= watermark)]
+            self.timers._heap = heap = [t for t in heap if not (t[1] == self.owner and t[0] < watermark)]
             heapq.heapify(heap)
         heapq.heapify(mine)
         self._replay_due, self._replay_wm = mine, watermark

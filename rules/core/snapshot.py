@@ -228,7 +228,7 @@ def load_core(core: Correlator, data: bytes) -> None:
         rt = core.runtimes.get(key)
         if rt is not None:  # else the rule changed version or was removed: its old state is dropped
             _load_rule(rt, state, r)
-    core.timers._heap = [(float(t), o, k, ref) for t, o, k, ref in doc["timers"] if o in core.runtimes]
+    core.timers._heap = [(float(t), o, k, ref) for t, o, k, ref in doc["timers"] if o in core._by_owner]
     heapq.heapify(core.timers._heap)
     core.sent = {k: Incident.model_validate(u) for k, u in doc["sent"].items()}
     core._seen_order = deque((float(ts), eid) for ts, eid in doc["seen"])

@@ -1,7 +1,10 @@
 """Event-time timers: one heap for the whole core; owners ignore timers that no longer apply.
 
 Timers due together pop in the order of their content (time, owner, kind, ref), never of registration,
-so a core restored from a snapshot (which re-registers its timers) fires them in the same order."""
+so a core restored from a snapshot (which re-registers its timers) fires them in the same order. Owners
+begin with their rule's chain depth, so at equal times an upstream rule's timers fire before those of the
+rules that chain on it. A timer fires once the watermark is past its time (a timer at t comes after every
+event at t)."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ class Timers:
     def due(self, watermark: float) -> list[tuple[float, str, str, str]]:
         out: list[tuple[float, str, str, str]] = []
         heap = self._heap
-        while heap and heap[0][0] <= watermark:
+        while heap and heap[0][0] < watermark:  # a timer at t fires after every event at t
             item = heapq.heappop(heap)
             if not out or out[-1] != item:  # the same timer registered twice fires once
                 out.append(item)

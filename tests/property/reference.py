@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+import orjson
 import shapely
 from shapely.geometry import shape
 
@@ -95,9 +96,9 @@ class Choices:
     version_time: Literal["made", "updated"] = "made"
     close_updated_time: Literal["close", "last_match"] = "close"
     arrival_updated_time: Literal["arrival", "last_match"] = "arrival"
-    latest_location_skips_missing: bool = False
-    other_measures: Literal["of", "zero"] = "of"
-    pending_updated_time: Literal["last_match", "made"] = "last_match"
+    latest_location_skips_missing: bool = True
+    other_measures: Literal["of", "zero"] = "zero"
+    pending_updated_time: Literal["last_match", "made"] = "made"
     pending_first: Literal["after", "before"] = "after"
     close_takes_pending: bool = True
 
@@ -309,9 +310,11 @@ class Match:
 
 
 def group_text(group: tuple[Any, ...]) -> str:
-    """The group as the incident key without `incident.key` and as `group` in templates.
-    NOT in docs/semantics.md: the page says "the group"; this is the engine's rendering ("|".join(str(v)))."""
-    return "|".join(str(v) for v in group)
+    """The group as the incident key without `incident.key` and as `group` in templates (section 2): "" without
+    group_by, else the JSON array of the values."""
+    if not group:
+        return ""
+    return orjson.dumps(list(group), default=str).decode()
 
 
 class RuleEval:
@@ -485,7 +488,9 @@ class RuleEval:
         radius = spec.within
         anchor_name = spec.anchor
         out = []
-        for order, s in enumerate(of):
+        position = [sel.name for sel in self.rule.selections]
+        for s in of:
+            order = position.index(s)  # one event triggering under two selections: the rule file's order
             for x in self.selected[s]:
                 gx = self.group(s, x)
                 centre = x
@@ -581,6 +586,12 @@ class RuleEval:
             if found is None:
                 continue
             chain: list[tuple[int, Ev]] = [*found, (n - 1, x)]
+            if self.cross is not None and not self.cross_names <= {steps[j].select for j, _ in chain}:
+                # it names a skipped step: checked now, with that step null
+                ctx = {s.name: None for s in self.rule.selections}
+                ctx.update({steps[j].select: e.rec for j, e in sorted(chain, key=lambda p: p[0])})
+                if not truthy(self.cross(ctx)):
+                    continue
             by_step = dict(chain)
             anchor = by_step[0]
             if spec.anchor is not None:
@@ -819,7 +830,7 @@ class Book:
     def on_dispatch_close(self, ev: Ev) -> None:
         inc = self.by_id.get(ev.rec.data.incident_id)
         if inc is not None and not inc.closed:
-            self._close(inc, ev.us, by_dispatcher=True)
+            self._close(inc, max(ev.us, inc.made), by_dispatcher=True)  # a close before the raising: right after it
 
     def on_arrival(self, ev: Ev) -> None:
         data = ev.rec.data
@@ -836,8 +847,9 @@ class Book:
             )
         )
         inc.arrivals.sort(key=lambda a: (a.arrived_time, a.unit_id))
-        upd = ev.us if self.choices.arrival_updated_time == "arrival" else inc.updated
-        self._version(inc, "updated", made=ev.us, updated_time=upd)
+        at = max(ev.us, inc.made)  # an arrival reported before the incident was raised counts from the raising
+        upd = at if self.choices.arrival_updated_time == "arrival" else inc.updated
+        self._version(inc, "updated", made=at, updated_time=upd)
 
     def _close(self, inc: RefIncident, at: int, by_dispatcher: bool = False) -> None:
         upd = at if self.choices.close_updated_time == "close" else inc.updated
@@ -968,14 +980,34 @@ def run_reference(ruleset: RuleSet, records: Iterable[Any], choices: Choices = D
         for e in arrivals:
             items.append(((e.us, e.us, e.id, 0, 1), ("arrive", e)))
         items.sort(key=lambda it: it[0])
+        # section 5: an action naming an incident raised at its time or within the allowed lateness after it
+        # takes effect right after the raising
+        orphans: dict[str, list[tuple[str, Ev]]] = {}
+        lateness = dur_us(rule.lateness)
+
+        def act(kind: str, e: Ev) -> None:
+            if kind == "close":
+                book.on_dispatch_close(e)
+            else:
+                book.on_arrival(e)
+
         for (t, *_), item in items:
             book.fire(t)
             if isinstance(item, Match):
+                known = set(book.by_id)
                 book.on_match(item)
-            elif item[0] == "close":
-                book.on_dispatch_close(item[1])
+                for inc_id in set(book.by_id) - known:
+                    raised = book.by_id[inc_id].versions[0].updated_time
+                    for kind, e in orphans.pop(inc_id, []):
+                        if to_us(raised) - e.us <= lateness:
+                            act(kind, e)
             else:
-                book.on_arrival(item[1])
+                kind, e = item
+                target = e.rec.data.incident_id if kind == "close" else e.rec.data.assigned_incident
+                if target not in book.by_id:
+                    orphans.setdefault(target, []).append((kind, e))
+                else:
+                    act(kind, e)
         book.fire(INF, inclusive=True)
         result.rules[rule.id] = [inc.id for inc in book.incidents]
         for inc in book.incidents:

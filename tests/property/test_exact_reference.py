@@ -389,18 +389,18 @@ def test_incident_id_by_hand() -> None:
 def test_coalescing_with_update_every() -> None:
     evs = [call("a", 0), call("b", 3), call("c", 14), call("d", 16)]
     result = ref([MATCH], evs)
-    # v1 at 0; b pending -> a version at 0 + 10 (updated_time 3, its latest match); c (14 < 10 + 10) and d
-    # pending -> a version at 20 (updated_time 16); closes at 16 + 60
+    # v1 at 0; b pending -> a version made at 0 + 10; c (14 < 10 + 10) and d pending -> a version made at
+    # 20; closes at 16 + 60 (a version's updated_time is when it is made)
     assert summary(result, "m.calls") == [
         [
             ("open", ["a"], "12:00:00"),
-            ("updated", ["a", "b"], "12:00:03"),
-            ("updated", ["a", "b", "c", "d"], "12:00:16"),
+            ("updated", ["a", "b"], "12:00:10"),
+            ("updated", ["a", "b", "c", "d"], "12:00:20"),
             ("closed", ["a", "b", "c", "d"], "12:01:16"),
         ]
     ]
     # the other reading of "the incident's last version" (its updated_time): c comes at once (14 >= 3 + 10)
-    other = ref([MATCH], evs, choices=Choices(version_time="updated"))
+    other = ref([MATCH], evs, choices=Choices(version_time="updated", pending_updated_time="last_match"))
     assert [len(v.event_ids) for v in other.versions[next(iter(other.final))]] == [1, 2, 3, 4, 4]
 
 
@@ -409,9 +409,9 @@ def test_escalation_is_at_once_and_priority_only_rises() -> None:
     ((v1, v2, v3, v4),) = [result.versions[i] for i in result.rules["m.calls"]]
     assert (v1.status, v1.priority) == ("open", 3)
     assert (v2.status, v2.priority, [t.name for t in v2.priority_terms]) == ("escalated", 2, ["injured"])
-    # c (4 < 2 + 10) is pending and becomes a version at 12, with its own time as updated_time
+    # c (4 < 2 + 10) is pending and becomes a version made at 12
     assert (v3.status, v3.priority, v3.event_ids, v3.title) == ("updated", 2, ["a", "b", "c"], "call c")
-    assert v3.updated_time.strftime("%H:%M:%S") == "12:00:04"
+    assert v3.updated_time.strftime("%H:%M:%S") == "12:00:12"
     assert (v4.status, v4.updated_time.strftime("%H:%M:%S")) == ("closed", "12:01:04")
 
 

@@ -184,8 +184,8 @@ def test_absence_fires_on_the_watermark_and_next_deadline_says_when(tmp_path: Pa
     assert core.on_event(event("sos.press", 0, {"device_id": "s1"}, (43.24, 76.95))) == []
     deadline = core.next_deadline()
     assert deadline is not None and (deadline - T0).total_seconds() == 480
-    assert core.on_watermark(T0.timestamp() + 479) == []
-    out = core.on_watermark(T0.timestamp() + 480)
+    assert core.on_watermark(T0.timestamp() + 480) == []  # the deadline itself: an arrival at it is in time
+    out = core.on_watermark(T0.timestamp() + 480.5)
     assert [i.title for i in out] == ["no unit for s1"]
 
 

@@ -59,7 +59,7 @@ class AbsenceKind(Kind):
             return []
         # an expected event at a time in [a.time, deadline], whatever its id
         for b in self.latest(state[self.expect], a, a.ts, (ts, _AFTER_ALL)):
-            if b.ts >= a.ts:
+            if b.ev.id != a.ev.id:  # an event selected as both never cancels its own deadline
                 return []
         if not self.inside_ok(a):
             return []

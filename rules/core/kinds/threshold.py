@@ -1,36 +1,35 @@
-"""threshold: count, distinct count or sum of the trigger's members in the window that ends at it."""
+"""threshold: count, distinct count or sum of the trigger's members in the window that ends at it.
+
+Members are scanned newest first. A match needs only enough of them to reach the threshold, and the witnesses
+are exactly those; `count` and `distinct` are read per match only by priority terms and the key. So when the
+terms merely compare them with numbers (`count >= 8`), the scan stops at the largest such number and a burst
+of ten thousand calls costs what a handful does. The exact figures are computed only when a version shows
+them in its title, summary or labels (rules/core/book.py, `shown`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import islice
 from typing import Any
 
-from rules.compiler import comparison_cap, template_names
+from rules.compiler import comparison_cap, referenced_names, template_names
 from rules.core.buffer import Buffer, Entry
 from rules.core.kinds.base import Kind, Schedule
 from rules.core.match import Match
 from rules.core.reference import ReferenceStore
-from rules.geo import distance_m
 from rules.model import ThresholdSpec
+
+_MEASURES = ("count", "distinct", "sum")
 
 
 def _hashable(v: Any) -> Any:
+    if type(v) in (str, int, float):
+        return v
     try:
         hash(v)
     except TypeError:
         return repr(v)
     return v
-
-
-def _names(text: str) -> set[str]:
-    from rules.compiler import referenced_names
-
-    return referenced_names(text)
-
-
-def near_point(e: Entry, lat: Any, lon: Any, radius: float) -> bool:
-    return e.lat is not None and distance_m(lat, lon, e.lat, e.lon) <= radius  # type: ignore[arg-type]
 
 
 def _number(v: Any) -> bool:
@@ -48,27 +47,30 @@ class ThresholdKind(Kind):
         self.measure = "count" if spec.count else "distinct" if spec.distinct else "sum"
         self.at_least: float = spec.count or (spec.distinct.at_least if spec.distinct else spec.sum.at_least)  # type: ignore[union-attr]
         self.value = rule.selections[rule.trigger_index].measure
-        # How exact `count` must be when a trigger is evaluated: priority terms and the key read it per match,
-        # templates only when a version is made. When terms only compare it with numbers, counting stops at the
-        # largest one (a burst of ten thousand calls costs what four do); otherwise every member is counted.
         inc = rule.spec.incident
         terms = [t.when for t in inc.priority.terms]
+        per_match = set().union(*(referenced_names(t) for t in terms)) if terms else set()
+        if inc.key:
+            per_match |= template_names(inc.key)
         shown: set[str] = set()
         for text in [inc.title, inc.summary, *inc.labels.values()]:
             shown |= template_names(text)
-        keyed = template_names(inc.key) if inc.key else set()
-        other = {"distinct", "sum"} & (shown | keyed | {n for t in terms for n in _names(t)})
-        cap = comparison_cap(terms, "count")
-        self.count_limit: int | None = None  # None: count every member
-        if self.measure == "count" and cap is not None and "count" not in keyed and not other:
-            self.count_limit = max(int(self.at_least) - 1, cap - 1, 0)
-        self.render_count = "count" in shown
+        # How far to scan: None counts every member; a number stops once `count` (or `distinct`) reaches it.
+        self.limit: int | None = None
+        if self.measure in ("count", "distinct"):
+            cap = comparison_cap(terms, self.measure)
+            keyed = inc.key is not None and self.measure in template_names(inc.key)
+            others = set(_MEASURES) - {self.measure}
+            if cap is not None and not keyed and not (others & per_match):
+                self.limit = max(int(self.at_least), cap)
+        self.render = self.measure in shown or (self.measure == "distinct" and "count" in shown)
 
     def lookback(self) -> float:
         return self.window
 
     def new_group(self) -> list[Buffer]:
-        return [Buffer(self.within) if i == self.rule.trigger_index else Buffer(None) for i in range(len(self.rule.selections))]
+        index = self.rule.trigger_index
+        return [Buffer(self.within) if i == index else Buffer(None) for i in range(len(self.rule.selections))]
 
     def add(self, state: list[Buffer], entry: Entry) -> None:
         if entry.sel == self.rule.trigger_index:
@@ -84,43 +86,66 @@ class ThresholdKind(Kind):
         if self.within is not None and x.lat is None:
             return []  # not within any distance of anything, itself included
         measure = self.measure
+        at_least = self.at_least
         value = self.value
-        full: Callable[[], int] | None = None
-        if measure == "count" and self.count_limit is not None:
-            limit = self.count_limit
-            others = list(islice(self._members(state, x), limit))
-            if len(others) + 1 < self.at_least:
+        limit = self.limit
+        members = self._members(state, x)
+        witnesses: list[Entry] = []
+        count = 1
+        full: Callable[[], dict[str, Any]] | None = None
+        if measure == "count":
+            need = int(at_least) - 1
+            for e in members:
+                if len(witnesses) < need:
+                    witnesses.append(e)
+                count += 1
+                if limit is not None and count >= limit:
+                    full = self._exact(state, x) if self.render else None
+                    break
+            if count < at_least:
                 return []
-            count, distinct, total = len(others) + 1, 0, 0.0
-            if len(others) >= limit and self.render_count:
-                full = self._counter(state, x)  # the exact count, only when a version shows it
-            witnesses = others[: max(0, int(self.at_least) - 1)]
-        elif measure == "count":
-            others = list(self._members(state, x))
-            if len(others) + 1 < self.at_least:
+            distinct, total = 0, 0.0
+        elif measure == "distinct":
+            v0 = value(x.ev) if value else None
+            have = {_hashable(v0)} if v0 is not None else set()
+            for e in members:
+                count += 1
+                v = value(e.ev) if value else None
+                if v is None:
+                    continue
+                h = _hashable(v)
+                if h not in have:
+                    have.add(h)
+                    if len(have) <= at_least:
+                        witnesses.append(e)
+                    if limit is not None and len(have) >= limit:
+                        full = self._exact(state, x) if self.render else None
+                        break
+            if len(have) < at_least:
                 return []
-            count, distinct, total = len(others) + 1, 0, 0.0
-            witnesses = others[: max(0, int(self.at_least) - 1)]
+            distinct, total = len(have), 0.0
         else:
-            others = list(self._members(state, x))
-            values = [value(e.ev) if value else None for e in (x, *others)]
-            if measure == "distinct":
-                seen = {_hashable(v) for v in values if v is not None}
-                if len(seen) < self.at_least:
-                    return []
-                count, distinct, total = len(values), len(seen), 0.0
-            else:
-                total = float(sum(v for v in values if _number(v)))
-                if total < self.at_least:
-                    return []
-                count, distinct, total = len(values), 0, total
-            witnesses = self._witnesses(x, others, values)
+            others = list(members)
+            count += len(others)
+            values = [value(e.ev) if value else None for e in others]
+            v0 = value(x.ev) if value else None
+            total = float(sum(v for v in [v0, *values] if _number(v)))
+            if total < at_least:
+                return []
+            distinct = 0
+            taken = float(v0) if _number(v0) else 0.0
+            for e, v in zip(others, values, strict=True):
+                if taken >= at_least:
+                    break
+                if _number(v) and v > 0:
+                    taken += v
+                    witnesses.append(e)
         if not self.inside_ok(x):
             return []
-        evidence = [*reversed(witnesses), x] if witnesses else [x]
+        evidence = [*witnesses, x]
         evidence.sort(key=lambda e: e.key)
         name = self.rule.selections[x.sel].name
-        return [Match(x, x, {name: x.ev}, evidence, x.group, x.ts, count, distinct, total, full_count=full)]
+        return [Match(x, x, {name: x.ev}, evidence, x.group, x.ts, count, distinct, total, full=full)]
 
     def _members(self, state: list[Buffer], x: Entry) -> Any:
         """The other members of x's window, newest first."""
@@ -130,34 +155,20 @@ class ThresholdKind(Kind):
             return buf.latest(lo, x.key)
         return buf.latest_near(x.lat, x.lon, self.within, lo, x.key)
 
-    def _counter(self, state: list[Buffer], x: Entry) -> Callable[[], int]:
+    def _exact(self, state: list[Buffer], x: Entry) -> Callable[[], dict[str, Any]]:
+        """The exact `count` and `distinct` of x's window, for a version that shows them (taken from the
+        buffer when asked: the entries at or before x stay until no version can need them)."""
         buf = state[x.sel]
-        lo, key, lat, lon, radius = x.ts - self.window, x.key, x.lat, x.lon, self.within
+        lo, key, lat, lon, radius, value = x.ts - self.window, x.key, x.lat, x.lon, self.within, self.value
 
-        def count() -> int:
+        def exact() -> dict[str, Any]:
             if radius is None:
-                return 1 + sum(1 for _ in buf.latest(lo, key))
-            return 1 + sum(1 for e in buf.candidates(lat, lon, lo, key) if near_point(e, lat, lon, radius))
+                members = [x, *buf.latest(lo, key)]
+            else:
+                members = [x, *buf.count_near(lat, lon, radius, lo, key)]  # type: ignore[arg-type]
+            out: dict[str, Any] = {"count": len(members)}
+            if self.measure == "distinct" and value is not None:
+                out["distinct"] = len({_hashable(v) for e in members if (v := value(e.ev)) is not None})
+            return out
 
-        return count
-
-    def _witnesses(self, x: Entry, others: list[Entry], values: list[Any]) -> list[Entry]:
-        """The members, newest first, that raise the measure until it reaches the threshold."""
-        taken: list[Entry] = []
-        if self.measure == "distinct":
-            have = {_hashable(values[0])} if values[0] is not None else set()
-            for e, v in zip(others, values[1:], strict=True):
-                if len(have) >= self.at_least:
-                    break
-                if v is not None and _hashable(v) not in have:
-                    have.add(_hashable(v))
-                    taken.append(e)
-        else:
-            total = float(values[0]) if _number(values[0]) else 0.0
-            for e, v in zip(others, values[1:], strict=True):
-                if total >= self.at_least:
-                    break
-                if _number(v) and v > 0:
-                    total += v
-                    taken.append(e)
-        return taken
+        return exact
