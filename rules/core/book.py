@@ -127,6 +127,7 @@ class IncidentBook:
         self.by_key: dict[str, list[OpenIncident]] = {}
         self.by_id: dict[str, OpenIncident] = {}  # open and recently closed (final versions kept for diffs)
         self.out: list[Incident] = []
+        self.raised: list[tuple[str, float]] = []  # (id, time) of incidents opened by the running operation
 
     # --- matches ---------------------------------------------------------------------------------
     def context(self, m: Match) -> dict[str, Any]:
@@ -173,6 +174,7 @@ class IncidentBook:
             self.by_key.setdefault(key, []).append(inc)
             self.by_id[inc.id] = inc
             self._record(("open", inc))
+            self.raised.append((inc.id, m.time))
             fresh = True
         else:
             self._record(("fields", inc, inc.fields()))
@@ -368,6 +370,10 @@ class IncidentBook:
                     del self.by_key[inc.key]
         else:
             raise AssertionError(f"unknown journal record {code!r}")
+
+    def take_raised(self) -> list[tuple[str, float]]:
+        raised, self.raised = self.raised, []
+        return raised
 
     def latest(self, inc_id: str) -> Incident | None:
         inc = self.by_id.get(inc_id)

@@ -20,7 +20,8 @@ from typing import Any
 
 from rules.compiler import CRule, group_of
 from rules.core.buffer import Key
-from rules.core.rule import TIMER_TIE, Item, Rewind, RuleRuntime
+from rules.core.book import CLOSE, FLUSH
+from rules.core.rule import MATCH_TIMER, Item, Rewind, RuleRuntime
 from rules.core.router import Route, Router
 from rules.core.snapshot import dump_core, load_core
 from rules.core.timers import Timers
@@ -29,6 +30,7 @@ from rules.records import record_from_model
 from schemas import REFERENCE_TYPES, Incident, IncidentEvent, IncidentStatus
 
 MAX_CHAIN_DEPTH = 16
+_RANK = {MATCH_TIMER: 1.0, FLUSH: 2.0, CLOSE: 3.0}  # timer kinds at one time, in their order
 SWEEP_EVERY = 300.0  # seconds of event time between state sweeps
 # Returned when nothing happened (most events): one shared empty list, so callers must not mutate results.
 _NOTHING: list[Incident] = []
@@ -109,9 +111,9 @@ class Correlator:
         # watermark is past their time, when every version at that time is made (those of closings and
         # absences too), so they reach such a rule in canonical order whatever the order of their sources:
         # a chained rule acts max_out_of_orderness later than a rule on events.
-        self._chained: list[tuple[Key, int, RuleRuntime, Item]] = []
-        # Dispatcher actions naming an incident not raised yet, by incident id, until it is (or they age out).
-        self._orphans: dict[str, list[Item]] = {}
+        # (order, chain depth, rule, item); order = (time, rule depth, 0, key), against a timer's
+        # (time, rule depth, rank of its kind): an input comes before any timer at its time.
+        self._chained: list[tuple[tuple[Any, ...], int, RuleRuntime, Item]] = []
         self._horizon = horizon
 
     # --- the contract ------------------------------------------------------------------------
@@ -135,17 +137,22 @@ class Correlator:
         if etype in REFERENCE_TYPES:
             self.reference.apply(event, ts)
             if etype == "ref.hotlist":
-                # in force for reads at its time whatever their ids: redo from the first key at that time
-                return released + self._reference_changed((ts, ""))
+                return released + self._reference_changed((ts, eid))
             return released
         items: dict[str, Item] | None = None
         action = _action(event)
         if action is not None:
             owner = self._owner(action[1])
-            if owner is None:  # not raised (yet): kept in case a late event raises it
-                self._orphans.setdefault(action[1], []).append(Item(event, ts, (), replica, action))
-            elif not (ts < self.watermark - owner.accept):
-                items = {owner.rule.state_key: Item(event, ts, (), replica, action)}
+            if owner is not None:
+                if not (ts < self.watermark - owner.accept):
+                    items = {owner.rule.state_key: Item(event, ts, (), replica, action)}
+            else:
+                # not raised (yet): every rule holds it, so the one that raises the incident applies it at once
+                items = {
+                    key: Item(event, ts, (), replica, action)
+                    for key, rt in self.runtimes.items()
+                    if not (ts < self.watermark - rt.accept)
+                }
         routes = self.router.routes(event)
         if routes:
             wm = self.watermark
@@ -182,7 +189,7 @@ class Correlator:
             if rt.depth:
                 # a rule that chains on others takes every input once the watermark passes it, its events
                 # as well as the versions it chains on, so they reach it in canonical order
-                self._chained.append((item.key, rt.depth, rt, item))
+                self._pend(rt, item, 0)
                 continue
             made = self._input(rt, item, 0)
             if made:
@@ -234,25 +241,6 @@ class Correlator:
                 return rt
         return None
 
-    def _adopt_orphans(self, rt: RuleRuntime, made: list[Incident]) -> list[Incident]:
-        """Dispatcher actions and arrivals that named an incident before it was raised go to its rule now,
-        taking effect at their own time or, when that came before the raising, right after it."""
-        out: list[Incident] = []
-        for u in made:
-            waiting = self._orphans.pop(u.id, None)
-            if waiting:
-                opened = u.updated_time.timestamp()
-                for item in waiting:
-                    if opened - item.key[0] > rt.rule.lateness:
-                        continue  # raised too long after the action for it to count
-                    if item.key[0] <= opened:
-                        item.key = (opened, TIMER_TIE + item.ev.id)  # after the version that raised it
-                    if rt.depth:
-                        self._chained.append((item.key, rt.depth, rt, item))
-                    else:
-                        out.extend(self._input(rt, item, 0))
-        return out
-
     def _reference_changed(self, key: Key) -> list[Incident]:
         """A hotlist change at `key`: lookup rules that already ran past it redo their inputs from there."""
         out: list[Incident] = []
@@ -271,8 +259,6 @@ class Correlator:
             self.stats.updates[rt.rule.id] = self.stats.updates.get(rt.rule.id, 0) + 1
         if self.dependents.get(rt.rule.id):
             out.extend(self._chain(made, [], rt, depth))
-        if self._orphans:
-            out.extend(self._adopt_orphans(rt, made))
         return out
 
     def _send(self, u: Incident) -> Incident:
@@ -290,7 +276,7 @@ class Correlator:
         out: list[Incident] = []
         if removed:
             gone = {(u.updated_time.timestamp(), f"{u.id}@{u.version}") for u in removed}
-            waiting = [c for c in self._chained if c[3].key in gone and c[2] in deps]
+            waiting = [c for c in self._chained if c[3].key in gone and c[2] in deps]  # not fed yet: drop
             if waiting:
                 self._chained = [c for c in self._chained if not (c[3].key in gone and c[2] in deps)]
                 gone -= {c[3].key for c in waiting}
@@ -304,9 +290,12 @@ class Correlator:
             for dep in deps:
                 item = self._chained_item(dep, record)
                 if item is not None:
-                    self._chained.append((item.key, depth + 1, dep, item))
+                    self._pend(dep, item, depth + 1)
         # fed to `dep` once every version at their time is in: by the next newer event or the timer loop
         return out
+
+    def _pend(self, rt: RuleRuntime, item: Item, depth: int) -> None:
+        self._chained.append(((item.key[0], rt.depth, 0.0, item.key), depth, rt, item))
 
     def _release(self, due: Any) -> list[Incident]:
         """Feed the chained inputs whose time has passed to their rules, in canonical order."""
@@ -314,10 +303,10 @@ class Correlator:
         # one at a time, the first in order each time: feeding one may feed others (a correction fires the
         # timers it re-armed), and those must not overtake the rest of this batch
         while self._chained:
-            ready = [c for c in self._chained if due(c[0], c[2])]
+            ready = [c for c in self._chained if due(c[0])]
             if not ready:
                 break
-            first = min(ready, key=lambda c: (c[0], c[2].depth, c[2].rule.state_key))
+            first = min(ready, key=lambda c: (c[0], c[2].rule.state_key))
             self._chained.remove(first)
             _, depth, dep, item = first
             out.extend(self._input(dep, item, depth))
@@ -370,8 +359,6 @@ class Correlator:
         added = [u for k, u in new_by.items() if old_by.get(k) != u]
         if removed or added:
             out.extend(self._chain(added, removed, rt, depth))
-        if self._orphans:
-            out.extend(self._adopt_orphans(rt, new))
         if self._chained:  # chained inputs the watermark already passed (a correction's new versions)
             out.extend(self._fire_due(None, []))
         return out
@@ -388,12 +375,15 @@ class Correlator:
             heap = self.timers._heap
             # a timer at t of a rule of depth d, against a chained input at t for a rule of depth e: the input
             # goes first when e <= d (upstream timers at t make versions at t that it must wait for)
-            t_next = (heap[0][0], self._by_owner[heap[0][1]].depth) if heap and heap[0][0] < wm else None
-            c_next = min(((c[0][0], c[2].depth) for c in self._chained if c[0][0] < wm), default=None)
+            t_next = None
+            if heap and heap[0][0] < wm:
+                top = heap[0]
+                t_next = (top[0], self._by_owner[top[1]].depth, _RANK.get(top[2], 9.0))
+            c_next = min((c[0][:3] for c in self._chained if c[0][0] < wm), default=None)
             if t_next is None and c_next is None:
                 return out
             if c_next is not None and (t_next is None or c_next <= t_next):
-                out.extend(self._release(lambda k, dep, c=c_next: (k[0], dep.depth) <= c))
+                out.extend(self._release(lambda order, c=c_next: order[:3] <= c))
                 continue
             item = heapq.heappop(heap)
             if item == last:
@@ -416,8 +406,6 @@ class Correlator:
         for rt in self.runtimes.values():
             rt.sweep(wm)
         cutoff = wm - self._dedup_horizon
-        for inc_id in [i for i, items in self._orphans.items() if all(it.ts < cutoff for it in items)]:
-            del self._orphans[inc_id]
         seen, order = self._seen, self._seen_order
         while order and order[0][0] < cutoff:
             _, eid = order.popleft()

@@ -57,10 +57,12 @@ class Hotlist:
         )
         insort(self._versions[key], version)
 
-    def _entry_at(self, key: str, ts: float) -> Any | None:
+    def _entry_at(self, key: str, ts: float, before: str = "\U0010ffff") -> Any | None:
+        """The entry in force for a read at (ts, before): set by the latest version before it in canonical
+        order (time, then event id), valid at ts."""
         current = None
         for version in self._versions.get(key, ()):
-            if version.changed_ts > ts:
+            if (version.changed_ts, version.event_id) > (ts, before):
                 break
             current = version
         if current is None or current.entry is None:
@@ -91,7 +93,7 @@ class Hotlist:
         cache[plate] = found
         return found
 
-    def lookup(self, plate: str, ts: float, fuzzy: int) -> tuple[Any, int] | None:
+    def lookup(self, plate: str, ts: float, fuzzy: int, read_id: str = "\U0010ffff") -> tuple[Any, int] | None:
         """The best entry valid at ts for the plate: (entry, edit distance), nearest and most urgent first."""
         found = self.candidates(plate, fuzzy)
         if not found:
@@ -99,7 +101,7 @@ class Hotlist:
         best: tuple[int, int, str] | None = None  # (edit distance, hotlist priority, listed plate): smallest wins
         hit = None
         for distance, candidate in found:
-            entry = self._entry_at(candidate, ts)
+            entry = self._entry_at(candidate, ts, read_id)
             if entry is not None and (best is None or (distance, entry.priority, candidate) < best):
                 best = (distance, entry.priority, candidate)
                 hit = entry

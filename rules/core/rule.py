@@ -39,7 +39,9 @@ MATCH_TIMER = "1:match"  # the book's are "2:flush" and "3:close" (rules/core/bo
 class Item:
     """One input of a rule: an event with the selections that took it, or a dispatcher action."""
 
-    __slots__ = ("action", "entries", "ev", "key", "mark", "matches", "out", "replica", "sels", "seq", "ts")
+    __slots__ = (
+        "action", "entries", "ev", "key", "mark", "matches", "orphaned", "out", "replica", "sels", "seq", "ts"
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -60,6 +62,7 @@ class Item:
         self.mark = 0
         self.out = 0
         self.matches = 0
+        self.orphaned = 0  # journal mark when it started waiting for its incident
 
 
 @dataclass(slots=True)
@@ -108,6 +111,7 @@ class RuleRuntime:
         self._replay_due: list[tuple[float, str, str, str]] | None = None  # during a rewind: timers already due
         self._replay_wm = float("-inf")
         self._max_fired: Key | None = None
+        self.orphans: dict[str, list[Item]] = {}  # actions waiting for the incident they name to be raised
 
     @property
     def last_key(self) -> Key | None:
@@ -140,16 +144,23 @@ class RuleRuntime:
         book = self.book
         kind = self.kind
         if item.action is not None:
-            self._act(item.action, item.ts)
+            self._act(item)
         stateful = kind.stateful
+        seen: list[list[str]] | None = [] if len(item.sels) > 1 else None
         for sel, group in item.sels:
             state = self._group(group) if stateful else None
             entry = Entry(item.ev, item.ts, sel, item.replica, group)
             item.entries.append(entry)
             kind.add(state, entry)
             for m in kind.trigger(state, entry):
+                if seen is not None:
+                    evidence = [e.ev.id for e in m.evidence]
+                    if evidence in seen:
+                        continue  # the same events through another selection: one match (the first)
+                    seen.append(evidence)
                 item.matches += 1
                 book.on_match(m)
+        self._adopt()
         self.matches += item.matches
         return self._drain(item.seq)
 
@@ -161,11 +172,35 @@ class RuleRuntime:
         self.items.append(item)
         self._item_seqs.append(item.seq)
 
-    def _act(self, action: tuple[Any, ...], ts: float) -> None:
+    def _act(self, item: Item) -> None:
+        """A dispatcher's close or a unit's arrival. One naming an incident not raised yet waits for the raising
+        (docs/semantics.md, section 5: actions before their incident)."""
+        action, ts = item.action, item.ts
+        assert action is not None
+        if action[1] not in self.book.by_id:
+            self.orphans.setdefault(action[1], []).append(item)
+            item.orphaned = self.journal.mark()  # once the journal is trimmed past this, no rollback needs it
+            self.journal.add(("orphan", action[1]))
+            return
         if action[0] == "close":
             self.book.close(action[1], ts)
         elif action[0] == "arrive":
             self.book.arrive(action[1], action[2], action[3], ts)
+
+    def _adopt(self) -> None:
+        """Right after an operation raised incidents that actions were waiting for: those actions, in their own
+        canonical order, when the raising is at most the allowed lateness after them."""
+        raised = self.book.take_raised()
+        if not raised or not self.orphans:
+            return
+        for inc_id, at in raised:
+            waiting = self.orphans.pop(inc_id, None)
+            if waiting is None:
+                continue
+            self.journal.add(("adopted", inc_id, waiting))
+            for item in waiting:
+                if at - item.ts <= self.rule.lateness:
+                    self._act(item)
 
     def _group(self, group: str) -> Any:
         state = self.groups.get(group)
@@ -202,6 +237,7 @@ class RuleRuntime:
                     self.matches += 1
                     self.book.on_match(m)
                     self.journal.add(("matched",))
+                self._adopt()
         else:
             self.book.on_timer(kind, ref, ts)
         return self._drain(firing.seq)
@@ -337,6 +373,13 @@ class RuleRuntime:
             self.matches -= 1
         elif code == "noop":
             pass
+        elif code == "orphan":
+            waiting = self.orphans[op[1]]
+            waiting.pop()
+            if not waiting:
+                del self.orphans[op[1]]
+        elif code == "adopted":
+            self.orphans[op[1]] = op[2]
         else:
             self.book.undo(op)
 
@@ -372,6 +415,9 @@ class RuleRuntime:
             for f in self.firings:
                 f.out -= out
         self.book.forget_closed()
+        base = self.journal.base
+        for inc_id in [i for i, items in self.orphans.items() if all(it.orphaned < base for it in items)]:
+            del self.orphans[inc_id]  # actions for an incident never raised in time
 
     def size(self) -> int:
         if not self.kind.stateful:

@@ -114,17 +114,17 @@ def _dump_rule(rt: RuleRuntime, w: _Writer) -> dict[str, Any]:
             ops.append(["open", op[1].id])
         elif code == "timer":
             ops.append(["timer", list(op[1])])
+        elif code == "orphan":
+            ops.append(["orphan", op[1]])
+        elif code == "adopted":
+            ops.append(["adopted", op[1], [_item(it, w) for it in op[2]]])
         else:
             ops.append([code])
     groups = {}
     if rt.kind.stateful:
         for g, state in rt.groups.items():
             groups[g] = [[[w.ev(e.ev), e.ts, e.sel, e.replica] for e in buf.live()] for buf in state]
-    items = [
-        [w.ev(it.ev), it.ts, [list(p) for p in it.sels], it.replica, list(it.action) if it.action else None,
-         it.seq, it.mark, it.out, it.matches]
-        for it in rt.items
-    ]  # fmt: skip
+    items = [_item(it, w) for it in rt.items]
     return {
         "groups": groups,
         "items": items,
@@ -133,8 +133,26 @@ def _dump_rule(rt: RuleRuntime, w: _Writer) -> dict[str, Any]:
         "outputs": [[seq, u.model_dump(mode="json")] for seq, u in rt.outputs],
         "incidents": incidents,
         "journal": [rt.journal.base, ops],
+        "orphans": {inc_id: [_item(it, w) for it in waiting] for inc_id, waiting in rt.orphans.items()},
         "counters": [rt.seq, rt.matches, rt.rewinds, rt.overflow_keys, rt.kind.overflow],
     }
+
+
+def _item(it: Item, w: _Writer) -> list[Any]:
+    return [
+        w.ev(it.ev), it.ts, [list(p) for p in it.sels], it.replica, list(it.action) if it.action else None,
+        it.seq, it.mark, it.out, it.matches, list(it.key), it.orphaned,
+    ]  # fmt: skip
+
+
+def _read_item(raw: list[Any], r: _Reader) -> Item:
+    eid, ts, sels, replica, action, seq, mark, out, matches, key, orphaned = raw
+    item = Item(r.events[eid], float(ts), tuple((int(s), str(g)) for s, g in sels), bool(replica),
+                tuple(action) if action else None)  # fmt: skip
+    item.seq, item.mark, item.out, item.matches = int(seq), int(mark), int(out), int(matches)
+    item.key = (float(key[0]), str(key[1]))
+    item.orphaned = int(orphaned)
+    return item
 
 
 def dump_core(core: Correlator) -> bytes:
@@ -177,15 +195,15 @@ def _load_rule(rt: RuleRuntime, state: dict[str, Any], r: _Reader) -> None:
                     buf.add(entry)
                     entries[(eid, int(sel))] = entry
             rt.groups[g] = group_state
-    for eid, ts, sels, replica, action, seq, mark, out, matches in state["items"]:
-        item = Item(r.events[eid], float(ts), tuple((int(s), str(g)) for s, g in sels), bool(replica),
-                    tuple(action) if action else None)  # fmt: skip
-        item.seq, item.mark, item.out, item.matches = int(seq), int(mark), int(out), int(matches)
+    for raw in state["items"]:
+        item = _read_item(raw, r)
+        eid = item.ev.id
         for s, g in item.sels:
             item.entries.append(entries.get((eid, s)) or Entry(item.ev, item.ts, s, item.replica, g))
         rt.items.append(item)
         rt._item_seqs.append(item.seq)
     rt.firings = [Firing((float(k), "\U0010ffff"), int(s), int(m), int(o)) for k, s, m, o in state["firings"]]
+    rt.orphans = {k: [_read_item(x, r) for x in v] for k, v in state.get("orphans", {}).items()}
     fired = state.get("max_fired")
     rt._max_fired = (float(fired), "\U0010ffff") if fired is not None else None
     rt.outputs = [(int(seq), Incident.model_validate(u)) for seq, u in state["outputs"]]
@@ -202,6 +220,10 @@ def _load_rule(rt: RuleRuntime, state: dict[str, Any], r: _Reader) -> None:
         elif code == "timer":
             ts, owner, kind, ref = op[1]
             rt.journal.ops.append(("timer", (float(ts), owner, kind, ref)))
+        elif code == "orphan":
+            rt.journal.ops.append(("orphan", op[1]))
+        elif code == "adopted":
+            rt.journal.ops.append(("adopted", op[1], [_read_item(x, r) for x in op[2]]))
         else:
             rt.journal.ops.append((code,))
     for i, op in enumerate(rt.journal.ops):

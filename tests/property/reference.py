@@ -254,19 +254,20 @@ class Hotlist:
     def _letters(self, plate: str) -> Counter[str]:
         return self._counts[plate]
 
-    def in_force(self, plate: str, us: int) -> Any | None:
-        """The entry set by the latest ref.hotlist event of the plate with time <= t, if valid at t."""
+    def in_force(self, plate: str, us: int, read_id: str) -> Any | None:
+        """The entry set by the latest ref.hotlist event of the plate before the read (canonical order), if
+        valid at the read's time."""
         latest = None
         for ev in self.by_plate.get(plate, ()):
-            if ev.us <= us:
-                latest = ev  # canonical order: the last one at or before t wins
+            if ev.key < (us, read_id):
+                latest = ev  # canonical order: the last one before the read wins
         if latest is None or getattr(latest.rec, "deleted", False):
             return None
         entry = latest.rec.data
         valid_to = to_us(entry.valid_to) if entry.valid_to is not None else INF
         return entry if to_us(entry.valid_from) <= us < valid_to else None
 
-    def lookup(self, key: str, us: int, fuzzy: int) -> tuple[Any, int] | None:
+    def lookup(self, key: str, us: int, fuzzy: int, read_id: str) -> tuple[Any, int] | None:
         """The hit: the candidate in force with the smallest (edit distance, hotlist priority, plate)."""
         best: tuple[int, int, str, Any] | None = None
         letters = Counter(key)
@@ -277,7 +278,7 @@ class Hotlist:
             dist = 0 if plate == key else edit_distance(key, plate, fuzzy)
             if dist > fuzzy:
                 continue
-            entry = self.in_force(plate, us)
+            entry = self.in_force(plate, us, read_id)
             if entry is None:
                 continue
             cand = (dist, entry.priority, plate, entry)
@@ -398,7 +399,7 @@ class RuleEval:
             key = normalize_plate(raw)
             if not key:
                 continue
-            found = hotlist.lookup(key, x.us, spec.fuzzy)
+            found = hotlist.lookup(key, x.us, spec.fuzzy, x.id)
             if found is None or not self.inside_ok(x):
                 continue
             hit, dist = found
@@ -973,8 +974,20 @@ def run_reference(ruleset: RuleSet, records: Iterable[Any], choices: Choices = D
         book = Book(rule, ruleset, choices)
         # (time, class, ...): a dispatch close or a unit arrival before the matches it triggers itself
         items: list[tuple[tuple[int, int, str, int, int], Any]] = []
+        # section 4, cooccur: a trigger's match with the same evidence as an earlier one of it is that match
+        firsts: dict[tuple[int, str, tuple[str, ...]], int] = {}
+        unique = []
+        for m in sorted(matches, key=lambda m: m.order):
+            ident = (m.trigger.us, m.trigger.id, tuple(e.id for e in m.evidence))
+            if ident not in firsts:
+                firsts[ident] = 1
+                unique.append(m)
+        matches = unique
         for i, m in enumerate(matches):
-            items.append(((m.time, m.trigger.us, m.trigger.id, 1, i), m))
+            if m.time != m.trigger.us:  # an absence's deadline: made by time passing, after the events at it
+                items.append(((m.time, m.time, f"\U0010ffff{m.trigger.us:020d}\x00{m.trigger.id}", 1, i), m))
+            else:
+                items.append(((m.time, m.trigger.us, m.trigger.id, 1, i), m))
         for e in closes:
             items.append(((e.us, e.us, e.id, 0, 0), ("close", e)))
         for e in arrivals:

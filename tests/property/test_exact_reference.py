@@ -339,8 +339,9 @@ def plate_read(eid: str, at: float, plate: str) -> Event:
 
 
 def test_lookup_as_of_event_time() -> None:
-    # the entry set at the read's own time applies, whatever the ids
-    assert len(ref([LOOKUP], [hot("z", 0, "123ABC02"), plate_read("a", 0, "123ABC02")]).final) == 1
+    # in force for a read: set before it in canonical order (at one time, by id)
+    assert len(ref([LOOKUP], [hot("a", 0, "123ABC02"), plate_read("b", 0, "123ABC02")]).final) == 1
+    assert ref([LOOKUP], [hot("z", 0, "123ABC02"), plate_read("a", 0, "123ABC02")]).final == {}
     assert ref([LOOKUP], [hot("z", 1, "123ABC02"), plate_read("a", 0, "123ABC02")]).final == {}
     # a deletion sets none; valid_to is exclusive
     evs = [hot("h1", 0, "123ABC02"), hot("h2", 10, "123 ABC02", deleted=True), plate_read("r", 10, "123ABC02")]

@@ -23,7 +23,7 @@ class LookupKind(Stateless):
             return []
         spec = rule.spec.correlate
         assert isinstance(spec, LookupSpec)
-        found = self.reference.hotlist.lookup(key if type(key) is str else str(key), entry.ts, spec.fuzzy)
+        found = self.reference.hotlist.lookup(key if type(key) is str else str(key), entry.ts, spec.fuzzy, entry.ev.id)
         if found is None or not self.inside_ok(entry):
             return []
         hit, distance = found
