@@ -166,9 +166,7 @@ class IncidentBook:
         key = rule.key_template(ctx) if rule.key_template else m.group
         inc = self._find(key, m)
         if inc is None:
-            inc = OpenIncident(
-                incident_id(rule, key, [e.ev.id for e in m.evidence]), key, not m.trigger.replica, m.key
-            )
+            inc = OpenIncident(incident_id(rule, key, [e.ev.id for e in m.evidence]), key, not m.trigger.replica, m.key)
             if inc.id in self.by_id:  # the same opening match again (a replay): cannot happen, say so if it does
                 raise AssertionError(f"incident {inc.id} opened twice")
             self.by_key.setdefault(key, []).append(inc)
@@ -182,9 +180,8 @@ class IncidentBook:
             if inc.pending and m.time > inc.made_at + self.update_every:
                 self._version(inc, IncidentStatus.UPDATED, inc.made_at + self.update_every)  # the flush due first
         added = self._evidence(inc, m)
-        if fresh or self.follow:
-            if fresh or m.anchor.lat is not None:
-                inc.lat, inc.lon, inc.admin = m.anchor.lat, m.anchor.lon, m.anchor.ev.admin
+        if fresh or (self.follow and m.anchor.lat is not None):  # latest: the newest anchor that has a place
+            inc.lat, inc.lon, inc.admin = m.anchor.lat, m.anchor.lon, m.anchor.ev.admin
         inc.updated = max(inc.updated, m.time)
         inc.group = m.group
         priority = min(5, max(1, self.base + sum(t.delta for t in rule.terms if t.when(ctx))))

@@ -187,7 +187,9 @@ class Buffer:
                 yield e
             i -= 1
 
-    def latest_near(self, lat: float | None, lon: float | None, radius: float, lo: float, before: Key) -> Iterator[Entry]:
+    def latest_near(
+        self, lat: float | None, lon: float | None, radius: float, lo: float, before: Key
+    ) -> Iterator[Entry]:
         """Entries within `radius` of (lat, lon), lo <= time, key < before, newest first."""
         if lat is None or lon is None:
             return

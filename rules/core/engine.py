@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rules.compiler import CRule, group_of
-from rules.core.buffer import Key
 from rules.core.book import CLOSE, FLUSH
-from rules.core.rule import MATCH_TIMER, Item, Rewind, RuleRuntime
+from rules.core.buffer import Key
 from rules.core.router import Route, Router
+from rules.core.rule import MATCH_TIMER, Item, Rewind, RuleRuntime
 from rules.core.snapshot import dump_core, load_core
 from rules.core.timers import Timers
 from rules.loader import RuleSet
@@ -344,7 +344,9 @@ class Correlator:
             if current is None:
                 if sent.status != IncidentStatus.RETRACTED:
                     stats.retractions += 1
-                    retracted = sent.model_copy(update={"version": sent.version + 1, "status": IncidentStatus.RETRACTED})
+                    retracted = sent.model_copy(
+                        update={"version": sent.version + 1, "status": IncidentStatus.RETRACTED}
+                    )
                     self.sent[inc_id] = retracted
                     out.append(retracted)
                 continue
@@ -412,9 +414,7 @@ class Correlator:
             seen.pop(eid, None)
         # a sent incident closed (or retracted) long enough ago can never change again
         final = (IncidentStatus.CLOSED, IncidentStatus.RETRACTED)
-        for inc_id in [
-            i for i, u in self.sent.items() if u.status in final and u.updated_time.timestamp() < cutoff
-        ]:
+        for inc_id in [i for i, u in self.sent.items() if u.status in final and u.updated_time.timestamp() < cutoff]:
             del self.sent[inc_id]
 
     # --- observability -----------------------------------------------------------------------

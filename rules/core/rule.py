@@ -281,9 +281,7 @@ class RuleRuntime:
         return True
 
     # --- going back ----------------------------------------------------------------------------------
-    def rewind(
-        self, p: Key, watermark: float, remove: set[Key] | None = None, add: list[Item] | None = None
-    ) -> Rewind:
+    def rewind(self, p: Key, watermark: float, remove: set[Key] | None = None, add: list[Item] | None = None) -> Rewind:
         """Go back to before canonical position `p` (the earliest change), drop the items keyed in `remove`,
         insert `add`, and redo everything after in canonical order, firing the timers the watermark already
         passed at their own places among the items."""

@@ -998,7 +998,7 @@ def run_reference(ruleset: RuleSet, records: Iterable[Any], choices: Choices = D
         orphans: dict[str, list[tuple[str, Ev]]] = {}
         lateness = dur_us(rule.lateness)
 
-        def act(kind: str, e: Ev) -> None:
+        def act(kind: str, e: Ev, book: Book = book) -> None:
             if kind == "close":
                 book.on_dispatch_close(e)
             else:

@@ -67,5 +67,5 @@ class AbsenceKind(Kind):
         return [Match(a, a, {name: a.ev}, [a], group, ts)]
 
     def describe(self, state: Any) -> str:
-        names = [s.name for s in self.rule.selections]
-        return f"{len(state[self.after])} '{names[self.after]}' buffered, {len(state[self.expect])} '{names[self.expect]}' buffered"
+        after, expect = (self.rule.selections[i].name for i in (self.after, self.expect))
+        return f"{len(state[self.after])} '{after}' buffered, {len(state[self.expect])} '{expect}' buffered"

@@ -43,14 +43,14 @@ class Kind:
     def new_group(self) -> list[Buffer]:
         return [Buffer(self.within) for _ in self.rule.selections]
 
-    def add(self, state: list[Buffer], entry: Entry) -> None:
+    def add(self, state: Any, entry: Entry) -> None:
         buf = state[entry.sel]
         if len(buf) >= self.max_partials:
             buf.start += 1  # drop the oldest: a state limit, counted (results may then depend on order)
             self.overflow += 1
         buf.add(entry)
 
-    def remove(self, state: list[Buffer], entry: Entry) -> None:
+    def remove(self, state: Any, entry: Entry) -> None:
         state[entry.sel].pop(entry)
 
     def trigger(self, state: Any, entry: Entry) -> list[Match]:
@@ -116,10 +116,10 @@ class Stateless(Kind):
     def new_group(self) -> list[Buffer]:
         return []
 
-    def add(self, state: list[Buffer], entry: Entry) -> None:
+    def add(self, state: Any, entry: Entry) -> None:
         pass
 
-    def remove(self, state: list[Buffer], entry: Entry) -> None:
+    def remove(self, state: Any, entry: Entry) -> None:
         pass
 
     def describe(self, state: Any) -> str:

@@ -84,12 +84,16 @@ class SequenceKind(Kind):
     def _where_ready(self, bound: list[Entry | None]) -> bool:
         assert self.where is not None
         have = {self.names[j] for j, e in enumerate(bound) if e is not None}
-        return self.where.names <= have
+        return bool(self.where.names <= have)
 
     def _where_holds(self, bound: list[Entry | None]) -> bool:
+        assert self.where is not None
+        return self._eval(bound) is True
+
+    def _eval(self, bound: list[Entry | None]) -> Any:
         assert self.where is not None
         ctx: dict[str, Any] = {s.name: None for s in self.rule.selections}
         for j, e in enumerate(bound):
             if e is not None:
                 ctx[self.names[j]] = e.ev
-        return bool(self.where.fn(ctx))
+        return self.where.fn(ctx)

@@ -32,8 +32,9 @@ def _hashable(v: Any) -> Any:
     return v
 
 
-def _number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+def _as_number(v: Any) -> float | None:
+    """A value `sum` adds up: an int or a float (not a bool); anything else is ignored."""
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
 class ThresholdKind(Kind):
@@ -127,17 +128,17 @@ class ThresholdKind(Kind):
         else:
             others = list(members)
             count += len(others)
-            values = [value(e.ev) if value else None for e in others]
-            v0 = value(x.ev) if value else None
-            total = float(sum(v for v in [v0, *values] if _number(v)))
+            values: list[float | None] = [_as_number(value(e.ev)) if value else None for e in others]
+            v0 = _as_number(value(x.ev)) if value else None
+            total = sum(v for v in [v0, *values] if v is not None)
             if total < at_least:
                 return []
             distinct = 0
-            taken = float(v0) if _number(v0) else 0.0
+            taken = v0 or 0.0
             for e, v in zip(others, values, strict=True):
                 if taken >= at_least:
                     break
-                if _number(v) and v > 0:
+                if v is not None and v > 0:
                     taken += v
                     witnesses.append(e)
         if not self.inside_ok(x):
@@ -162,10 +163,8 @@ class ThresholdKind(Kind):
         lo, key, lat, lon, radius, value = x.ts - self.window, x.key, x.lat, x.lon, self.within, self.value
 
         def exact() -> dict[str, Any]:
-            if radius is None:
-                members = [x, *buf.latest(lo, key)]
-            else:
-                members = [x, *buf.count_near(lat, lon, radius, lo, key)]  # type: ignore[arg-type]
+            others = buf.latest(lo, key) if radius is None else buf.count_near(lat, lon, radius, lo, key)  # type: ignore[arg-type]
+            members = [x, *others]
             out: dict[str, Any] = {"count": len(members)}
             if self.measure == "distinct" and value is not None:
                 out["distinct"] = len({_hashable(v) for e in members if (v := value(e.ev)) is not None})
