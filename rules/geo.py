@@ -261,15 +261,35 @@ def cells_within(lat: float, lon: float, radius_m: float, size_m: float) -> list
     return out
 
 
+_PARAMS: dict[tuple[int, float], tuple[float, float, float, float]] = {}
+
+
+def within_params(lat: float, radius_m: float) -> tuple[float, float, float, float]:
+    """(north, east, inner², outer²) for flat tests around a centre at `lat` (see within_of): metres per degree
+    there, and the squared flat distances below which a point is surely within radius_m and above which it
+    surely is not. Taken at the centre's latitude rounded to 0.01° (cached): the band covers that too."""
+    slot = (round(lat * 100), radius_m)
+    found = _PARAMS.get(slot)
+    if found is None:
+        at = slot[0] / 100.0
+        north, east = metres_per_degree(at)
+        # the flat shortcut's error for points within the radius, the rounding of the latitude (0.005° at
+        # most moves east by tan·0.005° relatively) and a 2 cm floor
+        tan = abs(math.tan(min(abs(at) + 0.01, 89.0) * _RAD))
+        band = radius_m * (2.0 * tan + 1.0) * radius_m / 6_300_000.0 + radius_m * tan * 0.0001 + 0.02
+        found = (north, east, max(0.0, radius_m - band) ** 2, (radius_m + band) ** 2)
+        if len(_PARAMS) > 100_000:
+            _PARAMS.clear()
+        _PARAMS[slot] = found
+    return found
+
+
 def within_of(lat: float, lon: float, radius_m: float) -> Callable[[float, float], bool]:
     """A test `d(centre, point) <= radius_m` for many points around one centre, by `distance_m` exactly but
     mostly without computing it: distances are first taken flat with the centre's own metres per degree,
     and only points whose flat distance is within a safety band of the radius (the error of that shortcut
     for points that near: under 0.1 m for 400 m at 43°) are measured with `distance_m`."""
-    north, east = metres_per_degree(lat)
-    band = radius_m * (2.0 * abs(math.tan(min(abs(lat), 89.0) * _RAD)) + 1.0) * radius_m / 6_300_000.0 + 0.02
-    inner = max(0.0, radius_m - band) ** 2
-    outer = (radius_m + band) ** 2
+    north, east, inner, outer = within_params(lat, radius_m)
 
     def test(plat: float, plon: float) -> bool:
         dlon = plon - lon

@@ -14,6 +14,7 @@ every version, including the ones that later matches completed by replicas add.
 from __future__ import annotations
 
 import hashlib
+from operator import attrgetter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -45,15 +46,18 @@ def incident_id(rule: CRule, key: str, opening_evidence: list[str]) -> str:
 # journal can put them back (the evidence set and list grow in place and are undone by their own records).
 _FIELDS = (
     "lat", "lon", "admin", "updated", "first_ts", "last_ts", "priority", "terms", "ctx", "group", "version",
-    "state", "made_at", "pending", "event_count", "arrivals", "closed",
+    "state", "made_at", "pending", "event_count", "arrivals", "closed", "alarm",
 )  # fmt: skip
+
+
+_get_fields = attrgetter(*_FIELDS)
 
 
 class OpenIncident:
     __slots__ = (
         "admin", "arrivals", "closed", "ctx", "event_count", "event_ids", "first_ts", "group", "id", "key", "last_ts",
-        "lat", "lon", "made_at", "opened", "owned", "pending", "priority", "seen", "state", "terms", "touched",
-        "updated", "version",
+        "alarm", "lat", "lon", "made_at", "opened", "owned", "pending", "priority", "seen", "state", "terms",
+        "touched", "updated", "version",
     )  # fmt: skip
 
     def __init__(self, inc_id: str, key: str, owned: bool, opened: tuple[Any, ...]):
@@ -80,10 +84,11 @@ class OpenIncident:
         self.event_count = 0
         self.arrivals: tuple[UnitArrival, ...] = ()
         self.closed = False
+        self.alarm: float | None = None  # when its closing timer is set for
         self.touched = 0  # journal mark of the latest record about this incident
 
     def fields(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, f) for f in _FIELDS)
+        return _get_fields(self)  # type: ignore[no-any-return]
 
     def set_fields(self, values: tuple[Any, ...]) -> None:
         for f, v in zip(_FIELDS, values, strict=True):
@@ -201,7 +206,9 @@ class IncidentBook:
             elif not inc.pending:
                 inc.pending = True
                 self.schedule(inc.made_at + self.update_every, FLUSH, inc.id)
-        self.schedule(inc.updated + self.merge_window, CLOSE, inc.id)
+        if inc.alarm is None:  # one closing timer at a time; it moves itself when it finds the incident updated
+            inc.alarm = inc.updated + self.merge_window
+            self.schedule(inc.alarm, CLOSE, inc.id)
 
     def _evidence(self, inc: OpenIncident, m: Match) -> bool:
         new: list[str] = []
@@ -298,8 +305,15 @@ class IncidentBook:
             if inc.pending and inc.made_at + self.update_every == ts and ts < inc.updated + self.merge_window:
                 self._record(("fields", inc, inc.fields()))
                 self._version(inc, IncidentStatus.UPDATED, ts)
-        elif kind == CLOSE and inc.updated + self.merge_window == ts:
-            self._close(inc, NO_NEW_EVENTS, ts)
+        elif kind == CLOSE and inc.alarm == ts:
+            close_at = inc.updated + self.merge_window
+            self._record(("fields", inc, inc.fields()))
+            if close_at == ts:
+                inc.alarm = None
+                self._close(inc, NO_NEW_EVENTS, ts)
+            else:  # updated since it was set: wait for the new closing time
+                inc.alarm = close_at
+                self.schedule(close_at, CLOSE, inc.id)
 
     def _catch_up(self, inc: OpenIncident, ts: float) -> bool:
         """Before an input at `ts` that is not a match: what time passing did to `inc` by then (its timers may

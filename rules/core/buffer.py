@@ -9,12 +9,16 @@ backwards, stopping at the window's lower time bound.
 
 from __future__ import annotations
 
+import heapq
 import math
+from array import array
 from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Any
 
-from rules.geo import distance_m, within_of
+import numpy as np
+
+from rules.geo import distance_m, within_of, within_params
 
 Key = tuple[float, str]
 # Degrees of latitude per metre, rounded so that a cell is at least as tall as the radius anywhere on Earth
@@ -52,16 +56,73 @@ def near(a: Entry, b: Entry, radius: float | None) -> bool:
     return distance_m(a.lat, a.lon, b.lat, b.lon) <= radius  # type: ignore[arg-type]
 
 
-class _Cells:
-    """Entries bucketed in cells at least `radius` wide, each bucket sorted by key like the buffer."""
+def _offsets(span: int) -> list[tuple[int, int]]:
+    """Neighbour cell offsets for a radius query, (0, 0) first."""
+    return [(0, 0)] + [(dr, dc) for dr in (-1, 0, 1) for dc in range(-span, span + 1) if (dr, dc) != (0, 0)]
 
-    __slots__ = ("_dlat", "_dlon", "cells")
+
+_OFFSETS = _offsets(1)
+
+
+class _Cells:
+    """Entries bucketed in cells at least `radius` wide, each bucket sorted by key like the buffer, with the
+    bucket's latitudes, longitudes and times in parallel arrays, so counting a disk is vectorised."""
+
+    __slots__ = ("_dlat", "_dlon", "cells", "coords")
 
     def __init__(self, radius: float):
         self._dlat = radius / _M_PER_DEG_LAT
         # as wide as tall at 60 degrees, so wider nearer the equator; beyond 60 degrees queries span more columns
         self._dlon = self._dlat / 0.5
         self.cells: dict[tuple[int, int], list[Entry]] = {}
+        self.coords: dict[tuple[int, int], tuple[array[float], array[float], array[float]]] = {}
+
+    def insert(self, key: tuple[int, int], entry: Entry) -> None:
+        bucket = self.cells.get(key)
+        if bucket is None:
+            bucket = self.cells[key] = []
+            self.coords[key] = (array("d"), array("d"), array("d"))
+        lats, lons, tss = self.coords[key]
+        if bucket and bucket[-1].key > entry.key:
+            i = bisect_left(bucket, entry.key, key=_key)
+            bucket.insert(i, entry)
+            lats.insert(i, entry.lat)  # type: ignore[arg-type]
+            lons.insert(i, entry.lon)  # type: ignore[arg-type]
+            tss.insert(i, entry.ts)
+        else:
+            bucket.append(entry)
+            lats.append(entry.lat)  # type: ignore[arg-type]
+            lons.append(entry.lon)  # type: ignore[arg-type]
+            tss.append(entry.ts)
+
+    def remove(self, key: tuple[int, int], entry: Entry) -> None:
+        bucket = self.cells[key]
+        i = len(bucket) - 1 if bucket[-1] is entry else bisect_left(bucket, entry.key, key=_key)
+        del bucket[i]
+        for arr in self.coords[key]:
+            del arr[i]
+        if not bucket:
+            del self.cells[key]
+            del self.coords[key]
+
+    def trim(self, key: tuple[int, int], n: int) -> None:
+        """Forget the first n entries of a bucket (expired)."""
+        bucket = self.cells[key]
+        if n >= len(bucket):
+            del self.cells[key]
+            del self.coords[key]
+            return
+        del bucket[:n]
+        for arr in self.coords[key]:
+            del arr[:n]
+
+    def keys_around(self, lat: float, lon: float) -> list[tuple[int, int]]:
+        """The cells a radius query around (lat, lon) looks at, its own first."""
+        row = math.floor(lat / self._dlat)
+        col = math.floor(lon / self._dlon)
+        cells = self.cells
+        offsets = _OFFSETS if abs(lat) <= 60.0 else _offsets(self.span(lat))
+        return [k for dr, dc in offsets if (k := (row + dr, col + dc)) in cells]
 
     def cell(self, lat: float, lon: float) -> tuple[int, int]:
         return (math.floor(lat / self._dlat), math.floor(lon / self._dlon))
@@ -72,14 +133,9 @@ class _Cells:
         return math.ceil(0.5 / max(math.cos(math.radians(min(89.9, abs(lat) + 1.0))), 1e-6))
 
     def around(self, lat: float, lon: float) -> Iterator[list[Entry]]:
-        row, col = self.cell(lat, lon)
-        span = self.span(lat)
-        get = self.cells.get
-        for r in (row - 1, row, row + 1):
-            for c in range(col - span, col + span + 1):
-                bucket = get((r, c))
-                if bucket:
-                    yield bucket
+        cells = self.cells
+        for key in self.keys_around(lat, lon):
+            yield cells[key]
 
 
 class Buffer:
@@ -111,11 +167,7 @@ class Buffer:
         else:
             entries.append(entry)
         if self.grid is not None and entry.lat is not None:
-            bucket = self.grid.cells.setdefault(self.grid.cell(entry.lat, entry.lon), [])  # type: ignore[arg-type]
-            if bucket and bucket[-1].key > entry.key:
-                bucket.insert(bisect_left(bucket, entry.key, key=_key), entry)
-            else:
-                bucket.append(entry)
+            self.grid.insert(self.grid.cell(entry.lat, entry.lon), entry)  # type: ignore[arg-type]
 
     def pop(self, entry: Entry) -> None:
         """Remove `entry`: the newest one in a rollback (O(1)); anywhere when a quiet insert is taken back."""
@@ -130,14 +182,7 @@ class Buffer:
         if len(entries) < self.start:
             self.start = len(entries)
         if self.grid is not None and entry.lat is not None:
-            key = self.grid.cell(entry.lat, entry.lon)  # type: ignore[arg-type]
-            bucket = self.grid.cells[key]
-            if bucket and bucket[-1] is entry:
-                bucket.pop()
-            else:
-                del bucket[bisect_left(bucket, entry.key, key=_key)]
-            if not bucket:
-                del self.grid.cells[key]
+            self.grid.remove(self.grid.cell(entry.lat, entry.lon), entry)  # type: ignore[arg-type]
 
     def find(self, key: Key) -> Entry | None:
         entries = self.entries
@@ -163,16 +208,11 @@ class Buffer:
 
     def _compact_grid(self, cutoff: float) -> None:
         assert self.grid is not None
-        cells = self.grid.cells
-        for key in list(cells):
-            bucket = cells[key]
-            i = 0
-            while i < len(bucket) and bucket[i].ts < cutoff:
-                i += 1
-            if i == len(bucket):
-                del cells[key]
-            elif i:
-                del bucket[:i]
+        grid = self.grid
+        for key in list(grid.cells):
+            n = bisect_left(grid.coords[key][2], cutoff)
+            if n:
+                grid.trim(key, n)
 
     def latest(self, lo: float, before: Key) -> Iterator[Entry]:
         """Entries with lo <= time and key < before, newest first."""
@@ -224,18 +264,105 @@ class Buffer:
             else:
                 heads[best] = (nxt.key, i, nxt)
 
-    def count_near(self, lat: float, lon: float, radius: float, lo: float, before: Key) -> list[Entry]:
-        """Every entry within `radius` of (lat, lon) with lo <= time and key < before, in no order (a count)."""
+    def newest_near(
+        self, lat: float | None, lon: float | None, radius: float, lo: float, before: Key, k: int | None
+    ) -> list[Entry]:
+        """The newest `k` entries (all when k is None) within `radius` of (lat, lon) with lo <= time and
+        key < before, newest first. Each cell gives its own newest k, then they are merged: O(cells * k)."""
+        if lat is None or lon is None:
+            return []
+        near_it = within_of(lat, lon, radius)
+        out: list[Entry] = []
+        if self.grid is None or radius > (self.radius or 0.0):
+            for e in self.latest(lo, before):
+                if e.lat is not None and near_it(e.lat, e.lon):  # type: ignore[arg-type]
+                    out.append(e)
+                    if k is not None and len(out) >= k:
+                        break
+            return out
+        if k is None:
+            for bucket in self.grid.around(lat, lon):
+                i = len(bucket) - 1
+                while i >= 0:
+                    e = bucket[i]
+                    i -= 1
+                    if e.ts < lo:
+                        break
+                    if e.key < before and near_it(e.lat, e.lon):  # type: ignore[arg-type]
+                        out.append(e)
+            out.sort(key=_key, reverse=True)
+            return out
+        if k <= 0:
+            return out
+        # First the buffer itself, newest first, for a few entries: in a dense place (a burst) the newest
+        # entries are the near ones, and these are exactly the newest near ones.
+        entries = self.entries
+        i = len(entries) - 1
+        stop = max(self.start, i - (4 * k + 16))
+        while i >= stop:
+            e = entries[i]
+            i -= 1
+            if e.ts < lo:
+                return out  # the whole window looked at
+            if e.key < before and e.lat is not None and near_it(e.lat, e.lon):  # type: ignore[arg-type]
+                out.append(e)
+                if len(out) >= k:
+                    return out
+        if i < self.start:
+            return out
+        out = []
+        # the newest k so far in a min-heap: a cell is scanned back only while it can still beat the k-th
+        best: list[tuple[Key, int, Entry]] = []
+        n = 0
+        for bucket in self.grid.around(lat, lon):
+            i = len(bucket) - 1
+            while i >= 0:
+                e = bucket[i]
+                i -= 1
+                if e.ts < lo:
+                    break
+                key = e.key
+                if len(best) >= k and key < best[0][0]:
+                    break  # older than the k-th newest found: nothing older in this cell can make it
+                if key < before and near_it(e.lat, e.lon):  # type: ignore[arg-type]
+                    n += 1
+                    if len(best) < k:
+                        heapq.heappush(best, (key, n, e))
+                    else:
+                        heapq.heapreplace(best, (key, n, e))
+        best.sort(reverse=True)
+        return [e for _, _, e in best]
+
+    def count_near(self, lat: float, lon: float, radius: float, lo: float, before: Key) -> int:
+        """How many entries lie within `radius` of (lat, lon) with lo <= time and key < before: flat distances
+        vectorised per cell, `distance_m` only for the few within the safety band of the radius (as within_of)."""
         near_it = within_of(lat, lon, radius)
         if self.grid is None or radius > (self.radius or 0.0):
-            return [e for e in self.latest(lo, before) if e.lat is not None and near_it(e.lat, e.lon)]  # type: ignore[arg-type]
-        out: list[Entry] = []
-        for bucket in self.grid.around(lat, lon):
-            start = bisect_left(bucket, lo, key=_ts)
-            for e in bucket[start:]:
-                if e.key < before and near_it(e.lat, e.lon):  # type: ignore[arg-type]
-                    out.append(e)
-        return out
+            return sum(1 for e in self.latest(lo, before) if e.lat is not None and near_it(e.lat, e.lon))  # type: ignore[arg-type]
+        north, east, inner, outer = within_params(lat, radius)
+        grid = self.grid
+        total = 0
+        for key in grid.keys_around(lat, lon):
+            bucket = grid.cells[key]
+            lats, lons, tss = grid.coords[key]
+            start = bisect_left(tss, lo)
+            end = len(bucket)
+            while end > start and bucket[end - 1].key >= before:
+                end -= 1
+            if end <= start:
+                continue
+            dy = (np.frombuffer(lats, dtype=np.float64)[start:end] - lat) * north
+            dlon = np.frombuffer(lons, dtype=np.float64)[start:end] - lon
+            dlon = np.where(dlon > 180.0, dlon - 360.0, np.where(dlon < -180.0, dlon + 360.0, dlon))
+            dx = dlon * east
+            d2 = dx * dx + dy * dy
+            total += int(np.count_nonzero(d2 <= inner))
+            for i in np.flatnonzero((d2 > inner) & (d2 <= outer)):
+                e = bucket[start + int(i)]
+                if distance_m(lat, lon, e.lat, e.lon) <= radius:  # type: ignore[arg-type]
+                    total += 1
+            del dy, dlon, dx, d2  # release the views before the arrays can grow again
+        return total
 
     def candidates(self, lat: float | None, lon: float | None, lo: float, before: Key) -> Iterator[Entry]:
         """Everything a radius query around (lat, lon) could return (the 3x3 cells), unfiltered by distance:

@@ -58,14 +58,14 @@ class _Writer:
 
     def fields(self, inc: OpenIncident, values: tuple[Any, ...]) -> list[Any]:
         (lat, lon, admin, updated, first_ts, last_ts, priority, terms, ctx, group, version, state, made_at,
-         pending, event_count, arrivals, closed) = values  # fmt: skip
+         pending, event_count, arrivals, closed, alarm) = values  # fmt: skip
         return [
             lat, lon,
             None if admin is None else {k: getattr(admin, k) for k in ("republic", "region", "city", "district")},
             _f(updated), _f(first_ts), _f(last_ts), priority, [list(t) for t in terms],
             {k: self.value(v) for k, v in shown(ctx).items()}, group, version,
             None if state is None else state.model_dump(mode="json"), _f(made_at), pending, event_count,
-            [a.model_dump(mode="json") for a in arrivals], closed,
+            [a.model_dump(mode="json") for a in arrivals], closed, alarm,
         ]  # fmt: skip
 
 
@@ -84,12 +84,12 @@ class _Reader:
 
     def fields(self, raw: list[Any]) -> tuple[Any, ...]:
         (lat, lon, admin, updated, first_ts, last_ts, priority, terms, ctx, group, version, state, made_at,
-         pending, event_count, arrivals, closed) = raw  # fmt: skip
+         pending, event_count, arrivals, closed, alarm) = raw  # fmt: skip
         return (
             lat, lon, None if admin is None else AdminPath(**admin), _uf(updated), _uf(first_ts), _uf(last_ts),
             priority, tuple((str(n), int(d)) for n, d in terms), {k: self.value(x) for k, x in ctx.items()}, group,
             version, None if state is None else Incident.model_validate(state), _uf(made_at), pending, event_count,
-            tuple(UnitArrival.model_validate(a) for a in arrivals), closed,
+            tuple(UnitArrival.model_validate(a) for a in arrivals), closed, alarm,
         )  # fmt: skip
 
 

@@ -90,7 +90,7 @@ class ThresholdKind(Kind):
         at_least = self.at_least
         value = self.value
         limit = self.limit
-        members = self._members(state, x)
+        members = self._members(state, x, limit - 1 if limit is not None and measure == "count" else None)
         witnesses: list[Entry] = []
         count = 1
         full: Callable[[], dict[str, Any]] | None = None
@@ -148,13 +148,13 @@ class ThresholdKind(Kind):
         name = self.rule.selections[x.sel].name
         return [Match(x, x, {name: x.ev}, evidence, x.group, x.ts, count, distinct, total, full=full)]
 
-    def _members(self, state: list[Buffer], x: Entry) -> Any:
-        """The other members of x's window, newest first."""
+    def _members(self, state: list[Buffer], x: Entry, k: int | None) -> Any:
+        """The other members of x's window, newest first (the newest k when k is given)."""
         buf = state[x.sel]
         lo = x.ts - self.window
         if self.within is None:
             return buf.latest(lo, x.key)
-        return buf.latest_near(x.lat, x.lon, self.within, lo, x.key)
+        return buf.newest_near(x.lat, x.lon, self.within, lo, x.key, k)
 
     def _exact(self, state: list[Buffer], x: Entry) -> Callable[[], dict[str, Any]]:
         """The exact `count` and `distinct` of x's window, for a version that shows them (taken from the
@@ -163,8 +163,12 @@ class ThresholdKind(Kind):
         lo, key, lat, lon, radius, value = x.ts - self.window, x.key, x.lat, x.lon, self.within, self.value
 
         def exact() -> dict[str, Any]:
-            others = buf.latest(lo, key) if radius is None else buf.count_near(lat, lon, radius, lo, key)  # type: ignore[arg-type]
-            members = [x, *others]
+            if radius is None:
+                members = [x, *buf.latest(lo, key)]
+            elif self.measure == "count":
+                return {"count": 1 + buf.count_near(lat, lon, radius, lo, key)}  # type: ignore[arg-type]
+            else:
+                members = [x, *buf.newest_near(lat, lon, radius, lo, key, None)]
             out: dict[str, Any] = {"count": len(members)}
             if self.measure == "distinct" and value is not None:
                 out["distinct"] = len({_hashable(v) for e in members if (v := value(e.ev)) is not None})
