@@ -6,7 +6,6 @@ Pure like the core: events in, a report out. `saqshy rules explain` renders it f
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime

@@ -6,9 +6,9 @@ from __future__ import annotations
 import gc
 import gzip
 import time
-from contextlib import contextmanager
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any

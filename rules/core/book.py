@@ -14,9 +14,9 @@ every version, including the ones that later matches completed by replicas add.
 from __future__ import annotations
 
 import hashlib
-from operator import attrgetter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 from rules.compiler import CRule
@@ -55,9 +55,31 @@ _get_fields = attrgetter(*_FIELDS)
 
 class OpenIncident:
     __slots__ = (
-        "admin", "arrivals", "closed", "ctx", "event_count", "event_ids", "first_ts", "group", "id", "key", "last_ts",
-        "alarm", "lat", "lon", "made_at", "opened", "owned", "pending", "priority", "seen", "state", "terms",
-        "touched", "updated", "version",
+        "admin",
+        "alarm",
+        "arrivals",
+        "closed",
+        "ctx",
+        "event_count",
+        "event_ids",
+        "first_ts",
+        "group",
+        "id",
+        "key",
+        "last_ts",
+        "lat",
+        "lon",
+        "made_at",
+        "opened",
+        "owned",
+        "pending",
+        "priority",
+        "seen",
+        "state",
+        "terms",
+        "touched",
+        "updated",
+        "version",
     )  # fmt: skip
 
     def __init__(self, inc_id: str, key: str, owned: bool, opened: tuple[Any, ...]):

@@ -338,7 +338,8 @@ class Buffer:
         vectorised per cell, `distance_m` only for the few within the safety band of the radius (as within_of)."""
         near_it = within_of(lat, lon, radius)
         if self.grid is None or radius > (self.radius or 0.0):
-            return sum(1 for e in self.latest(lo, before) if e.lat is not None and near_it(e.lat, e.lon))  # type: ignore[arg-type]
+            near = [e for e in self.latest(lo, before) if e.lat is not None and near_it(e.lat, e.lon)]  # type: ignore[arg-type]
+            return len(near)
         north, east, inner, outer = within_params(lat, radius)
         grid = self.grid
         total = 0
