@@ -418,7 +418,7 @@ def _check_names(spec: RuleSpec, names: list[str], doc: YamlDoc, errs: _Errors) 
                 )
             )
     need(corr.anchor, ("correlate", "anchor"))
-    if corr.anchor is not None and corr.within is None:
+    if corr.anchor is not None and corr.within is None and not isinstance(corr, SequenceSpec):
         errs.items.append(
             RuleError(
                 "anchor only means something with within: DISTANCE", doc.location(("correlate", "anchor")), spec.id

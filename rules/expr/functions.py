@@ -283,7 +283,7 @@ def _extreme(pick: Callable[..., Any]) -> Builder:
 def _duration(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
     text = _literal(call, args, 0, 'string such as "5m"')
     try:
-        seconds = parse_duration(text) if isinstance(text, str) else _bad_duration(text)
+        seconds = parse_duration(text, math.inf) if isinstance(text, str) else _bad_duration(text)
     except ValueError as exc:
         raise ExprError(str(exc), call.args[0].offset) from None
     if not math.isfinite(seconds) or seconds > _MAX_DURATION_S:
