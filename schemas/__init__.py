@@ -66,7 +66,6 @@ from schemas.reference import (
 )
 
 __all__ = [
-    "fold_latest",
     "EVENT_ADAPTER",
     "EVENT_CLASSES",
     "EVENT_TYPES",
@@ -131,4 +130,5 @@ __all__ = [
     "ZoneRecord",
     "decode_event",
     "encode_event",
+    "fold_latest",
 ]

@@ -113,7 +113,10 @@ class Correlator:
         # a chained rule acts max_out_of_orderness later than a rule on events.
         # (order, chain depth, rule, item); order = (time, rule depth, 0, key), against a timer's
         # (time, rule depth, rank of its kind): an input comes before any timer at its time.
-        self._chained: list[tuple[tuple[Any, ...], int, RuleRuntime, Item]] = []
+        self._chained: list[tuple[tuple[Any, ...], int, int, RuleRuntime, Item]] = []  # a heap
+        self._pend_seq = 0
+        # Actions naming an incident no rule knows (yet), by incident id: given to the rule that raises it.
+        self._orphans: dict[str, list[Item]] = {}
         self._horizon = horizon
 
     # --- the contract ------------------------------------------------------------------------
@@ -146,13 +149,8 @@ class Correlator:
             if owner is not None:
                 if not (ts < self.watermark - owner.accept):
                     items = {owner.rule.state_key: Item(event, ts, (), replica, action)}
-            else:
-                # not raised (yet): every rule holds it, so the one that raises the incident applies it at once
-                items = {
-                    key: Item(event, ts, (), replica, action)
-                    for key, rt in self.runtimes.items()
-                    if not (ts < self.watermark - rt.accept)
-                }
+            else:  # no rule knows the incident (yet): kept for the rule that raises it
+                self._orphans.setdefault(action[1], []).append(Item(event, ts, (), replica, action))
         routes = self.router.routes(event)
         if routes:
             wm = self.watermark
@@ -204,7 +202,8 @@ class Correlator:
             return _NOTHING
         self.watermark = wm
         heap = self.timers._heap
-        if (not heap or heap[0][0] >= wm) and wm < self._next_sweep and not self._chained:
+        chained = self._chained
+        if (not heap or heap[0][0] >= wm) and wm < self._next_sweep and (not chained or chained[0][0][0] >= wm):
             return _NOTHING  # the common case, once per event: nothing due (callers never mutate it)
         out = self._fire_due(None, [])
         if wm >= self._next_sweep:
@@ -212,7 +211,11 @@ class Correlator:
         return out
 
     def next_deadline(self) -> datetime | None:
+        """The earliest time whose passing makes the core act: a timer, or a chained rule's waiting input."""
         nxt = self.timers.next()
+        if self._chained:
+            first = self._chained[0][0][0]
+            nxt = first if nxt is None else min(nxt, first)
         return None if nxt is None else datetime.fromtimestamp(nxt, tz=UTC)
 
     def is_late(self, event: Any) -> bool:
@@ -259,6 +262,20 @@ class Correlator:
             self.stats.updates[rt.rule.id] = self.stats.updates.get(rt.rule.id, 0) + 1
         if self.dependents.get(rt.rule.id):
             out.extend(self._chain(made, [], rt, depth))
+        if self._orphans:
+            out.extend(self._adopt_orphans(rt, made))
+        return out
+
+    def _adopt_orphans(self, rt: RuleRuntime, made: list[Incident]) -> list[Incident]:
+        """Actions that named an incident no rule knew go to the rule that raised it, at their own place in
+        canonical order: the rule holds one that comes before the raising until right after it."""
+        out: list[Incident] = []
+        for u in made:
+            for item in self._orphans.pop(u.id, ()):
+                if rt.depth:
+                    self._pend(rt, item, 0)
+                else:
+                    out.extend(self._input(rt, item, 0))
         return out
 
     def _send(self, u: Incident) -> Incident:
@@ -276,10 +293,11 @@ class Correlator:
         out: list[Incident] = []
         if removed:
             gone = {(u.updated_time.timestamp(), f"{u.id}@{u.version}") for u in removed}
-            waiting = [c for c in self._chained if c[3].key in gone and c[2] in deps]  # not fed yet: drop
+            waiting = [c for c in self._chained if c[4].key in gone and c[3] in deps]  # not fed yet: drop
             if waiting:
-                self._chained = [c for c in self._chained if not (c[3].key in gone and c[2] in deps)]
-                gone -= {c[3].key for c in waiting}
+                self._chained = [c for c in self._chained if not (c[4].key in gone and c[3] in deps)]
+                heapq.heapify(self._chained)
+                gone -= {c[4].key for c in waiting}
             for dep in deps:
                 mine = {k for k in gone if any(it.key == k for it in dep.items)}
                 if mine:
@@ -295,21 +313,19 @@ class Correlator:
         return out
 
     def _pend(self, rt: RuleRuntime, item: Item, depth: int) -> None:
-        self._chained.append(((item.key[0], rt.depth, 0.0, item.key), depth, rt, item))
+        self._pend_seq += 1
+        heapq.heappush(self._chained, ((item.key[0], rt.depth, 0.0, item.key), self._pend_seq, depth, rt, item))
 
     def _release(self, due: Any) -> list[Incident]:
         """Feed the chained inputs whose time has passed to their rules, in canonical order."""
         out: list[Incident] = []
         # one at a time, the first in order each time: feeding one may feed others (a correction fires the
         # timers it re-armed), and those must not overtake the rest of this batch
-        while self._chained:
-            ready = [c for c in self._chained if due(c[0])]
-            if not ready:
-                break
-            first = min(ready, key=lambda c: (c[0], c[2].rule.state_key))
-            self._chained.remove(first)
-            _, depth, dep, item = first
+        chained = self._chained
+        while chained and due(chained[0][0]):
+            _, _, depth, dep, item = heapq.heappop(chained)
             out.extend(self._input(dep, item, depth))
+            chained = self._chained
         return out
 
     def _chained_item(self, dep: RuleRuntime, record: Any) -> Item | None:
@@ -361,6 +377,8 @@ class Correlator:
         added = [u for k, u in new_by.items() if old_by.get(k) != u]
         if removed or added:
             out.extend(self._chain(added, removed, rt, depth))
+        if self._orphans:
+            out.extend(self._adopt_orphans(rt, new))
         if self._chained:  # chained inputs the watermark already passed (a correction's new versions)
             out.extend(self._fire_due(None, []))
         return out
@@ -381,7 +399,8 @@ class Correlator:
             if heap and heap[0][0] < wm:
                 top = heap[0]
                 t_next = (top[0], self._by_owner[top[1]].depth, _RANK.get(top[2], 9.0))
-            c_next = min((c[0][:3] for c in self._chained if c[0][0] < wm), default=None)
+            chained = self._chained
+            c_next = chained[0][0][:3] if chained and chained[0][0][0] < wm else None
             if t_next is None and c_next is None:
                 return out
             if c_next is not None and (t_next is None or c_next <= t_next):
@@ -408,6 +427,8 @@ class Correlator:
         for rt in self.runtimes.values():
             rt.sweep(wm)
         cutoff = wm - self._dedup_horizon
+        for inc_id in [i for i, items in self._orphans.items() if all(it.ts < cutoff for it in items)]:
+            del self._orphans[inc_id]
         seen, order = self._seen, self._seen_order
         while order and order[0][0] < cutoff:
             _, eid = order.popleft()

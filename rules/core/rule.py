@@ -110,6 +110,7 @@ class RuleRuntime:
         self._item_seqs: list[int] = []  # seq of each item, for bisect
         self._replay_due: list[tuple[float, str, str, str]] | None = None  # during a rewind: timers already due
         self._replay_wm = float("-inf")
+        self._replay_upto: Key = (float("-inf"), "")
         self._max_fired: Key | None = None
         self.orphans: dict[str, list[Item]] = {}  # actions waiting for the incident they name to be raised
 
@@ -132,7 +133,7 @@ class RuleRuntime:
 
     def _schedule(self, ts: float, kind: str, ref: str) -> None:
         local = self._replay_due
-        if local is not None and ts < self._replay_wm:
+        if local is not None and ts < self._replay_wm and (ts, TIMER_TIE) <= self._replay_upto:
             heapq.heappush(local, (ts, self.owner, kind, ref))  # due already: fired at its place in the replay
         else:
             self.timers.register(ts, self.owner, kind, ref)
@@ -286,10 +287,11 @@ class RuleRuntime:
         insert `add`, and redo everything after in canonical order, firing the timers the watermark already
         passed at their own places among the items."""
         self.rewinds += 1
+        frontier = self.last_key or p  # timers past what had run are left to the watermark's own order
         target = self._target(p)
         if target is None:  # nothing ran past p: the new items simply come next
             start = len(self.outputs)
-            self._replay(sorted(add or (), key=lambda i: i.key), watermark)
+            self._replay(sorted(add or (), key=lambda i: i.key), watermark, frontier)
             return Rewind(new=[u for _, u in self.outputs[start:]])
         seq, mark, out = target
         old = [u for _, u in self.outputs[out:]]
@@ -312,17 +314,24 @@ class RuleRuntime:
         redo.extend(add or ())
         redo.sort(key=lambda i: i.key)
         start = len(self.outputs)
-        self._replay(redo, watermark)
+        self._replay(redo, watermark, frontier)
         return Rewind(old=old, new=[u for _, u in self.outputs[start:]])
 
-    def _replay(self, redo: list[Item], watermark: float) -> None:
+    def _replay(self, redo: list[Item], watermark: float, frontier: Key) -> None:
+        """Redo items in order, firing at their places the timers that had already run (at or before the
+        frontier the rule had reached); timers past it wait for the watermark, in everyone's order."""
+        upto_key = frontier
         heap = self.timers._heap
-        mine = [t for t in heap if t[1] == self.owner and t[0] < watermark]
+
+        def replayed(t: tuple[float, str, str, str]) -> bool:
+            return t[1] == self.owner and t[0] < watermark and (t[0], TIMER_TIE) <= upto_key
+
+        mine = [t for t in heap if replayed(t)]
         if mine:
-            self.timers._heap = heap = [t for t in heap if not (t[1] == self.owner and t[0] < watermark)]
+            self.timers._heap = heap = [t for t in heap if not replayed(t)]
             heapq.heapify(heap)
         heapq.heapify(mine)
-        self._replay_due, self._replay_wm = mine, watermark
+        self._replay_due, self._replay_wm, self._replay_upto = mine, watermark, upto_key
         try:
             for item in redo:
                 while mine and (mine[0][0], TIMER_TIE) < item.key:

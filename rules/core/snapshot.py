@@ -169,6 +169,9 @@ def dump_core(core: Correlator) -> bytes:
         "timers": [list(t) for t in core.timers._heap],
         "sent": {k: u.model_dump(mode="json") for k, u in core.sent.items()},
         "stats": [core.stats.events, core.stats.duplicates],
+        # chained rules' inputs waiting for the watermark, and actions naming an incident no rule raised yet
+        "chained": [[c[3].rule.state_key, c[2], _item(c[4], w)] for c in sorted(core._chained)],
+        "orphans": {inc_id: [_item(it, w) for it in items] for inc_id, items in core._orphans.items()},
         "events": w.events,
     }
     return orjson.dumps(doc)
@@ -256,3 +259,10 @@ def load_core(core: Correlator, data: bytes) -> None:
     core._seen_order = deque((float(ts), eid) for ts, eid in doc["seen"])
     core._seen = {eid: ts for ts, eid in core._seen_order}
     core.stats.events, core.stats.duplicates = doc["stats"]
+    core._chained, core._orphans = [], {}
+    for state_key, depth, raw in doc.get("chained", []):
+        rt = core.runtimes.get(state_key)
+        if rt is not None:
+            core._pend(rt, _read_item(raw, r), int(depth))
+    for inc_id, items in doc.get("orphans", {}).items():
+        core._orphans[inc_id] = [_read_item(x, r) for x in items]
