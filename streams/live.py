@@ -165,6 +165,15 @@ class PartitionRuntime:
         if self.context is not None:
             out.alerts.extend(self.core.take_alerts())  # type: ignore[union-attr]
 
+    @property
+    def corrections(self) -> int:
+        """Corrections and retractions this runtime has sent (docs/semantics.md, section 7): the only outputs
+        that depend on the arrival order. A worker that replays inputs after a restart may replay them in another
+        order (the event-time merge across topics follows what has been fetched), so it snapshots the partition
+        in the transaction that sends one: the replay then starts after it and numbers later versions on."""
+        stats = self.core.stats
+        return int(stats.corrections + stats.retractions)
+
     def apply_reference(self, record: Any) -> None:
         """Reference records reach every partition; the core applies them as of their event time."""
         self.core.on_event(record)

@@ -189,7 +189,7 @@ class FaustWorker:
     # --- partitions ------------------------------------------------------------------------------
     def _open(self, p: int) -> _Part:
         """A partition this worker now owns: restore its snapshot and replay to the committed offsets."""
-        runtime = PartitionRuntime(self.rules.load(), self.config.context)
+        runtime = PartitionRuntime(self.rules.load(), self.config.context, clock=time.time)  # as the confluent worker
         for record in self.reference:
             runtime.apply_reference(record)
         part = _Part(runtime, merge=AlignedMerge(self.config.merge_buffer))
@@ -324,6 +324,7 @@ class FaustWorker:
         if m.offset < self.done.get(key, 0):  # replayed from the snapshot already
             event.ack()
             return
+        corrections = part.runtime.corrections
         out = part.runtime.feed(m.value or b"", m.topic, p, m.offset, _replica(m.headers))
         part.fed_at = time.monotonic()
         if self.first_event_at is None:
@@ -333,6 +334,10 @@ class FaustWorker:
         part.dirty = True
         self.metrics.event_in(m.topic)
         await self._emit(out, p)
+        if part.runtime.corrections != corrections:
+            # a correction or retraction: what it numbers depends on the arrival order, which the replay after a
+            # restart may not repeat, so the state goes into p's transaction with it (PartitionRuntime.corrections)
+            await self._snapshot(p, part)
         event.ack()
 
     async def _advance_idle(self) -> None:
@@ -377,7 +382,7 @@ class FaustWorker:
         if self.on_output is not None:
             self.on_output(out)
 
-    async def _send(self, topic: str, key: bytes | None, value: bytes, p: int, headers: Any) -> None:
+    async def _send(self, topic: str, key: bytes | None, value: bytes | None, p: int, headers: Any) -> None:
         """To partition p of `topic`, in input partition p's transaction when there are transactions."""
         producer = self.app.producer
         await producer.maybe_start()

@@ -1,11 +1,16 @@
 """What a partition's output becomes on Kafka, the same for both workers: incident updates on the incidents
 topic and the compacted latest-state topic (keyed by incident id), public alerts keyed by incident id (Alert
-and Cancel stay in order), dead letters keyed by their source position."""
+and Cancel stay in order), dead letters keyed by their source position.
+
+A retraction (an incident a late event showed not to exist, status `retracted`, docs/semantics.md section 7)
+goes on the incidents topic like any version, and as a tombstone (no value) on the latest-state topic, so
+compaction drops the id there: what `schemas.fold_latest` keeps of the updates topic, the latest topic holds."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from schemas import Incident, IncidentStatus
 from schemas.topics import ALERTS, DEAD_LETTERS, INCIDENTS, INCIDENTS_LATEST
 from streams.kafka.metrics import WorkerMetrics
 from streams.kafka.settings import KafkaSettings
@@ -18,7 +23,7 @@ Headers = list[tuple[str, bytes]]
 class Record:
     topic: str
     key: bytes
-    value: bytes
+    value: bytes | None  # None: a tombstone (the compacted latest-state topic drops the key)
     headers: Headers | None = None
 
 
@@ -32,11 +37,7 @@ class OutputTopics:
     def records(self, out: Output) -> list[Record]:
         recs: list[Record] = []
         for inc in out.incidents:
-            value = inc.model_dump_json(exclude_none=True).encode()
-            key = inc.id.encode()
-            headers = [("ce_type", b"saqshy.incident"), ("saqshy-version", str(inc.version).encode())]
-            recs.append(Record(self.incidents, key, value, headers))
-            recs.append(Record(self.latest, key, value, headers))
+            recs.extend(self.incident_records(inc))
             self.metrics.incidents.labels(inc.rule_id, inc.status.value).inc()
         for alert in out.alerts:
             value = alert.model_dump_json(exclude_none=True).encode()
@@ -48,3 +49,12 @@ class OutputTopics:
             recs.append(Record(self.dlq, key, letter.model_dump_json(exclude_none=True).encode()))
             self.metrics.dead_letters.labels(letter.stage.value).inc()
         return recs
+
+    def incident_records(self, inc: Incident) -> list[Record]:
+        """One version: on the updates topic as it is; on the latest-state topic as it is, or, retracted, as a
+        tombstone for its id (headers still say which version removed it)."""
+        value = inc.model_dump_json(exclude_none=True).encode()
+        key = inc.id.encode()
+        headers = [("ce_type", b"saqshy.incident"), ("saqshy-version", str(inc.version).encode())]
+        latest = None if inc.status == IncidentStatus.RETRACTED else value
+        return [Record(self.incidents, key, value, headers), Record(self.latest, key, latest, headers)]

@@ -159,7 +159,8 @@ class Assigned:
     merge: AlignedMerge = field(default_factory=AlignedMerge)
     dirty: bool = False
     fed_at: float = field(default_factory=time.monotonic)  # last input (or idle advance), monotonic
-    must_snapshot: bool = False  # an idle advance emitted: its state must commit with its outputs
+    # an idle advance emitted, or a correction was sent: the state must commit with the outputs
+    must_snapshot: bool = False
 
 
 def _tp(topic: str, partition: int) -> str:
@@ -262,7 +263,9 @@ class Worker:
         snapshots = self._read_snapshots(numbers) if numbers else {}
         committed = {_tp(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=30)}
         for p in numbers:
-            runtime = PartitionRuntime(self.rules.load(), self.config.context)
+            # the wall clock judges event times (docs/semantics.md, 8): no event more than max_future ahead of
+            # it is correlated, so no single device with a wrong clock can move the watermark; nothing is held
+            runtime = PartitionRuntime(self.rules.load(), self.config.context, clock=time.time)
             part = Assigned(runtime, merge=AlignedMerge(self.config.merge_buffer))
             if p in snapshots:
                 offsets = runtime.restore(snapshots[p])
@@ -410,7 +413,13 @@ class Worker:
         msg, topic, partition, offset, key = item
         headers = msg.headers()  # a list of (key, value) as consumed
         replica = bool(headers) and (REPLICA_HEADER, b"1") in headers  # type: ignore[operator]
-        out = part.runtime.feed(msg.value() or b"", topic, partition, offset, replica)
+        runtime = part.runtime
+        corrections = runtime.corrections
+        out = runtime.feed(msg.value() or b"", topic, partition, offset, replica)
+        if runtime.corrections != corrections:
+            # a correction or retraction: what it numbers depends on the arrival order, which a replay after a
+            # restart may not repeat, so the state goes in the same transaction (PartitionRuntime.corrections)
+            part.must_snapshot = True
         if self.first_event_at is None:
             self.first_event_at = time.monotonic()
         self.processed += 1

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
 
+import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from rules.loader import load_rules
-from schemas import DeadLetter, Incident
+from schemas import DeadLetter, Incident, fold_latest
 from schemas.topics import DEAD_LETTERS, INCIDENTS
 from streams.dlq import MemoryDeadLetters
 from streams.embedded import EmbeddedRunner
@@ -68,10 +71,19 @@ def run_bounded(
 
 def read_topic(settings: KafkaSettings, topic: str, idle: float = 3.0, timeout: float = 60.0) -> list[bytes]:
     """Every committed record of the topic, read to its end offsets (no group join to wait for: a loaded machine
-    made a subscription's assignment outlast the idle time, and the read came back empty)."""
+    made a subscription's assignment outlast the idle time, and the read came back empty). Tombstones (records
+    without a value) are left out; `read_keyed` has them."""
+    return [value for _, value in read_keyed(settings, topic, idle, timeout) if value is not None]
+
+
+def read_keyed(
+    settings: KafkaSettings, topic: str, idle: float = 3.0, timeout: float = 60.0
+) -> list[tuple[bytes | None, bytes | None]]:
+    """Every committed record of the topic as (key, value), tombstones (value None) included, partition by
+    partition in offset order."""
     consumer = Consumer(settings.consumer_config(unique("reader"), **{"isolation.level": "read_committed"}))
     name = settings.topic(topic)
-    out: list[bytes] = []
+    out: list[tuple[bytes | None, bytes | None]] = []
     try:
         partitions = consumer.list_topics(name, timeout=10).topics[name].partitions
         tps = [TopicPartition(name, p, OFFSET_BEGINNING) for p in partitions]
@@ -80,8 +92,8 @@ def read_topic(settings: KafkaSettings, topic: str, idle: float = 3.0, timeout: 
         start = last = time.monotonic()
         while time.monotonic() - start < timeout:
             for msg in consumer.consume(1000, 0.2):
-                if msg.error() is None and msg.value() is not None:
-                    out.append(msg.value())  # type: ignore[arg-type]
+                if msg.error() is None:
+                    out.append((msg.key(), msg.value()))  # type: ignore[arg-type]
                     last = time.monotonic()
             positions = consumer.position([TopicPartition(name, p) for p in partitions if ends[p] > 0])
             if all(tp.offset >= ends[tp.partition] for tp in positions):
@@ -119,3 +131,73 @@ def embedded_versions(rules: Iterable[Path], lines: Iterable[bytes]) -> set[tupl
 def incident_versions(settings: KafkaSettings) -> list[tuple[str, int]]:
     """Every (incident id, version) committed to the incidents topic, duplicates kept."""
     return [(u.id, u.version) for u in (Incident.model_validate_json(v) for v in read_topic(settings, INCIDENTS))]
+
+
+# --- arrival order ------------------------------------------------------------------------------------------
+
+
+def _event_time(doc: dict[str, object]) -> float:
+    return datetime.fromisoformat(str(doc["time"]).replace("Z", "+00:00")).timestamp()
+
+
+def canonical(lines: Iterable[bytes]) -> list[bytes]:
+    """Reference records first (in their order: tables, read whole before the events on Kafka), then every event
+    once (the first line of each id), in canonical order: event time, then id (docs/semantics.md, section 1)."""
+    reference: list[bytes] = []
+    events: dict[str, tuple[float, str, bytes]] = {}
+    for raw in lines:
+        doc = orjson.loads(raw)
+        if str(doc["type"]).startswith("ref."):
+            reference.append(raw)
+        else:
+            events.setdefault(doc["id"], (_event_time(doc), doc["id"], raw))
+    return reference + [raw for _, _, raw in sorted(events.values(), key=lambda e: (e[0], e[1]))]
+
+
+def shuffled_within(
+    lines: Iterable[bytes], bound: float, seed: int, duplicates: float = 0.01, delays: Mapping[str, float] = {}
+) -> list[bytes]:
+    """The lines in an arrival order in which no event comes after an event more than `bound` seconds newer than
+    it: each event arrives at its time plus a delay in [0, bound], random (so ties and near ties come in any
+    order) or the one `delays` gives its id (such an event comes after the random ones arriving at the same
+    instant, the more delayed the later); a fraction `duplicates` of the events comes a second time, at another
+    random delay. Reference records stay first, in their order."""
+    rng = random.Random(seed)
+    reference: list[bytes] = []
+    arrivals: list[tuple[float, float, bytes]] = []
+    for raw in lines:
+        doc = orjson.loads(raw)
+        if str(doc["type"]).startswith("ref."):
+            reference.append(raw)
+            continue
+        t = _event_time(doc)
+        delay = delays.get(str(doc["id"]))
+        if delay is not None:
+            assert 0.0 <= delay <= bound
+            arrivals.append((t + delay, 1.0 + delay / bound, raw))
+            continue
+        arrivals.append((t + rng.uniform(0.0, bound), rng.random(), raw))
+        if rng.random() < duplicates:
+            arrivals.append((t + rng.uniform(0.0, bound), rng.random(), raw))
+    return reference + [raw for _, _, raw in sorted(arrivals, key=lambda a: (a[0], a[1]))]
+
+
+def final_incidents(updates: Iterable[Incident]) -> dict[str, Incident]:
+    """What a consumer keeps of these updates (schemas.fold_latest), each with version 0: the number of versions
+    sent depends on the arrival order (corrections and retractions add some), what they say does not."""
+    kept: dict[str, Incident] = {}
+    for u in updates:
+        fold_latest(kept, u)
+    return {k: u.model_copy(update={"version": 0}) for k, u in kept.items()}
+
+
+def embedded_updates(rules: Iterable[Path], lines: Iterable[bytes]) -> list[Incident]:
+    """Every incident update the embedded runner sends on these lines, in order."""
+    updates: list[Incident] = []
+    EmbeddedRunner(load_rules(list(rules)), MemoryDeadLetters()).run(lines, updates.append)
+    return updates
+
+
+def incident_updates(settings: KafkaSettings) -> list[Incident]:
+    """Every incident update committed to the incidents topic."""
+    return [Incident.model_validate_json(v) for v in read_topic(settings, INCIDENTS)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from streams.kafka import worker
 from streams.kafka.worker import STALL_PROBE, BoundedWatch, WorkerError
 
 PENDING = {"t.anpr:0": (100, 150, 500), "t.video:0": (80, 80, 90)}  # processed, read, end
@@ -22,7 +21,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(worker.time, "monotonic", fake)
+    monkeypatch.setattr("streams.kafka.worker.time.monotonic", fake)
     return fake
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 from confluent_kafka import Producer
+from faust.exceptions import ConsumerNotStarted
 
 from rules.loader import load_rules
 from schemas import Incident
@@ -36,7 +37,13 @@ def _assigned(worker: Any) -> set[int]:
     if isinstance(worker, Worker):
         return set(worker.parts)
     consumer = worker.app._consumer  # None until the Faust app has started
-    return set() if consumer is None else {tp.partition for tp in consumer.assignment() if tp.topic in worker.inputs}
+    if consumer is None:
+        return set()
+    try:
+        assignment = consumer.assignment()
+    except ConsumerNotStarted:  # created, its thread not running yet
+        return set()
+    return {tp.partition for tp in assignment if tp.topic in worker.inputs}
 
 
 def _flush(partition: int) -> bytes:
