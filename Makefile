@@ -7,7 +7,7 @@ DEMO_DIR   ?= build/demo
 DEMO_HOURS ?= 24
 DEMO_SEED  ?= 7
 
-.PHONY: install demo test test-fast bench lint format rules-test kafka-up kafka-down topics asyncapi clean
+.PHONY: install demo test fuzz test-fast bench lint format rules-test kafka-up kafka-down topics asyncapi clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +45,11 @@ test: install
 	infra/kafka/kafka.sh fetch
 	infra/flink/flink.sh fetch
 	$(BIN)/saqshy rules test rules/catalog
-	$(BIN)/python -m pytest -q
+	SAQSHY_FUZZ_SCALE=0.1 $(BIN)/python -m pytest -q --durations=25
+
+# Every fuzz case (over 100,000; some 10 minutes): `make test` runs a tenth of them.
+fuzz: install
+	$(BIN)/python -m pytest -q -m slow tests/property/test_expr_fuzz.py
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"

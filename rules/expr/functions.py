@@ -266,6 +266,8 @@ def _extreme(pick: Callable[..., Any]) -> Builder:
                 f"{call.func}() arguments must all be numbers, strings, timestamps or durations", call.offset
             )
         t = FLOAT if "float" in kinds else Type(next(iter(kinds))) if len(kinds) == 1 else INT
+        if any(a.type.nullable for a in args):  # one null argument makes the result null
+            t = t.maybe_null()
         fns = tuple(a.fn for a in args)
 
         def fn(o: Any) -> Any:

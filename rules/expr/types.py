@@ -172,7 +172,8 @@ class Typed:
 
 
 def constant(t: Type, value: Any) -> Typed:
-    return Typed(t, lambda _o: value, True, value)
+    # a folded null keeps its type but says it is null, so no fast path (for non-null operands) takes it
+    return Typed(t.maybe_null() if value is None else t, lambda _o: value, True, value)
 
 
 def literal_type(value: Any) -> Type:
