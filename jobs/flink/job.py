@@ -255,6 +255,9 @@ def pipeline(env: StreamExecutionEnvironment, config: FlinkJobConfig, t_env: Str
 
 
 # --- the environment -------------------------------------------------------------------------------
+EMBEDDED_INIT = Path(__file__).resolve().parent / "embedded_init"
+
+
 def connector_jars() -> list[Path]:
     jars = sorted(CONNECTOR_LIB.glob("*.jar"))
     if not jars:
@@ -267,7 +270,8 @@ def environment(config: FlinkJobConfig, with_kafka: bool) -> StreamExecutionEnvi
         # Thread mode embeds this interpreter's libpython in the local JVM; it sees our packages only
         # through PYTHONPATH (a venv's site-packages and the project root are not on its default path).
         # The JVM inherits it when it starts: before the first pyflink object of this process.
-        paths = [sysconfig.get_paths()["purelib"], str(ROOT), os.environ.get("PYTHONPATH", "")]
+        # embedded_init/sitecustomize.py preloads google-re2 there, single-threaded (see its docstring).
+        paths = [str(EMBEDDED_INIT), sysconfig.get_paths()["purelib"], str(ROOT), os.environ.get("PYTHONPATH", "")]
         os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in paths if p))
     conf = Configuration()
     conf.set_string("python.execution-mode", "thread")
@@ -355,7 +359,7 @@ def submit(config: FlinkJobConfig, settings: KafkaSettings) -> Any:
         part = (
             out.filter(lambda e, kind=kind: e[0] == kind)
             .uid(f"{table}-filter")
-            .map(lambda e: Row(e[1].encode(), e[2].encode()), output_type=row_type)
+            .map(lambda e, table=table: Row(e[1].encode(), kafka.sink_value(table, e[2])), output_type=row_type)
             .uid(f"{table}-row")
         )
         statements.add_insert(table, t_env.from_data_stream(part, schema))

@@ -5,7 +5,9 @@ topic, partition, offset, timestamp (the event time, set by `saqshy produce`) an
 with watermarks generated per Kafka partition inside the source and idle partitions left out. It becomes a
 DataStream at once (to_data_stream). The sinks are tables too, so that each record gets its key (the incident
 id: saqshy.incidents.latest is compacted), with exactly-once delivery through Kafka transactions committed
-with each checkpoint.
+with each checkpoint. A retracted incident (docs/semantics.md, 7) goes on the updates topic like any version and
+as a tombstone (its id, no value) on the compacted latest-state topic, as the Kafka workers write it
+(streams.kafka.outputs), so that the latest topic holds what `schemas.fold_latest` keeps of the updates.
 
 Reference records are read by a second source over the compacted reference topics, from their earliest
 offset (every key needs the whole tables, as every Kafka worker reads them whole), and broadcast.
@@ -13,6 +15,9 @@ offset (every key needs the whole tables, as every Kafka worker reads them whole
 
 from __future__ import annotations
 
+import orjson
+
+from schemas import IncidentStatus
 from schemas.topics import ALERTS, DEAD_LETTERS, EVENT_TOPICS, INCIDENTS, INCIDENTS_LATEST
 from streams.kafka.reference import REFERENCE_TOPICS
 from streams.kafka.settings import KafkaSettings
@@ -21,12 +26,22 @@ from streams.kafka.topics import UNSORTED
 SOURCE_TABLE = "saqshy_events"
 REFERENCE_TABLE = "saqshy_reference"
 COLUMNS = "`raw`, `topic`, `partition`, `offset`, `ts`, `headers`"
+LATEST_TABLE = "saqshy_incidents_latest"
 SINKS = {  # table -> topic, and which output kind it carries
     "saqshy_incidents": (INCIDENTS, "incident"),
-    "saqshy_incidents_latest": (INCIDENTS_LATEST, "incident"),
+    LATEST_TABLE: (INCIDENTS_LATEST, "incident"),
     "saqshy_alerts": (ALERTS, "alert"),
     "saqshy_dlq": (DEAD_LETTERS, "dlq"),
 }
+_RETRACTED = IncidentStatus.RETRACTED.value
+
+
+def sink_value(table: str, value: str) -> bytes | None:
+    """The record value an output gets in `table`: the JSON itself, or None (a tombstone) for a retracted
+    incident on the latest-state topic, which compaction then drops."""
+    if table == LATEST_TABLE and orjson.loads(value).get("status") == _RETRACTED:
+        return None
+    return value.encode()
 
 
 def _quote(value: str) -> str:

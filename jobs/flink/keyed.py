@@ -21,6 +21,7 @@ read in order) processes each event at once, exactly as the embedded runner read
 
 from __future__ import annotations
 
+import math
 import pickle
 from collections import deque
 from collections.abc import Sequence
@@ -166,8 +167,18 @@ class KeyCore:
         due = [q[0].ts_ms for q in self.queues.values() if q]
         deadline = self.runtime.core.next_deadline()
         if deadline is not None:
-            due.append(int(deadline.timestamp() * 1000) + self.ooo_ms - 1)
+            due.append(self.fires_at(deadline.timestamp()))
         return min(due) if due else None
+
+    def fires_at(self, deadline: float) -> int:
+        """The first Flink watermark (ms) at which `_advance` gives the core a watermark past `deadline`: the
+        core fires a timer once its watermark is strictly after it (docs/semantics.md, 7). A timer registered
+        earlier would fire, change nothing and be registered again at the same instant, for ever."""
+        ooo = self.runtime.ooo
+        wm = math.floor((deadline + ooo) * 1000) - 1
+        while (wm + 1) / 1000.0 - ooo <= deadline:  # the very arithmetic of _advance, float rounding included
+            wm += 1
+        return wm
 
     # --- state ---------------------------------------------------------------------------------
     def snapshot(self) -> bytes:

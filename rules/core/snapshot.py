@@ -246,6 +246,7 @@ def load_core(core: Correlator, data: bytes) -> None:
         raise CoreError(f"snapshot version {doc.get('version')} is not supported (this core reads {SNAPSHOT_VERSION})")
     core.watermark = _uf(doc["watermark"])
     core._next_sweep = _uf(doc["next_sweep"])
+    core.reference.reset()  # the snapshot holds every table in force: what the store had is replaced, not added to
     for ts, ref_event in doc.get("reference", []):
         core.reference.apply(record_from_builtins(ref_event), float(ts))
     r = _Reader(doc["events"])

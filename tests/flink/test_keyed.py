@@ -1,5 +1,5 @@
-"""The Flink job's pure parts without a cluster: routing, a key's merge of its inputs, and recovery from a
-snapshot plus the input log."""
+"""The Flink job's pure parts without a cluster: routing, a key's merge of its inputs, its timers, recovery from
+a snapshot plus the input log (corrections and chained inputs included), and what the Kafka sinks write."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from pathlib import Path
 
 import orjson
 
+from jobs.flink.kafka import LATEST_TABLE, SINKS, sink_value
 from jobs.flink.keyed import Action, KeyCore, RuleTemplate
 from jobs.flink.routing import NO_TIME, route
 from rules.loader import load_rules
-from schemas import Incident, RejectStage
+from schemas import Incident, IncidentStatus, RejectStage
 from streams.embedded import EmbeddedRunner
 from streams.partitioning import plan_for
+from tests.flink.dense import arrival, dense_stream
 from tests.golden.harness import CATALOG, scenarios
 from tests.support import catalog_subset
 
@@ -99,6 +101,56 @@ def test_snapshot_plus_log_rebuilds_the_state_at_every_point() -> None:
                 assert after == outputs[stop_at:], (scenario.name, snap_at, stop_at)
 
 
+def test_snapshot_plus_log_rebuilds_a_correcting_key() -> None:
+    """A stream shuffled within max_out_of_orderness makes the key's core correct and retract; its snapshot
+    carries the rollback state (core snapshot format 2) and the chained rules' inputs that wait for the
+    watermark, so a key rebuilt at any point goes on exactly as the one that never stopped."""
+    rules = RuleTemplate(load_rules([CATALOG]))
+    lines = dense_stream(3, n=150, minutes=10)
+    inputs, references = _actions(arrival(lines, 30.0, 3))
+    whole = KeyCore(rules.fresh(), references=references)
+    actions, _ = _drive(KeyCore(rules.fresh(), references=references), inputs, len(references))
+    outputs = [_ids(whole.apply(a).incidents) for a in actions]
+    assert any(s == IncidentStatus.RETRACTED.value for out in outputs for _, _, s in out)
+    for snap_at in range(10, len(actions), len(actions) // 6):
+        live = KeyCore(rules.fresh(), references=references)
+        for a in actions[:snap_at]:
+            live.apply(a)
+        stop_at = min(snap_at + 7, len(actions))
+        rebuilt = KeyCore(rules.fresh(), references=references)
+        rebuilt.restore(live.snapshot())
+        for a in actions[snap_at:stop_at]:
+            rebuilt.apply(a)
+        after = [_ids(rebuilt.apply(a).incidents) for a in actions[stop_at:]]
+        assert after == outputs[stop_at:], (snap_at, stop_at)
+
+
+def test_a_watermark_at_the_keys_timer_fires_the_cores_deadline() -> None:
+    """The core fires a timer once its watermark is strictly past it. The operator's event-time timer must come
+    late enough for that: one that fired a millisecond early changed nothing and was registered again at the
+    same instant, a loop without end (a spatial job never finished)."""
+    sos = next(s for s in scenarios() if s.name == "sos_without_response")
+    expected: list[Incident] = []
+    EmbeddedRunner(load_rules([CATALOG])).run(sos.lines, expected.append)
+    actions, references = _actions(sos.lines)
+    core = KeyCore(load_rules([CATALOG]), references=references)
+    got: list[Incident] = []
+    for a in actions[:-1]:  # the events, no end of input
+        got.extend(core.apply(a).incidents)
+    timers: list[int] = []
+    while (due := core.next_timer()) is not None:
+        assert not timers or due > timers[-1], "a timer that changed nothing came again"
+        timers.append(due)
+        got.extend(core.apply(Action("w", due)).incidents)
+    assert len(timers) >= 2
+    assert core.apply(Action("f")).incidents == []  # the timers did everything the end of input would
+    assert sorted(_ids(got)) == sorted(_ids(expected))
+    ooo = core.runtime.ooo
+    for deadline in (1773129600.0, 1773129600.0005, 1773129600.123456, 1773129600.9999994):
+        wm = core.fires_at(deadline)  # the first watermark that gives the core one past the deadline
+        assert (wm + 1) / 1000.0 - ooo > deadline >= wm / 1000.0 - ooo
+
+
 def test_inputs_merge_in_event_time_as_the_watermark_passes() -> None:
     """Two topic partitions of one key, read in any interleaving, are processed in event-time order (FIFO
     within each) once Flink's watermark passes them: the same incidents as one ordered file."""
@@ -141,3 +193,15 @@ def test_routing_keys_replicas_and_rejects(tmp_path: Path) -> None:
         assert ref.reference and not ref.targets and ref.rejected is None
     bad_ref = route(b'{"id": "h", "type": "ref.hotlist", "time": "2026-03-10T08:00:00Z", "data": {}}', plan, "t:0", 4)
     assert bad_ref.rejected is not None and bad_ref.rejected.stage == RejectStage.VALIDATE
+
+
+def test_a_retracted_incident_is_a_tombstone_on_the_latest_topic() -> None:
+    fire = next(s for s in scenarios() if s.name == "fire_camera_and_calls")
+    updates: list[Incident] = []
+    EmbeddedRunner(load_rules([CATALOG])).run(fire.lines, updates.append)
+    value = updates[0].model_dump_json(exclude_none=True)
+    retracted = updates[0].model_copy(update={"version": 9, "status": IncidentStatus.RETRACTED})
+    gone = retracted.model_dump_json(exclude_none=True)
+    for table in SINKS:
+        assert sink_value(table, value) == value.encode()
+        assert sink_value(table, gone) == (None if table == LATEST_TABLE else gone.encode())
