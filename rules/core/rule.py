@@ -320,18 +320,17 @@ class RuleRuntime:
     def _replay(self, redo: list[Item], watermark: float, frontier: Key) -> None:
         """Redo items in order, firing at their places the timers that had already run (at or before the
         frontier the rule had reached); timers past it wait for the watermark, in everyone's order."""
-        upto_key = frontier
         heap = self.timers._heap
 
         def replayed(t: tuple[float, str, str, str]) -> bool:
-            return t[1] == self.owner and t[0] < watermark and (t[0], TIMER_TIE) <= upto_key
+            return t[1] == self.owner and t[0] < watermark and (t[0], TIMER_TIE) <= frontier
 
         mine = [t for t in heap if replayed(t)]
         if mine:
             self.timers._heap = heap = [t for t in heap if not replayed(t)]
             heapq.heapify(heap)
         heapq.heapify(mine)
-        self._replay_due, self._replay_wm, self._replay_upto = mine, watermark, upto_key
+        self._replay_due, self._replay_wm, self._replay_upto = mine, watermark, frontier
         try:
             for item in redo:
                 while mine and (mine[0][0], TIMER_TIE) < item.key:
