@@ -295,7 +295,8 @@ class Correlator:
             gone = {(u.updated_time.timestamp(), f"{u.id}@{u.version}") for u in removed}
             waiting = [c for c in self._chained if c[4].key in gone and c[3] in deps]  # not fed yet: drop
             if waiting:
-                self._chained = [c for c in self._chained if not (c[4].key in gone and c[3] in deps)]
+                # in place: _release holds this very list while it feeds
+                self._chained[:] = [c for c in self._chained if not (c[4].key in gone and c[3] in deps)]
                 heapq.heapify(self._chained)
                 gone -= {c[4].key for c in waiting}
             for dep in deps:
@@ -325,7 +326,6 @@ class Correlator:
         while chained and due(chained[0][0]):
             _, _, depth, dep, item = heapq.heappop(chained)
             out.extend(self._input(dep, item, depth))
-            chained = self._chained
         return out
 
     def _chained_item(self, dep: RuleRuntime, record: Any) -> Item | None:
