@@ -1,5 +1,5 @@
 """How events are spread over partitions so that several workers share a city and every incident is still
-found exactly once (DESIGN.md, Distribution). Pure: the producer, the Kafka worker and the Flink job use it.
+found exactly once (docs/architecture.md, Partitioning). Pure: the producer, the Kafka worker and the Flink job use it.
 
   single   one key for everything: exact for any rule set; scale by running one worker group per rule set
            or per region.

@@ -1,4 +1,4 @@
-"""The Correlator: the core contract of docs/architecture (DESIGN, "The core contract").
+"""The Correlator: the core contract of docs/architecture.md ("The core contract").
 
     on_event(event) -> [Incident]      on_watermark(t) -> [Incident]      next_deadline() -> datetime | None
     snapshot() -> bytes                restore(bytes)
