@@ -7,7 +7,7 @@ DEMO_DIR   ?= build/demo
 DEMO_HOURS ?= 24
 DEMO_SEED  ?= 7
 
-.PHONY: install demo test fuzz test-fast bench lint format rules-test kafka-up kafka-down topics asyncapi clean
+.PHONY: install lock demo test fuzz test-fast bench lint format rules-test kafka-up kafka-down topics asyncapi clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,14 @@ $(BIN)/uv: | $(BIN)/python
 	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip --default-pip >/dev/null
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
 
-# Reinstall when the project's dependencies change.
-$(VENV)/.installed-$(EXTRAS): pyproject.toml | $(BIN)/uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[$(EXTRAS)]"
+# Exactly the versions of uv.lock (`make lock` after a change to the dependencies); the project itself editable.
+# --inexact keeps what the lock does not name (uv itself lives in this environment).
+$(VENV)/.installed-$(EXTRAS): pyproject.toml uv.lock | $(BIN)/uv
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --quiet --frozen --inexact --extra $(EXTRAS) --python $(BIN)/python
 	touch $@
+
+lock: | $(BIN)/uv
+	$(BIN)/uv lock
 
 install: $(VENV)/.installed-$(EXTRAS)
 
@@ -51,8 +55,9 @@ test: install
 fuzz: install
 	$(BIN)/python -m pytest -q -m slow tests/property/test_expr_fuzz.py
 
+# Unit and embedded tiers only: no broker, no Flink mini-cluster, no slow tests.
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow and not kafka and not flink"
 
 rules-test: install
 	$(BIN)/saqshy rules test rules/catalog -v

@@ -16,6 +16,8 @@ from rules.expr import ExprEnv
 from rules.model import PlaybookSpec, RuleSetSettings, RuleSpec
 from rules.yamlsrc import Path, YamlDoc, load_yaml
 
+# the packaged rule catalog: the default rule set of every command, found wherever the package is installed
+CATALOG = FsPath(__file__).resolve().parent / "catalog"
 SETTINGS_FILE = "ruleset.yaml"
 PLAYBOOK_DIR = "playbooks"
 

@@ -17,10 +17,11 @@ from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
+from infra import resource
 from jobs.archive.access import Scope, access_statements
 from jobs.archive.errors import MigrationError
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "infra" / "clickhouse"
+MIGRATIONS_DIR = resource("clickhouse")
 TABLE = "schema_migrations"
 _FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 _DB = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")

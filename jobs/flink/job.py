@@ -9,7 +9,7 @@ by the source's watermark expression, which ignores a record further ahead of th
 Sinks: Kafka (exactly-once) or, for a local run over a file, the client collects the outputs. The job runs on
 the local mini-cluster, or on a cluster given its JobManager's REST address. Python runs in thread mode
 (inside the TaskManager JVM, pemja): process mode costs a round trip per record to a Python worker (~600
-records/s against ~14k/s here, DESIGN.md).
+records/s against ~14k/s here; docs/architecture.md, Flink).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from pyflink.datastream.connectors.file_system import FileSource, StreamFormat  
 from pyflink.datastream.state import ValueStateDescriptor  # type: ignore[import-untyped]
 from pyflink.table import Schema, StreamTableEnvironment  # type: ignore[import-untyped]
 
+from infra import resource
 from jobs.flink import kafka
 from jobs.flink.keyed import END_OF_TIME, SNAPSHOT_EVERY
 from jobs.flink.operator import OUTPUT_TYPE, REFERENCE_STATE, REFERENCE_TYPE, Correlate, Emitted
@@ -51,8 +52,9 @@ from streams.kafka.settings import KafkaSettings
 from streams.partitioning import Mode, PartitionPlan, plan_for
 
 ROOT = Path(__file__).resolve().parents[2]
-CONNECTOR_LIB = ROOT / "infra" / "flink" / "target" / "lib"
-LOCAL_CHECKPOINTS = ROOT / "build" / "flink" / "checkpoints"
+# where `infra/flink/flink.sh fetch` puts the connector (inside the installed infra package), or a folder of one's own
+CONNECTOR_LIB = Path(os.environ.get("SAQSHY_FLINK_CONNECTOR_LIB") or resource("flink", "target", "lib"))
+LOCAL_CHECKPOINTS = Path("build") / "flink" / "checkpoints"  # under the working directory, for local runs
 KEYED_TYPE = Types.TUPLE(
     [
         Types.STRING(),  # key
@@ -295,7 +297,7 @@ def environment(config: FlinkJobConfig, with_kafka: bool) -> StreamExecutionEnvi
     conf.set_string("execution.checkpointing.mode", "EXACTLY_ONCE")
     conf.set_string("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
     # the JobManager's memory holds at most 5 MB of state, less than a city's: checkpoints go to files
-    checkpoints = config.checkpoint_dir or (None if config.jobmanager else LOCAL_CHECKPOINTS.as_uri())
+    checkpoints = config.checkpoint_dir or (None if config.jobmanager else LOCAL_CHECKPOINTS.resolve().as_uri())
     if checkpoints:
         conf.set_string("execution.checkpointing.storage", "filesystem")
         conf.set_string("execution.checkpointing.dir", checkpoints)

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
+from infra import resource
+
 DSN_HELP = "chdb://PATH (embedded, default) or http(s)://host:8123 (a server); env SAQSHY_ARCHIVE."
-DEFAULT_SCOPES = Path("infra/clickhouse/scopes.yaml")
+DEFAULT_SCOPES = resource("clickhouse", "scopes.yaml")
 
 
 @click.group("db")
@@ -27,7 +29,7 @@ def _dsn_option(f: click.decorators.FC) -> click.decorators.FC:
     "--scopes",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help=f"Access scopes (row policies) for a server [default: {DEFAULT_SCOPES} when present].",
+    help="Access scopes (row policies) for a server [default: the packaged infra/clickhouse/scopes.yaml].",
 )
 def migrate_cmd(dsn: str, database: str, scopes: Path | None) -> None:
     """Apply the migrations in infra/clickhouse that are not applied yet (idempotent)."""

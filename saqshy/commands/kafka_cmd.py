@@ -20,7 +20,7 @@ import click
 import orjson
 
 from rules.errors import RuleSetError
-from rules.loader import load_rules
+from rules.loader import CATALOG, load_rules
 from streams.embedded import ContextOptions, open_lines
 from streams.kafka.settings import KafkaSettings
 
@@ -32,8 +32,8 @@ rules_option = click.option(
     "rule_paths",
     multiple=True,
     type=click.Path(exists=True, path_type=Path),
-    default=["rules/catalog"],
-    show_default=True,
+    default=[CATALOG],
+    show_default="the packaged catalog (rules/catalog)",
 )
 partitioning_option = click.option(
     "--partitioning",

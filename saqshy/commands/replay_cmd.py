@@ -20,7 +20,7 @@ from rules.context import ContextError, EnricherSettings
 from rules.context.files import load_reference_files
 from rules.context.roster import load_roster
 from rules.errors import RuleSetError
-from rules.loader import load_rules
+from rules.loader import CATALOG, load_rules
 from rules.privacy import PrivacySettings
 from schemas import Incident, PublicAlert
 from streams.dlq import FileDeadLetters
@@ -33,8 +33,8 @@ from streams.embedded import ContextOptions, EmbeddedRunner, ReplaySummary, open
     "rule_paths",
     multiple=True,
     type=click.Path(exists=True, path_type=Path),
-    default=["rules/catalog"],
-    show_default=True,
+    default=[CATALOG],
+    show_default="the packaged catalog (rules/catalog)",
 )
 @click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(

@@ -13,9 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from rules.errors import RuleError, RuleSetError
-from rules.loader import RuleSet, load_rules
+from rules.loader import CATALOG, RuleSet, load_rules
 
-DEFAULT_RULES = "rules/catalog"
+DEFAULT_RULES = CATALOG
 
 
 def _console() -> Console:

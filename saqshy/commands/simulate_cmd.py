@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from streams.sim.city import CITIES
 from streams.sim.generator import SimConfig, default_truth_path
 from streams.sim.generator import simulate as run_simulation
 
@@ -19,13 +20,25 @@ def _aware(value: str) -> datetime:
     return dt
 
 
+def _city_dir(city: str) -> Path:
+    """A directory as given, else a city shipped with the package (streams/sim/cities/NAME)."""
+    path = Path(city)
+    if path.is_dir():
+        return path
+    packaged = CITIES / city
+    if "/" not in city and packaged.is_dir():
+        return packaged
+    known = ", ".join(sorted(p.name for p in CITIES.iterdir() if p.is_dir()))
+    raise click.BadParameter(f"{city!r} is neither a directory nor a packaged city ({known})", param_hint="--city")
+
+
 @click.command("simulate")
 @click.option(
     "--city",
-    "city_dir",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    required=True,
-    help="City directory (city.yaml, districts.geojson, zones.geojson).",
+    "city",
+    default="alatau",
+    show_default=True,
+    help="A packaged city by name, or a city directory (city.yaml, districts.geojson, zones.geojson).",
 )
 @click.option("--hours", type=click.FloatRange(min=0.01), default=24.0, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
@@ -49,10 +62,9 @@ def _aware(value: str) -> datetime:
     show_default=True,
     help="Multiply background rates (planted incidents are unchanged).",
 )
-def simulate(
-    city_dir: Path, hours: float, seed: int, start: str, out: Path, truth: Path | None, rate_scale: float
-) -> None:
+def simulate(city: str, hours: float, seed: int, start: str, out: Path, truth: Path | None, rate_scale: float) -> None:
     """Generate a simulated city stream with planted incidents and their ground truth."""
+    city_dir = _city_dir(city)
     cfg = SimConfig(city_dir=city_dir, hours=hours, seed=seed, start=_aware(start), rate_scale=rate_scale)
     truth_path = truth or default_truth_path(out)
     t0 = time.perf_counter()

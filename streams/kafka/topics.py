@@ -10,10 +10,11 @@ import yaml
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic  # type: ignore[attr-defined]
 
+from infra import resource
 from schemas.topics import ALERTS, DEAD_LETTERS, EVENT_TOPICS, INCIDENTS, INCIDENTS_LATEST
 from streams.kafka.settings import KafkaSettings
 
-SPEC = Path(__file__).resolve().parents[2] / "infra" / "topics.yaml"
+SPEC = resource("topics.yaml")
 UNSORTED = "saqshy.events.unsorted"
 STATE = "saqshy.state"
 Role = Literal["events", "reference", "output", "state"]

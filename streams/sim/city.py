@@ -20,6 +20,9 @@ from shapely.prepared import prep
 from rules.geo import distance_m, metres_per_degree
 from schemas import AdminPath, CameraOwner, UnitType, ZoneKind
 
+# the cities shipped with the package, by name (`saqshy simulate --city alatau`)
+CITIES = Path(__file__).resolve().parent / "cities"
+
 
 @dataclass(frozen=True)
 class Street:

@@ -1,4 +1,5 @@
-"""The dependency direction of DESIGN.md, enforced: schemas <- rules <- {streams, jobs}; schemas <- detectors.
+"""The dependency direction of docs/architecture.md ("Dependency direction"), enforced:
+schemas <- rules <- {streams, jobs}; schemas <- detectors.
 
 The core never imports a runtime (Kafka, Faust, Flink, ClickHouse, OpenCV) and never reads the clock.
 """
@@ -16,8 +17,9 @@ ALLOWED: dict[str, set[str]] = {
     # package -> first-party packages it may import
     "schemas": set(),
     "rules": {"schemas", "rules"},
-    "streams": {"schemas", "rules", "streams"},
-    "jobs": {"schemas", "rules", "streams", "jobs"},
+    "streams": {"schemas", "rules", "streams", "infra"},
+    "jobs": {"schemas", "rules", "streams", "jobs", "infra"},
+    "infra": set(),  # data: specs, migrations, manifests
     "detectors": {"schemas", "detectors"},
 }
 FORBIDDEN_THIRD_PARTY: dict[str, set[str]] = {
