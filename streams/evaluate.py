@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from rules import geo
 from schemas import GeoPoint, Incident
 from streams.sim.io import open_text
@@ -53,9 +55,23 @@ def fold_incidents(updates: Iterable[Incident]) -> list[IncidentSummary]:
     return out
 
 
+class IncidentFileError(ValueError):
+    """A line of an incidents file is not an incident (the message names the file and line)."""
+
+
 def read_incidents(path: str | Path) -> list[IncidentSummary]:
+    def incidents(fh: Iterable[str]) -> Iterable[Incident]:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield Incident.model_validate_json(line)
+            except ValidationError as exc:
+                problem = exc.errors(include_url=False)[0]["msg"]
+                raise IncidentFileError(f"{path}:{n}: not an incident ({problem})") from None
+
     with open_text(path, "r") as fh:
-        return fold_incidents(Incident.model_validate_json(line) for line in fh if line.strip())
+        return fold_incidents(incidents(fh))
 
 
 def distance_m(a: GeoPoint, b: GeoPoint) -> float:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from schemas.common import Contract, GeoPoint, UtcDatetime
 from streams.sim.io import open_text
@@ -33,6 +33,19 @@ def write_truth(path: str | Path, items: Iterable[TruthItem]) -> int:
     return n
 
 
+class TruthFileError(ValueError):
+    """A line of a ground-truth file is not a ground-truth item (the message names the file and line)."""
+
+
 def read_truth(path: str | Path) -> list[TruthItem]:
+    items = []
     with open_text(path, "r") as fh:
-        return [TruthItem.model_validate_json(line) for line in fh if line.strip()]
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                items.append(TruthItem.model_validate_json(line))
+            except ValidationError as exc:
+                problem = exc.errors(include_url=False)[0]["msg"]
+                raise TruthFileError(f"{path}:{n}: not a ground-truth line ({problem})") from None
+    return items
