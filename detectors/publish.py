@@ -1,21 +1,23 @@
 """Where events go: a JSONL file, or Kafka (confluent-kafka, idempotent producer keyed by camera id).
 
-The detector is its own deployable with its own frozen settings (it does not import streams/). Events Kafka
+The detector is its own deployable with its own frozen settings (it does not import streams/): the engine's Kafka
+client model of schemas.settings under its own variables, SAQSHY_DETECTOR_KAFKA_*. Events Kafka
 refuses are not dropped: they are written whole, with the reason, to a dead-letter JSONL file.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, ClassVar, Protocol
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
 from detectors.errors import PublishError
 from schemas.deadletter import DeadLetter, RejectStage, SourcePosition
 from schemas.events import VideoDetectionEvent, encode_event
+from schemas.settings import KafkaClientSettings
 from schemas.topics import EVENT_TOPICS
 
 ENV_PREFIX = "SAQSHY_DETECTOR_KAFKA_"
@@ -50,62 +52,30 @@ class JsonlSink:
             self._fh.close()
 
 
-@dataclass(frozen=True)
-class DetectorKafkaSettings:
-    """Frozen settings of the detector's producer; from arguments or SAQSHY_DETECTOR_KAFKA_* variables."""
+class DetectorKafkaSettings(KafkaClientSettings):
+    """Frozen settings of the detector's producer: the engine's Kafka client model (schemas.settings), so both parse
+    the same way, under SAQSHY_DETECTOR_KAFKA_* and the file section [detector.kafka], plus the producer's own."""
 
-    bootstrap_servers: str = "127.0.0.1:9092"
-    client_id: str = "saqshy-detector"
-    topic_prefix: str = ""
-    security_protocol: str = "PLAINTEXT"
-    sasl_mechanism: str | None = None
-    sasl_username: str | None = None
-    sasl_password: str | None = field(default=None, repr=False)
-    ssl_cafile: str | None = None
-    linger_ms: int = 20
-    flush_timeout_s: float = 30.0
-    dead_letters: Path = Path("detector-dlq.jsonl")
-    extra: Mapping[str, str] = field(default_factory=dict)  # librdkafka properties passed through
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX)
+    file_section: ClassVar[tuple[str, ...]] = ("detector", "kafka")
+    title: ClassVar[str] = "detector Kafka settings"
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> DetectorKafkaSettings:
-        env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        for name in ("bootstrap_servers", "client_id", "topic_prefix", "security_protocol", "sasl_mechanism",
-                     "sasl_username", "sasl_password", "ssl_cafile"):  # fmt: skip
-            raw = env.get(ENV_PREFIX + name.upper())
-            if raw is not None:
-                values[name] = raw
-        if (raw := env.get(ENV_PREFIX + "LINGER_MS")) is not None:
-            values["linger_ms"] = int(raw)
-        if (raw := env.get(ENV_PREFIX + "DEAD_LETTERS")) is not None:
-            values["dead_letters"] = Path(raw)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+    client_id: str = Field("saqshy-detector", min_length=1, description="client.id the brokers see.")
+    linger_ms: int = Field(20, ge=0, description="Milliseconds the producer waits to batch events (linger.ms).")
+    flush_timeout_s: float = Field(
+        30.0, gt=0, description="Seconds to wait for delivery at the end; what is left goes to the dead letters."
+    )
+    dead_letters: Path = Field(
+        Path("detector-dlq.jsonl"), description="JSONL file of the events Kafka refused, whole, with the reason."
+    )
 
     @property
     def topic(self) -> str:
         return self.topic_prefix + EVENT_TOPICS["video.detection"]
 
-    def producer_config(self) -> dict[str, str | int | bool]:
-        conf: dict[str, str | int | bool] = {
-            "bootstrap.servers": self.bootstrap_servers,
-            "client.id": self.client_id,
-            "enable.idempotence": True,  # acks=all and ordered retries: no duplicates, no reordering per camera
-            "acks": "all",
-            "linger.ms": self.linger_ms,
-            "compression.type": "lz4",
-            "security.protocol": self.security_protocol,
-        }
-        optional = {
-            "sasl.mechanism": self.sasl_mechanism,
-            "sasl.username": self.sasl_username,
-            "sasl.password": self.sasl_password,
-            "ssl.ca.location": self.ssl_cafile,
-        }
-        conf.update({k: v for k, v in optional.items() if v is not None})
-        conf.update(self.extra)
-        return conf
+    def producer_defaults(self) -> dict[str, Any]:
+        """acks=all and ordered retries: no duplicates, no reordering per camera; linger.ms of the settings."""
+        return {**super().producer_defaults(), "linger.ms": self.linger_ms}
 
 
 class KafkaSink:

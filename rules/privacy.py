@@ -13,21 +13,26 @@ so "+7 (701) 123-45-67" and "+77011234567" give the same pseudonym; `pseudonymis
 (after Unicode NFC and strip). "h1" is the scheme version: a change of hash, truncation or normalisation
 gets a new prefix so old and new pseudonyms are never confused.
 
-The secret comes from settings (`PrivacySettings.from_env`, SAQSHY_PSEUDONYM_SECRET, hex or raw text),
-never from code. Pure module: no clock, no I/O except reading the environment in `from_env`.
+The secret comes from settings (`PrivacySettings.from_env`: SAQSHY_PSEUDONYM_SECRET or the settings file's
+[privacy] pseudonym_secret, hex or raw text), never from code. Pure module: no clock, no I/O except reading the
+settings in `from_env`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field, SecretStr
 
 from schemas import EmergencyCall, Incident
+from schemas.settings import ServiceSettings, SettingsError
 
 PREFIX = "h1:"
 DIGEST_BYTES = 16
@@ -81,6 +86,21 @@ def _parse_secret(raw: str) -> bytes:
     return raw.encode("utf-8")
 
 
+class PseudonymSettings(ServiceSettings):
+    """Where the pseudonymisation secret comes from (schemas.settings): SAQSHY_PSEUDONYM_SECRET, or the settings
+    file's [privacy] pseudonym_secret. PrivacySettings.from_env turns it into the secret's bytes."""
+
+    file_section: ClassVar[tuple[str, ...]] = ("privacy",)
+    env_aliases: ClassVar[dict[str, str]] = {"pseudonym_secret": ENV_SECRET}
+    title: ClassVar[str] = "privacy settings"
+
+    pseudonym_secret: SecretStr | None = Field(
+        None,
+        description="Key of the pseudonyms of personal data: hex:<hex> or text, at least 16 bytes [default: a "
+        "development secret, refused where a deployment requires one].",
+    )
+
+
 @dataclass(frozen=True)
 class PrivacySettings:
     """The pseudonymisation secret of a deployment (settings hook for every runtime and the archive)."""
@@ -92,9 +112,15 @@ class PrivacySettings:
             raise PrivacyError(f"pseudonymisation secret must be at least {MIN_SECRET_BYTES} bytes")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, require: bool = False) -> PrivacySettings:
-        env = os.environ if env is None else env
-        raw = env.get(ENV_SECRET)
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, require: bool = False, config: str | Path | None = None
+    ) -> PrivacySettings:
+        """The secret of SAQSHY_PSEUDONYM_SECRET, else of the settings file's [privacy] pseudonym_secret."""
+        try:
+            secret = PseudonymSettings.from_env(env, config=config).pseudonym_secret
+        except SettingsError as exc:
+            raise PrivacyError(str(exc)) from None
+        raw = secret.get_secret_value() if secret is not None else None
         if raw is None or raw == "":
             if require:
                 raise PrivacyError(f"{ENV_SECRET} is not set")

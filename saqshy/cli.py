@@ -1,11 +1,38 @@
 """`saqshy` entry point. Commands live in saqshy/commands/*; each is imported only when it runs,
-so `saqshy rules lint` never pays for OpenCV or Kafka imports."""
+so `saqshy rules lint` never pays for OpenCV or Kafka imports.
+
+Errors are one line, `Error: ...`, never a traceback: a bad value on the command line is a usage error (exit 2,
+click), a bad setting (settings file, environment) too (exit 2), and what the project's packages raise at run time
+(their exceptions, whatever their base), or the operating system (OSError), is exit 1. `saqshy --debug` or
+SAQSHY_DEBUG=1 lets the traceback through. A bug (any other exception) keeps its traceback.
+"""
 
 from __future__ import annotations
 
 import importlib
+import os
+from pathlib import Path
+from typing import Any
 
 import click
+
+from schemas.settings import CONFIG_ENV, SettingsError, check_settings_file, use_settings_file
+
+DEBUG_ENV = "SAQSHY_DEBUG"
+# The project's packages: an exception class defined in one of them is the project's own (an error to report).
+PROJECT_PACKAGES = ("schemas", "rules", "streams", "jobs", "detectors", "infra", "saqshy")
+# Optional extras (pyproject.toml) and the modules that need them, for the message of a missing one.
+EXTRAS = {
+    "cv2": "video",
+    "onnxruntime": "video",
+    "confluent_kafka": "kafka",
+    "faust": "kafka",
+    "aiokafka": "kafka",
+    "prometheus_client": "kafka",
+    "clickhouse_connect": "archive",
+    "chdb": "archive",
+    "pyflink": "flink",
+}
 
 # name -> (module, attribute, one-line help). Explicit registry: nothing is discovered at import time.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -28,7 +55,51 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+class ConfigError(click.ClickException):
+    """A bad setting (settings file or environment): a usage error, exit 2, one line."""
+
+    exit_code = 2
+
+
+def _is_project_error(exc: BaseException) -> bool:
+    return any(cls.__module__.split(".")[0] in PROJECT_PACKAGES for cls in type(exc).__mro__)
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc).strip() or type(exc).__name__
+
+
+def user_error(exc: Exception) -> click.ClickException | None:
+    """The message an error of the user's or of the environment gets, or None for a bug (keeps its traceback)."""
+    if isinstance(exc, SettingsError):
+        return ConfigError(str(exc))
+    if isinstance(exc, ModuleNotFoundError) and exc.name and exc.name.split(".")[0] not in PROJECT_PACKAGES:
+        top = exc.name.split(".")[0]
+        extra = EXTRAS.get(top)
+        hint = f" (pip install 'saqshy[{extra}]')" if extra else ""
+        return click.ClickException(f"this command needs the Python package {top!r}{hint}")
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        return click.ClickException(f"{exc.strerror or _message(exc)}{where}")
+    if _is_project_error(exc):
+        return click.ClickException(_message(exc))
+    return None
+
+
 class LazyGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug") or os.environ.get(DEBUG_ENV, "") not in {"", "0"}:
+                raise
+            error = user_error(exc)
+            if error is None:
+                raise
+            raise error from None
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
@@ -47,9 +118,26 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup)
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar=CONFIG_ENV,
+    help="Settings file (.toml or .yaml), one section per service ([kafka], [archive], [worker]...); environment "
+    f"variables win over it, options over both [env {CONFIG_ENV}]. See docs/configuration.md.",
+)
+@click.option("--debug", is_flag=True, help=f"Show the Python traceback of an error [env {DEBUG_ENV}=1].")
 @click.version_option(package_name="saqshy")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context, config: Path | None, debug: bool) -> None:
     """Saqshy: correlate a Safe City's events into prioritized incidents."""
+    if config is not None:
+        from saqshy.settings import models
+
+        try:
+            check_settings_file(config, models())
+        except SettingsError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--config'") from None
+    ctx.call_on_close(use_settings_file(config))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobs.archive.dsn import DEFAULT_DATABASE, connect, parse_dsn
+from jobs.archive.dsn import DEFAULT_DATABASE, connect, parse_dsn, redact_dsn
 from jobs.archive.migrate import migrate
 from jobs.archive.writer import ArchiveWriter
 from rules.privacy import PrivacySettings
@@ -22,7 +22,7 @@ from streams.embedded import open_lines
 
 @dataclass
 class ArchiveReport:
-    dsn: str
+    dsn: str  # as it may be shown: a password masked
     events: int
     incidents: int
     skipped_lines: int
@@ -60,4 +60,6 @@ def archive_replay(
     for inc in incidents:
         writer.add_incident(inc)
     writer.close()
-    return ArchiveReport(dsn, writer.stats.events, writer.stats.incidents, skipped, time.perf_counter() - started)
+    return ArchiveReport(
+        redact_dsn(dsn), writer.stats.events, writer.stats.incidents, skipped, time.perf_counter() - started
+    )

@@ -58,7 +58,8 @@ def client_properties(settings: KafkaSettings) -> dict[str, str]:
             else "org.apache.kafka.common.security.scram.ScramLoginModule"
         )
         user = (settings.sasl_username or "").replace('"', '\\"')
-        password = (settings.sasl_password or "").replace('"', '\\"')
+        secret = settings.sasl_password.get_secret_value() if settings.sasl_password else ""
+        password = secret.replace('"', '\\"')
         props["sasl.mechanism"] = settings.sasl_mechanism
         props["sasl.jaas.config"] = f'{module} required username="{user}" password="{password}";'
     if settings.ssl_cafile:  # PEM files, as librdkafka takes them

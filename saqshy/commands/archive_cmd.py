@@ -7,25 +7,40 @@ import sys
 
 import click
 
+from jobs.archive.settings import ArchiveSettings
+from saqshy.settings import BOOTSTRAP, archive_options, archive_settings, setting, setting_help
+from streams.kafka.settings import KafkaSettings
+
 
 @click.command("archive")
-@click.option("--archive", "dsn", envvar="SAQSHY_ARCHIVE", default="chdb://build/archive", show_default=True)
-@click.option("--database", default="saqshy", show_default=True)
-@click.option("--bootstrap", envvar="SAQSHY_KAFKA_BOOTSTRAP_SERVERS", help="Kafka bootstrap servers [settings].")
-@click.option("--group", default="saqshy-archive", show_default=True, help="Consumer group id.")
-@click.option("--batch", default=50_000, show_default=True, help="Rows per insert.")
-@click.option("--max-buffered", default=500_000, show_default=True, help="Rows kept while ClickHouse is down.")
-@click.option("--flush-interval", default=2.0, show_default=True, help="Seconds between inserts when quiet.")
-@click.option("--stop-after", type=float, default=None, help="Stop after this many seconds.")
-@click.option("--until-idle", type=float, default=None, help="Stop once caught up and idle this many seconds.")
+@archive_options
+@click.option(
+    "--bootstrap",
+    type=BOOTSTRAP,
+    default=None,
+    help=setting_help(KafkaSettings, "bootstrap_servers", "Kafka bootstrap.servers, HOST:PORT[,HOST:PORT...]."),
+)
+@setting(ArchiveSettings, "group", "--group")
+@setting(ArchiveSettings, "batch", "--batch", type=click.IntRange(min=1))
+@setting(ArchiveSettings, "max_buffered", "--max-buffered", type=click.IntRange(min=1))
+@setting(ArchiveSettings, "flush_interval", "--flush-interval", type=click.FloatRange(min=0, min_open=True))
+@click.option(
+    "--stop-after", type=click.FloatRange(min=0), default=None, help="Stop after this many seconds [default: never]."
+)
+@click.option(
+    "--until-idle",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Stop once caught up and idle this many seconds [default: never].",
+)
 def archive(
-    dsn: str,
-    database: str,
+    dsn: str | None,
+    database: str | None,
     bootstrap: str | None,
-    group: str,
-    batch: int,
-    max_buffered: int,
-    flush_interval: float,
+    group: str | None,
+    batch: int | None,
+    max_buffered: int | None,
+    flush_interval: float | None,
     stop_after: float | None,
     until_idle: float | None,
 ) -> None:
@@ -37,16 +52,19 @@ def archive(
     from jobs.archive.dsn import connect, parse_dsn
     from jobs.archive.migrate import migrate
     from jobs.archive.writer import ArchiveWriter
-    from streams.kafka.settings import KafkaSettings
 
+    cfg = archive_settings(
+        dsn, database, group=group, batch=batch, max_buffered=max_buffered, flush_interval=flush_interval
+    )
+    settings = KafkaSettings.from_env(bootstrap_servers=bootstrap)
+    url = cfg.url
     try:
-        server = parse_dsn(dsn).is_server
-        client = connect(dsn)
-        migrate(client, database, server=server)
+        server = parse_dsn(url).is_server
+        client = connect(url)
+        migrate(client, cfg.database, server=server)
         client.close()
-        settings = KafkaSettings.from_env(bootstrap_servers=bootstrap)
-        writer = ArchiveWriter(lambda: connect(dsn), database, batch_size=batch, max_buffered=max_buffered)
-        archiver = KafkaArchiver(settings, writer, group_id=group, flush_interval_s=flush_interval)
+        writer = ArchiveWriter(lambda: connect(url), cfg.database, batch_size=cfg.batch, max_buffered=cfg.max_buffered)
+        archiver = KafkaArchiver(settings, writer, group_id=cfg.group, flush_interval_s=cfg.flush_interval)
     except ArchiveError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

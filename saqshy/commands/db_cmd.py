@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from infra import resource
+from saqshy.settings import archive_options, archive_settings
 
-DSN_HELP = "chdb://PATH (embedded, default) or http(s)://host:8123 (a server); env SAQSHY_ARCHIVE."
 DEFAULT_SCOPES = resource("clickhouse", "scopes.yaml")
 
 
@@ -19,20 +19,21 @@ def db() -> None:
 
 
 def _dsn_option(f: click.decorators.FC) -> click.decorators.FC:
-    f = click.option("--database", default="saqshy", show_default=True)(f)
-    return click.option("--archive", "dsn", envvar="SAQSHY_ARCHIVE", default="chdb://build/archive", help=DSN_HELP)(f)
+    return archive_options(f)
 
 
 @db.command("migrate")
 @_dsn_option
 @click.option(
     "--scopes",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
     help="Access scopes (row policies) for a server [default: the packaged infra/clickhouse/scopes.yaml].",
 )
-def migrate_cmd(dsn: str, database: str, scopes: Path | None) -> None:
+def migrate_cmd(dsn: str | None, database: str | None, scopes: Path | None) -> None:
     """Apply the migrations in infra/clickhouse that are not applied yet (idempotent)."""
+    archive = archive_settings(dsn, database)
+    dsn, database = archive.url, archive.database
     from jobs.archive import ArchiveError
     from jobs.archive.access import load_scopes
     from jobs.archive.dsn import connect, parse_dsn
@@ -58,8 +59,10 @@ def migrate_cmd(dsn: str, database: str, scopes: Path | None) -> None:
 
 @db.command("status")
 @_dsn_option
-def status_cmd(dsn: str, database: str) -> None:
+def status_cmd(dsn: str | None, database: str | None) -> None:
     """Applied migrations and row counts of the archive tables."""
+    archive = archive_settings(dsn, database)
+    dsn, database = archive.url, archive.database
     from jobs.archive import ArchiveError
     from jobs.archive.dsn import connect
     from jobs.archive.migrate import applied
@@ -83,8 +86,14 @@ def status_cmd(dsn: str, database: str) -> None:
 
 
 @db.command("access-sql")
-@click.option("--database", default="saqshy", show_default=True)
-@click.option("--scopes", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=DEFAULT_SCOPES)
+@click.option("--database", default="saqshy", show_default=True, help="ClickHouse database the SQL is for.")
+@click.option(
+    "--scopes",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=DEFAULT_SCOPES,
+    show_default="the packaged infra/clickhouse/scopes.yaml",
+    help="Access scopes YAML: roles and the row policies of each.",
+)
 def access_sql(database: str, scopes: Path) -> None:
     """Print the roles, grants and row policies a server gets (for review; `migrate` applies them)."""
     from jobs.archive.access import access_statements, load_scopes

@@ -16,12 +16,16 @@ from detectors.errors import DetectorError
 from detectors.model import load_detector
 from detectors.pipeline import run
 from detectors.publish import DetectorKafkaSettings, JsonlSink, KafkaSink, Sink
+from saqshy.settings import BOOTSTRAP, setting_help
 
 
-def _aware(value: str | None) -> datetime | None:
+def _aware(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
     if value is None:
         return None
-    dt = datetime.fromisoformat(value)
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time, e.g. 2026-11-22T10:00:00+05:00") from None
     if dt.tzinfo is None:
         raise click.BadParameter("needs an explicit UTC offset, e.g. 2026-11-22T10:00:00+05:00")
     return dt
@@ -38,18 +42,28 @@ def _aware(value: str | None) -> datetime | None:
     help="Camera YAML (see detectors/examples/).",
 )
 @click.option("--out", default="kafka", show_default=True, help="'kafka', or a JSONL file path ('-' for stdout).")
-@click.option("--bootstrap", default=None, help="Kafka bootstrap servers [SAQSHY_DETECTOR_KAFKA_BOOTSTRAP_SERVERS].")
-@click.option("--start", default=None, help="Event time of a file's first frame (ISO 8601 with offset) [now].")
+@click.option(
+    "--bootstrap",
+    type=BOOTSTRAP,
+    default=None,
+    help=setting_help(DetectorKafkaSettings, "bootstrap_servers", "Kafka bootstrap.servers, HOST:PORT[,HOST:PORT...]."),
+)
+@click.option(
+    "--start",
+    default=None,
+    callback=_aware,
+    help="Event time of a file's first frame (ISO 8601 with offset) [default: now].",
+)
 @click.option("--no-gating", is_flag=True, help="Run the detector on every sampled frame (no motion gating).")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after this many sampled frames.")
-@click.option("-v", "--verbose", is_flag=True)
+@click.option("-v", "--verbose", is_flag=True, help="Log progress (INFO) on stderr.")
 def detect(
     camera_id: str | None,
     source: str,
     config_path: Path,
     out: str,
     bootstrap: str | None,
-    start: str | None,
+    start: datetime | None,
     no_gating: bool,
     max_frames: int | None,
     verbose: bool,
@@ -73,7 +87,7 @@ def detect(
             sink = JsonlSink(Path(out))
         t0 = time.perf_counter()
         try:
-            stats = run(cfg, source, detector, sink, start=_aware(start), gating=not no_gating, max_frames=max_frames)
+            stats = run(cfg, source, detector, sink, start=start, gating=not no_gating, max_frames=max_frames)
         finally:
             sink.close()
     except DetectorError as exc:

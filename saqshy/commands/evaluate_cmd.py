@@ -33,8 +33,18 @@ def _row(table: Table, r: RuleScore, bold: bool = False) -> None:
 
 
 @click.command("evaluate")
-@click.option("--truth", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True)
-@click.option("--incidents", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True)
+@click.option(
+    "--truth",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="Ground truth of the simulation (`saqshy simulate` writes OUT.truth.jsonl).",
+)
+@click.option(
+    "--incidents",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="Incident updates as JSON lines (`saqshy replay --out`).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def evaluate(truth: Path, incidents: Path, as_json: bool) -> None:
     """Score incidents against a simulation's ground truth: TP/FP/FN, precision, recall, time to detect."""

@@ -1,7 +1,8 @@
 """`saqshy flink run`: the correlation job on Apache Flink, on the local mini-cluster or a cluster.
 
-Kafka settings (bootstrap servers, SASL/SSL, topic prefix) come from SAQSHY_KAFKA_* through KafkaSettings,
-as for `saqshy worker`; --bootstrap overrides the servers.
+Kafka settings (bootstrap servers, SASL/SSL, topic prefix) come from the settings file's [kafka] and SAQSHY_KAFKA_*
+through KafkaSettings, as for `saqshy worker`; --bootstrap overrides the servers. The job's deployment settings
+(jobmanager, parallelism, checkpoints, group) are FlinkSettings: [flink], SAQSHY_FLINK_*, then the options.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from jobs.flink.settings import FlinkSettings
 from saqshy.commands.kafka_cmd import (
     bootstrap_option,
     context_options,
@@ -18,6 +20,7 @@ from saqshy.commands.kafka_cmd import (
     partitioning_option,
     rules_option,
 )
+from saqshy.settings import BOOTSTRAP, setting
 from streams.kafka.settings import KafkaSettings
 
 
@@ -29,13 +32,16 @@ def flink() -> None:
 @flink.command("run")
 @rules_option
 @partitioning_option
-@click.option("--cell-m", type=float, default=None, help="Spatial cell size in metres (default: the largest radius).")
-@click.option("--parallelism", type=int, default=1, show_default=True)
 @click.option(
-    "--jobmanager", default=None, help="HOST:PORT of a cluster's REST endpoint (default: local mini-cluster)."
+    "--cell-m",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Spatial cell size in metres (default: the largest radius).",
 )
-@click.option("--checkpoint-dir", default=None, help="Checkpoints and savepoints, e.g. file:///data/checkpoints.")
-@click.option("--checkpoint-interval", type=float, default=5.0, show_default=True, help="Seconds.")
+@setting(FlinkSettings, "parallelism", "--parallelism", type=click.IntRange(min=1))
+@setting(FlinkSettings, "jobmanager", "--jobmanager", type=BOOTSTRAP)
+@setting(FlinkSettings, "checkpoint_dir", "--checkpoint-dir")
+@setting(FlinkSettings, "checkpoint_interval", "--checkpoint-interval", type=click.FloatRange(min=0, min_open=True))
 @click.option("--from-savepoint", default=None, help="Restore from this savepoint or retained checkpoint.")
 @click.option(
     "--input",
@@ -52,7 +58,7 @@ def flink() -> None:
 )
 @click.option("--dlq", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Dead letters (with --out).")
 @bootstrap_option
-@click.option("--group", default="saqshy-flink", show_default=True, help="Consumer group and transactional id prefix.")
+@setting(FlinkSettings, "group", "--group")
 @click.option("--bounded", is_flag=True, help="Kafka: stop at the end offsets found at the start.")
 @click.option("--detached", is_flag=True, help="Submit and return (cluster runs).")
 @context_options
@@ -60,16 +66,16 @@ def run(
     rule_paths: tuple[Path, ...],
     partitioning: str,
     cell_m: float | None,
-    parallelism: int,
+    parallelism: int | None,
     jobmanager: str | None,
     checkpoint_dir: str | None,
-    checkpoint_interval: float,
+    checkpoint_interval: float | None,
     from_savepoint: str | None,
     input_path: Path | None,
     out: Path | None,
     dlq: Path | None,
     bootstrap: str | None,
-    group: str,
+    group: str | None,
     bounded: bool,
     detached: bool,
     with_context: bool,
@@ -83,22 +89,27 @@ def run(
     from rules.errors import RuleSetError
     from streams.partitioning import PartitionPlanError
 
-    if out is not None and (input_path is None or jobmanager is not None):
+    fs = FlinkSettings.from_env(
+        parallelism=parallelism,
+        jobmanager=jobmanager,
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_interval=checkpoint_interval,
+        group=group,
+    )
+    if out is not None and (input_path is None or fs.jobmanager is not None):
         raise click.UsageError("--out needs --input and the local mini-cluster")
-    if parallelism < 1:
-        raise click.UsageError("--parallelism must be at least 1")
     config = FlinkJobConfig(
         rules=rule_paths,
         partitioning=partitioning,  # type: ignore[arg-type]
         cell_m=cell_m,
-        parallelism=parallelism,
+        parallelism=fs.parallelism,
         input=input_path,
         bounded=bounded,
-        checkpoint_dir=checkpoint_dir,
-        checkpoint_interval_ms=int(checkpoint_interval * 1000),
+        checkpoint_dir=fs.checkpoint_dir,
+        checkpoint_interval_ms=int(fs.checkpoint_interval * 1000),
         from_savepoint=from_savepoint,
-        jobmanager=jobmanager,
-        group=group,
+        jobmanager=fs.jobmanager,
+        group=fs.group,
         context=live_context(with_context, alert_policy, warning_devices, roster),
     )
     try:

@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 
 import click
 
+from saqshy.settings import archive_options, archive_settings
+
 F = TypeVar("F", bound=Callable[..., Any])
 MODEL_NAMES = ("naive", "seasonal", "kde", "etas")
 HORIZON_NAMES = ("24h", "7d", "30d")
@@ -18,8 +20,7 @@ HORIZON_NAMES = ("24h", "7d", "30d")
 def _selection_options(fn: F) -> F:
     """The options every subcommand shares: where the archive is and which points on which grid."""
     options = [
-        click.option("--archive", "dsn", envvar="SAQSHY_ARCHIVE", default="chdb://build/archive", show_default=True),
-        click.option("--database", default="saqshy", show_default=True),
+        archive_options,
         click.option(
             "--layer",
             type=click.Choice(["incident", "call.112", "accident.record", "sos.press"]),
@@ -51,19 +52,26 @@ def _session(fn: F) -> F:
 
     @wraps(fn)
     def wrapper(
-        dsn: str, database: str, layer: str, categories: tuple[str, ...], resolution: int, study_area: str, **kw: Any
+        dsn: str | None,
+        database: str | None,
+        layer: str,
+        categories: tuple[str, ...],
+        resolution: int,
+        study_area: str,
+        **kw: Any,
     ) -> Any:
         from jobs.archive import ArchiveError
         from jobs.archive.dsn import connect
         from jobs.archive.migrate import require_schema
         from jobs.forecast.data import Selection
 
+        archive = archive_settings(dsn, database)
         try:
             sel = Selection(layer, tuple(categories), resolution, study_area)
-            client = connect(dsn)
+            client = connect(archive.url)
             try:  # closed on every path: embedded chDB holds its directory until then
-                require_schema(client, database)
-                return fn(client=client, db=database, sel=sel, **kw)
+                require_schema(client, archive.database)
+                return fn(client=client, db=archive.database, sel=sel, **kw)
             finally:
                 client.close()
         except ArchiveError as exc:
@@ -135,7 +143,7 @@ def predict_cmd(
 @forecast.command("evaluate")
 @_selection_options
 @click.option("--model", "models", type=click.Choice(MODEL_NAMES), multiple=True, help="[default: all]")
-@click.option("--horizon", type=click.Choice(HORIZON_NAMES), default="24h", show_default=True)
+@click.option("--horizon", type=click.Choice(HORIZON_NAMES), default="24h", show_default=True, help="Forecast period.")
 @click.option("--warmup-days", type=float, default=7.0, show_default=True, help="History before the first cut.")
 @click.option("--max-folds", type=int, help="Only the last N daily cuts.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the tie-breaking shuffle.")
@@ -177,11 +185,17 @@ def evaluate_cmd(
 
 @forecast.command("map")
 @_selection_options
-@click.option("--model", type=click.Choice(MODEL_NAMES), required=True)
-@click.option("--horizon", type=click.Choice(HORIZON_NAMES), default="24h", show_default=True)
+@click.option("--model", type=click.Choice(MODEL_NAMES), required=True, help="Whose latest forecast to map.")
+@click.option("--horizon", type=click.Choice(HORIZON_NAMES), default="24h", show_default=True, help="Forecast period.")
 @click.option("--top-pct", type=click.FloatRange(0.01, 100), default=5.0, show_default=True, help="% of area flagged.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("build/forecast-map.html"))
-@click.option("--title", default="Saqshy hotspot forecast", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("build/forecast-map.html"),
+    show_default=True,
+    help="The HTML page (the PNG goes next to it).",
+)
+@click.option("--title", default="Saqshy hotspot forecast", show_default=True, help="Title of the page and the PNG.")
 @_session
 def map_cmd(client: Any, db: str, sel: Any, model: str, horizon: str, top_pct: float, out: Path, title: str) -> None:
     """The latest forecast on the crime map: flagged cells outlined over what happened in its period."""

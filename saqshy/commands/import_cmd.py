@@ -27,7 +27,13 @@ def _importer(name: str) -> Callable[[Path], ImportResult]:
 
 @click.command("import")
 @click.argument("kind", type=click.Choice(["sf-fire", "nyc-collisions", "sf-police"]))
-@click.option("--input", "input_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True)
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="The public data file (CSV) of KIND.",
+)
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),

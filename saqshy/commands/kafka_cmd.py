@@ -21,11 +21,15 @@ import orjson
 
 from rules.errors import RuleSetError
 from rules.loader import CATALOG, load_rules
+from saqshy.settings import BOOTSTRAP, setting, setting_help
 from streams.embedded import ContextOptions, open_lines
-from streams.kafka.settings import KafkaSettings
+from streams.kafka.settings import KafkaSettings, WorkerSettings
 
 bootstrap_option = click.option(
-    "--bootstrap", default=None, help="bootstrap.servers (default: SAQSHY_KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092)."
+    "--bootstrap",
+    type=BOOTSTRAP,
+    default=None,
+    help=setting_help(KafkaSettings, "bootstrap_servers", "Kafka bootstrap.servers, HOST:PORT[,HOST:PORT...]."),
 )
 rules_option = click.option(
     "--rules",
@@ -34,6 +38,7 @@ rules_option = click.option(
     type=click.Path(exists=True, path_type=Path),
     default=[CATALOG],
     show_default="the packaged catalog (rules/catalog)",
+    help="Rule files or directories of rule files (repeatable).",
 )
 partitioning_option = click.option(
     "--partitioning",
@@ -56,9 +61,24 @@ def context_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 show_default=True,
                 help="Enrich incidents and decide public alerts (reference data comes from the reference topics).",
             ),
-            click.option("--alert-policy", type=path, default=None),
-            click.option("--warning-devices", type=path, default=None),
-            click.option("--roster", type=path, default=None),
+            click.option(
+                "--alert-policy",
+                type=path,
+                default=None,
+                help="Public alert policy YAML [default: the built-in rules/alerts/default_policy.yaml].",
+            ),
+            click.option(
+                "--warning-devices",
+                type=path,
+                default=None,
+                help="GeoJSON of information boards and loudspeakers (alert channels).",
+            ),
+            click.option(
+                "--roster",
+                type=path,
+                default=None,
+                help="Units roster (.csv/.yaml): only listed units are recommended [default: units known from GPS].",
+            ),
         ]
     ):
         command = option(command)
@@ -103,7 +123,12 @@ def topics() -> None:
 
 @topics.command("apply")
 @bootstrap_option
-@click.option("--spec", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--spec",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Topic specs YAML [default: the packaged infra/topics.yaml].",
+)
 @click.option(
     "--partitions", type=int, default=None, help="Partitions of every event topic (they stay co-partitioned)."
 )
@@ -123,6 +148,7 @@ def topics_apply(bootstrap: str | None, spec: Path | None, partitions: int | Non
 @topics.command("list")
 @bootstrap_option
 def topics_list(bootstrap: str | None) -> None:
+    """List the cluster's topics (internal ones left out) and their partition counts."""
     from confluent_kafka.admin import AdminClient
 
     meta = AdminClient(_settings(bootstrap).admin_config()).list_topics(timeout=10)
@@ -132,7 +158,13 @@ def topics_list(bootstrap: str | None) -> None:
 
 @click.command("produce")
 @bootstrap_option
-@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Events file (.jsonl or .jsonl.gz), one event a line.",
+)
 @click.option("--topic-map", default=None, help="TYPE=TOPIC[,TYPE=TOPIC...] over the defaults of schemas/topics.py.")
 @click.option("--rate", type=float, default=0.0, show_default=True, help="Events per second (0: as fast as possible).")
 @rules_option
@@ -166,10 +198,11 @@ def produce(
 @click.command("tail")
 @bootstrap_option
 @click.argument("topic")
-@click.option("--from-beginning", is_flag=True)
+@click.option("--from-beginning", is_flag=True, help="Start at the oldest message kept [default: only new ones].")
 @click.option("--max", "max_messages", type=int, default=0, help="Stop after this many messages (0: never).")
 def tail(bootstrap: str | None, topic: str, from_beginning: bool, max_messages: int) -> None:
-    """Print a topic's messages as they come: key, partition/offset, and the JSON value, one a line."""
+    """Print the messages of TOPIC (a name without the deployment's topic prefix) as they come: partition/offset,
+    key and the JSON value, one a line."""
     from confluent_kafka import Consumer
 
     settings = _settings(bootstrap)
@@ -201,54 +234,28 @@ def tail(bootstrap: str | None, topic: str, from_beginning: bool, max_messages: 
 @bootstrap_option
 @rules_option
 @partitioning_option
-@click.option(
-    "--engine",
-    type=click.Choice(["confluent", "faust"]),
-    default="confluent",
-    show_default=True,
-    help="confluent: a librdkafka loop, state snapshots on the state topic (the fast default); faust: a Faust app "
-    "(aiokafka), state in a changelog table, several times slower per message. Both are exactly-once within "
-    "Kafka and give the same incidents.",
-)
-@click.option(
-    "--group",
-    default="saqshy-worker",
-    show_default=True,
-    help="Consumer group: workers of one group share the partitions.",
-)
-@click.option(
-    "--instance-id",
-    default=None,
-    help="Stable id of this worker (transactions fence a restarted zombie). Default: hostname.",
-)
+@setting(WorkerSettings, "engine", "--engine", type=click.Choice(["confluent", "faust"]))
+@setting(WorkerSettings, "group", "--group")
+@setting(WorkerSettings, "instance_id", "--instance-id")
 @click.option(
     "--bounded", is_flag=True, help="Stop at the end of the input seen at start, firing every timer (replays)."
 )
-@click.option(
-    "--commit-interval", type=float, default=0.025, show_default=True, help="Seconds between transactions (latency)."
-)
-@click.option("--snapshot-interval", type=float, default=5.0, show_default=True)
-@click.option(
-    "--idle-after",
-    type=float,
-    default=5.0,
-    show_default=True,
-    help="Seconds without input after which a partition follows the event time of this worker's other "
-    "partitions, so its absence timers fire (0: never).",
-)
-@click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
+@setting(WorkerSettings, "commit_interval", "--commit-interval", type=click.FloatRange(min=0, min_open=True))
+@setting(WorkerSettings, "snapshot_interval", "--snapshot-interval", type=click.FloatRange(min=0, min_open=True))
+@setting(WorkerSettings, "idle_after", "--idle-after", type=click.FloatRange(min=0))
+@setting(WorkerSettings, "metrics_port", "--metrics-port", type=click.IntRange(1, 65535))
 @context_options
 def worker(
     bootstrap: str | None,
     rule_paths: tuple[Path, ...],
     partitioning: str,
-    engine: str,
-    group: str,
+    engine: str | None,
+    group: str | None,
     instance_id: str | None,
     bounded: bool,
-    commit_interval: float,
-    snapshot_interval: float,
-    idle_after: float,
+    commit_interval: float | None,
+    snapshot_interval: float | None,
+    idle_after: float | None,
     metrics_port: int | None,
     with_context: bool,
     alert_policy: Path | None,
@@ -259,22 +266,31 @@ def worker(
     from streams.kafka.worker import Worker, WorkerConfig, WorkerError
     from streams.partitioning import PartitionPlanError
 
+    ws = WorkerSettings.from_env(
+        engine=engine,
+        group=group,
+        instance_id=instance_id,
+        commit_interval=commit_interval,
+        snapshot_interval=snapshot_interval,
+        idle_after=idle_after,
+        metrics_port=metrics_port,
+    )
     _log_json()
     config = WorkerConfig(
         rules=rule_paths,
-        group=group,
-        instance_id=instance_id or socket.gethostname(),
+        group=ws.group,
+        instance_id=ws.instance_id or socket.gethostname(),
         partitioning=partitioning,  # type: ignore[arg-type]
-        commit_interval=commit_interval,
-        snapshot_interval=snapshot_interval,
-        idle_after=idle_after or None,
+        commit_interval=ws.commit_interval,
+        snapshot_interval=ws.snapshot_interval,
+        idle_after=ws.idle_after or None,
         bounded=bounded,
-        metrics_port=metrics_port,
+        metrics_port=ws.metrics_port,
         context=live_context(with_context, alert_policy, warning_devices, roster),
     )
     w: Any
     try:
-        if engine == "faust":
+        if ws.engine == "faust":
             from streams.kafka.faust_worker import FaustWorker
 
             w = FaustWorker(config, _settings(bootstrap))

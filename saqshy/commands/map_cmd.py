@@ -8,10 +8,11 @@ from pathlib import Path
 
 import click
 
+from saqshy.settings import archive_options, archive_settings
+
 
 @click.command("map")
-@click.option("--archive", "dsn", envvar="SAQSHY_ARCHIVE", default="chdb://build/archive", show_default=True)
-@click.option("--database", default="saqshy", show_default=True)
+@archive_options
 @click.option("--from", "from_", type=click.DateTime(["%Y-%m-%d"]), help="First day (UTC) [default: archive's first].")
 @click.option("--to", "to", type=click.DateTime(["%Y-%m-%d"]), help="Last day, inclusive [default: archive's last].")
 @click.option("--category", "categories", multiple=True, help="Only these categories (repeatable).")
@@ -23,7 +24,13 @@ import click
     show_default=True,
     help="Incidents Saqshy produced, or located calls / accidents / SOS presses as archived.",
 )
-@click.option("--resolution", type=click.Choice(["6", "7", "8", "9"]), default="8", show_default=True)
+@click.option(
+    "--resolution",
+    type=click.Choice(["6", "7", "8", "9"]),
+    default="8",
+    show_default=True,
+    help="H3 resolution of the hexagons (6: ~36 km², 9: ~0.1 km²).",
+)
 @click.option(
     "--by",
     "by",
@@ -31,14 +38,21 @@ import click
     default="auto",
     help="Time slider step (auto: hours up to 3 days).",
 )
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=Path("build/crime-map.html"))
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("build/crime-map.html"),
+    show_default=True,
+    help="The self-contained HTML page.",
+)
 @click.option(
     "--png", "png", type=click.Path(dir_okay=False, path_type=Path), help="PNG path [default: OUT with .png]."
 )
-@click.option("--title", default="Saqshy crime map", show_default=True)
+@click.option("--title", default="Saqshy crime map", show_default=True, help="Title of the page and the PNG.")
 def map_(
-    dsn: str,
-    database: str,
+    dsn: str | None,
+    database: str | None,
     from_: datetime | None,
     to: datetime | None,
     categories: tuple[str, ...],
@@ -57,8 +71,10 @@ def map_(
     from jobs.crimemap.query import MapQuery, archive_time_range, day_range, fetch
     from jobs.crimemap.render import write_html, write_png
 
+    archive = archive_settings(dsn, database)
+    database = archive.database
     try:
-        client = connect(dsn)
+        client = connect(archive.url)
         require_schema(client, database)
         start_d: date | None = from_.date() if from_ else None
         end_d: date | None = to.date() if to else None

@@ -22,9 +22,20 @@ from rules.context.roster import load_roster
 from rules.errors import RuleSetError
 from rules.loader import CATALOG, load_rules
 from rules.privacy import PrivacySettings
+from saqshy.settings import DSN
 from schemas import Incident, PublicAlert
 from streams.dlq import FileDeadLetters
 from streams.embedded import ContextOptions, EmbeddedRunner, ReplaySummary, open_lines
+
+
+def _check_time(value: str) -> str:
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time, e.g. 2026-11-22T00:00:00Z") from None
+    if when.tzinfo is None:
+        raise click.BadParameter(f"{value!r} needs an offset, e.g. 2026-11-22T00:00:00Z")
+    return value
 
 
 @click.command("replay")
@@ -35,8 +46,15 @@ from streams.embedded import ContextOptions, EmbeddedRunner, ReplaySummary, open
     type=click.Path(exists=True, path_type=Path),
     default=[CATALOG],
     show_default="the packaged catalog (rules/catalog)",
+    help="Rule files or directories of rule files (repeatable).",
 )
-@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Events file (.jsonl or .jsonl.gz), one event a line.",
+)
 @click.option(
     "--out",
     "out_path",
@@ -64,7 +82,13 @@ from streams.embedded import ContextOptions, EmbeddedRunner, ReplaySummary, open
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Reference table files (.geojson/.csv/.yaml) loaded before the stream; repeatable.",
 )
-@click.option("--reference-as-of", default="1970-01-01T00:00:00Z", show_default=True, help="Event time of --reference.")
+@click.option(
+    "--reference-as-of",
+    default="1970-01-01T00:00:00Z",
+    show_default=True,
+    callback=lambda ctx, param, value: _check_time(value),
+    help="Event time of --reference (ISO 8601 with an offset).",
+)
 @click.option(
     "--alert-policy",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -83,11 +107,12 @@ from streams.embedded import ContextOptions, EmbeddedRunner, ReplaySummary, open
 @click.option("--alerts-out", type=click.Path(dir_okay=False, path_type=Path), help="Public alerts as JSON lines.")
 @click.option("--cap-dir", type=click.Path(file_okay=False, path_type=Path), help="One CAP 1.2 XML file per alert.")
 @click.option("--max-out-of-orderness", type=float, default=None, help="Seconds; overrides ruleset.yaml.")
-@click.option("--no-progress", is_flag=True)
+@click.option("--no-progress", is_flag=True, help="No progress bar (there is none when stderr is not a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option(
     "--archive",
     "archive_dsn",
+    type=DSN,
     default=None,
     help="Also archive the events and every incident version to ClickHouse: chdb://PATH or http(s)://host:8123.",
 )
@@ -201,7 +226,7 @@ def _archive(dsn: str, input_path: Path, versions: list[Incident]) -> None:
         click.echo(f"archive: {exc}", err=True)
         sys.exit(1)
     click.echo(
-        f"archived {report.events:,} events and {report.incidents:,} incident versions to {dsn} "
+        f"archived {report.events:,} events and {report.incidents:,} incident versions to {report.dsn} "
         f"in {report.seconds:.1f} s",
         err=True,
     )

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from rules.errors import RuleError, RuleSetError
 from rules.loader import CATALOG, RuleSet, load_rules
+from saqshy.settings import archive_options, archive_settings
 
 DEFAULT_RULES = CATALOG
 
@@ -45,7 +46,8 @@ def rules() -> None:
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
 def lint(paths: tuple[Path, ...], quiet: bool) -> None:
-    """Check rule files; every error is printed as FILE:LINE:COL, the exit code is 1 if any."""
+    """Check the rule files in PATHS (files or directories) [default: the packaged catalog]; every error is printed
+    as FILE:LINE:COL, the exit code is 1 if any."""
     ruleset = _load(paths)
     if not quiet:
         click.echo(
@@ -58,7 +60,7 @@ def lint(paths: tuple[Path, ...], quiet: bool) -> None:
 @click.option("--rule", "rule_ids", multiple=True, help="Only the tests of this rule (repeatable).")
 @click.option("--verbose", "-v", is_flag=True, help="Show every test, not only failures.")
 def test(paths: tuple[Path, ...], rule_ids: tuple[str, ...], verbose: bool) -> None:
-    """Run the tests written in the rule files."""
+    """Run the tests written in the rule files of PATHS (files or directories) [default: the packaged catalog]."""
     from rules.testing import run_rule_tests
 
     ruleset = _load(paths)
@@ -98,9 +100,21 @@ def schema(out: Path | None) -> None:
 @rules.command("explain")
 @click.argument("rule_id")
 @click.option(
-    "--rules", "rule_paths", multiple=True, type=click.Path(exists=True, path_type=Path), default=[DEFAULT_RULES]
+    "--rules",
+    "rule_paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    default=[DEFAULT_RULES],
+    show_default="the packaged catalog (rules/catalog)",
+    help="Rule files or directories of rule files (repeatable).",
 )
-@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Events file (.jsonl or .jsonl.gz) to explain the rule on.",
+)
 @click.option("--steps", default=50, show_default=True, help="How many selected events to list.")
 def explain_cmd(rule_id: str, rule_paths: tuple[Path, ...], input_path: Path, steps: int) -> None:
     """Why RULE_ID did or did not fire on an events file: selections, groups, partial matches, incidents."""
@@ -159,14 +173,20 @@ def explain_cmd(rule_id: str, rule_paths: tuple[Path, ...], input_path: Path, st
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--from", "from_", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day (UTC).")
 @click.option("--to", "to", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last day, inclusive.")
-@click.option("--archive", "dsn", envvar="SAQSHY_ARCHIVE", default="chdb://build/archive", show_default=True)
-@click.option("--database", default="saqshy", show_default=True)
-@click.option("--base", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path(DEFAULT_RULES))
+@archive_options
+@click.option(
+    "--base",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path(DEFAULT_RULES),
+    show_default="the packaged catalog (rules/catalog)",
+    help="The deployed rules to compare with.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 def backtest_cmd(
-    paths: tuple[Path, ...], from_: Any, to: Any, dsn: str, database: str, base: Path, as_json: bool
+    paths: tuple[Path, ...], from_: Any, to: Any, dsn: str | None, database: str | None, base: Path, as_json: bool
 ) -> None:
     """Replay archived events through the rules in PATHS; incidents per rule and day vs the deployed rules."""
     from jobs.backtest.cli import run_backtest
 
-    run_backtest(paths, from_.date(), to.date(), dsn, database, base, as_json)
+    archive = archive_settings(dsn, database)
+    run_backtest(paths, from_.date(), to.date(), archive.url, archive.database, base, as_json)

@@ -14,9 +14,14 @@ from streams.sim.generator import simulate as run_simulation
 
 
 def _aware(value: str) -> datetime:
-    dt = datetime.fromisoformat(value)
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 time, e.g. 2026-11-22T00:00:00+05:00", param_hint="'--start'"
+        ) from None
     if dt.tzinfo is None:
-        raise click.BadParameter("needs an explicit UTC offset, e.g. 2026-11-22T00:00:00+05:00")
+        raise click.BadParameter("needs an explicit UTC offset, e.g. 2026-11-22T00:00:00+05:00", param_hint="'--start'")
     return dt
 
 
@@ -40,8 +45,10 @@ def _city_dir(city: str) -> Path:
     show_default=True,
     help="A packaged city by name, or a city directory (city.yaml, districts.geojson, zones.geojson).",
 )
-@click.option("--hours", type=click.FloatRange(min=0.01), default=24.0, show_default=True)
-@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--hours", type=click.FloatRange(min=0.01), default=24.0, show_default=True, help="Length of the stream.")
+@click.option(
+    "--seed", type=int, default=1, show_default=True, help="Random seed: the same seed gives the same stream."
+)
 @click.option("--start", default="2026-11-22T00:00:00+05:00", show_default=True, help="ISO 8601 with offset.")
 @click.option(
     "--out",

@@ -1,125 +1,33 @@
-"""One frozen settings class for every Kafka client of a deployable.
+"""The settings of the engine's Kafka deployables (schemas.settings: a settings file, then environment variables,
+then command-line values).
 
-The same values become the confluent-kafka configuration dicts (producer, consumer, admin) and the Faust app's
-broker settings, so a secured production cluster (SASL/SSL) works without code changes. Values come from
-arguments or from SAQSHY_KAFKA_* environment variables.
+`KafkaSettings` is every Kafka client of the engine (worker, topics, produce, tail, archiver, Flink job): the
+shared client model of schemas.settings (SAQSHY_KAFKA_*, file section [kafka]), plus topic names and the Faust
+app's broker settings, so a secured production cluster (SASL/SSL) works without code changes.
+`WorkerSettings` is the deployment knobs of `saqshy worker` (SAQSHY_WORKER_*, [worker]).
 """
 
 from __future__ import annotations
 
-import os
 import ssl
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from schemas.settings import KafkaClientSettings, SecurityProtocol, ServiceSettings, SettingsError
+
+__all__ = ["ENV_PREFIX", "KafkaSettings", "KafkaSettingsError", "SecurityProtocol", "WorkerSettings"]
+
 ENV_PREFIX = "SAQSHY_KAFKA_"
+KafkaSettingsError = SettingsError  # the name this module always had for a missing or inconsistent setting
 
 
-class KafkaSettingsError(ValueError):
-    """A setting is missing or inconsistent."""
-
-
-@dataclass(frozen=True)
-class KafkaSettings:
-    bootstrap_servers: str = "127.0.0.1:9092"
-    client_id: str = "saqshy"
-    security_protocol: SecurityProtocol = "PLAINTEXT"
-    sasl_mechanism: str | None = None  # PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
-    sasl_username: str | None = None
-    sasl_password: str | None = field(default=None, repr=False)
-    ssl_cafile: str | None = None
-    ssl_certfile: str | None = None
-    ssl_keyfile: str | None = None
-    topic_prefix: str = ""  # e.g. "kz." for a per-country deployment
-    # Extra librdkafka properties, passed through unchanged (e.g. {"linger.ms": "20"}).
-    extra: Mapping[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.security_protocol.startswith("SASL") and not (self.sasl_mechanism and self.sasl_username):
-            raise KafkaSettingsError(f"{self.security_protocol} needs sasl_mechanism and sasl_username")
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> KafkaSettings:
-        env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = env.get(ENV_PREFIX + f.name.upper())
-            if raw is None or f.name == "extra":
-                continue
-            values[f.name] = raw
-        extra = {
-            k[len(ENV_PREFIX + "X_") :].lower().replace("_", "."): v
-            for k, v in env.items()
-            if k.startswith(ENV_PREFIX + "X_")
-        }
-        if extra:
-            values["extra"] = extra
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+class KafkaSettings(KafkaClientSettings):
+    """One frozen settings class for every Kafka client of the engine."""
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name
-
-    # --- confluent-kafka ---------------------------------------------------------------------------
-    def common_config(self) -> dict[str, Any]:
-        conf: dict[str, Any] = {
-            "bootstrap.servers": self.bootstrap_servers,
-            "client.id": self.client_id,
-            "security.protocol": self.security_protocol,
-        }
-        if self.sasl_mechanism:
-            conf["sasl.mechanism"] = self.sasl_mechanism
-            conf["sasl.username"] = self.sasl_username
-            conf["sasl.password"] = self.sasl_password or ""
-        for key, value in (
-            ("ssl.ca.location", self.ssl_cafile),
-            ("ssl.certificate.location", self.ssl_certfile),
-            ("ssl.key.location", self.ssl_keyfile),
-        ):
-            if value:
-                conf[key] = value
-        conf.update(self.extra)
-        return conf
-
-    def producer_config(self, **overrides: Any) -> dict[str, Any]:
-        """Idempotent producer (no duplicates on retry, order kept per partition), batched for throughput
-        without holding an incident back more than a few milliseconds."""
-        conf = self.common_config()
-        conf.update(
-            {
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 5,
-                "batch.num.messages": 10000,
-                "compression.type": "lz4",
-                "message.max.bytes": 4 * 1024 * 1024,
-            }
-        )
-        conf.update(self.extra)  # the operator's librdkafka settings win over these defaults
-        conf.update(overrides)
-        return conf
-
-    def consumer_config(self, group_id: str, **overrides: Any) -> dict[str, Any]:
-        """Offsets are committed by the caller after its outputs are durable (at-least-once)."""
-        conf = self.common_config()
-        conf.update(
-            {
-                "group.id": group_id,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "enable.partition.eof": False,
-                "fetch.max.bytes": 8 * 1024 * 1024,
-                "max.partition.fetch.bytes": 4 * 1024 * 1024,
-            }
-        )
-        conf.update(self.extra)
-        conf.update(overrides)
-        return conf
-
-    def admin_config(self) -> dict[str, Any]:
-        return self.common_config()
 
     # --- Faust (aiokafka underneath) ---------------------------------------------------------------
     def faust_broker(self) -> str:
@@ -139,8 +47,38 @@ class KafkaSettings:
         if self.sasl_mechanism:
             return faust.SASLCredentials(
                 username=self.sasl_username,
-                password=self.sasl_password,
+                password=self.sasl_password.get_secret_value() if self.sasl_password else None,
                 ssl_context=context,
                 mechanism=self.sasl_mechanism,
             )
         return faust.SSLCredentials(context)
+
+
+class WorkerSettings(ServiceSettings):
+    """The deployment settings of the live correlation worker (`saqshy worker`); per-run flags stay options."""
+
+    model_config = SettingsConfigDict(env_prefix="SAQSHY_WORKER_")
+    file_section: ClassVar[tuple[str, ...]] = ("worker",)
+    title: ClassVar[str] = "worker settings"
+
+    engine: Literal["confluent", "faust"] = Field(
+        "confluent",
+        description="confluent: a librdkafka loop, state snapshots on the state topic (the fast default); faust: a "
+        "Faust app (aiokafka), state in a changelog table, several times slower per message. Both are exactly-once "
+        "within Kafka and give the same incidents.",
+    )
+    group: str = Field(
+        "saqshy-worker", min_length=1, description="Consumer group: workers of one group share the partitions."
+    )
+    instance_id: str | None = Field(
+        None, description="Stable id of this worker (transactions fence a restarted zombie) [default: the hostname]."
+    )
+    commit_interval: float = Field(0.025, gt=0, description="Seconds between transactions (the latency floor).")
+    snapshot_interval: float = Field(5.0, gt=0, description="Seconds between state snapshots on the state topic.")
+    idle_after: float = Field(
+        5.0,
+        ge=0,
+        description="Seconds without input after which a partition follows the event time of this worker's other "
+        "partitions, so its absence timers fire (0: never).",
+    )
+    metrics_port: int | None = Field(None, ge=1, le=65535, description="Serve Prometheus metrics on this port.")

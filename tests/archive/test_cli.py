@@ -49,8 +49,8 @@ def test_replay_archive_map_backtest(sim: Sim, tmp_path: Path) -> None:
 
 
 def test_bad_dsn_and_empty_archive_give_clear_errors(tmp_path: Path) -> None:
-    r = saqshy("db", "migrate", "--archive", "ftp://nowhere")
-    assert r.returncode == 1 and "expected chdb://PATH or http(s)://host:port" in r.stderr
+    r = saqshy("db", "migrate", "--archive", "ftp://nowhere")  # a bad value: a usage error
+    assert r.returncode == 2 and "expected chdb://PATH or http(s)://host:port" in r.stderr
     r = saqshy("map", "--archive", f"chdb://{tmp_path / 'empty'}", "--out", str(tmp_path / "m.html"))
     assert r.returncode == 1 and "run `saqshy db migrate`" in r.stderr and "Traceback" not in r.stderr
     r = saqshy("rules", "backtest", "rules/catalog/calls", "--from", "2026-11-21", "--to", "2026-11-22",

@@ -7,6 +7,7 @@ The core never imports a runtime (Kafka, Faust, Flink, ClickHouse, OpenCV) and n
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,21 @@ def test_no_forbidden_runtime_imports(package: str) -> None:
         f"{path.relative_to(ROOT)} imports {name}"
         for path in _modules(package)
         for name in _imports(path) & FORBIDDEN_THIRD_PARTY[package]
+    ]
+    assert not bad, "\n".join(bad)
+
+
+# The contract's only third-party packages: pydantic, and pydantic-settings for the settings models every
+# deployable shares (schemas/settings.py; the detector may import nothing else of the project).
+SCHEMAS_THIRD_PARTY = {"pydantic", "pydantic_settings"}
+
+
+def test_schemas_import_only_pydantic_and_the_standard_library() -> None:
+    bad = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in _modules("schemas")
+        for name in _imports(path) - FIRST_PARTY - SCHEMAS_THIRD_PARTY
+        if name not in sys.stdlib_module_names
     ]
     assert not bad, "\n".join(bad)
 
