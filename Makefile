@@ -7,7 +7,7 @@ DEMO_DIR   ?= build/demo
 DEMO_HOURS ?= 24
 DEMO_SEED  ?= 7
 
-.PHONY: install lock demo test fuzz test-fast bench lint format rules-test kafka-up kafka-down topics asyncapi clean
+.PHONY: install lock demo test test-full fuzz test-fast bench lint format rules-test kafka-up kafka-down topics asyncapi clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +49,13 @@ test: install
 	infra/kafka/kafka.sh fetch
 	infra/flink/flink.sh fetch
 	$(BIN)/saqshy rules test rules/catalog
-	SAQSHY_FUZZ_SCALE=0.1 $(BIN)/python -m pytest -q --durations=25
+	SAQSHY_FUZZ_SCALE=0.1 SAQSHY_TEST_SCALE=0.4 $(BIN)/python -m pytest -q --durations=25
+
+# Every repetition of the long checks (all seeds, all fault rounds) and every fuzz case: about twice `make test`.
+test-full: install
+	infra/kafka/kafka.sh fetch
+	infra/flink/flink.sh fetch
+	$(BIN)/python -m pytest -q --durations=25
 
 # Every fuzz case (over 100,000; some 10 minutes): `make test` runs a tenth of them.
 fuzz: install

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -17,6 +18,21 @@ from schemas import Incident, fold_latest
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 CATALOG = Path(__file__).resolve().parents[1] / "rules" / "catalog"
+_T = TypeVar("_T")
+
+# The long repeated checks (more seeds, more rounds of the same fault) run in full by default and with
+# `make test-full`; `make test` runs a share of them (SAQSHY_TEST_SCALE=0.4) to keep CI within its budget.
+TEST_SCALE = float(os.environ.get("SAQSHY_TEST_SCALE", "1"))
+
+
+def scaled(n: int) -> int:
+    """n repetitions at the session's scale, at least one."""
+    return max(1, round(n * TEST_SCALE))
+
+
+def some(values: Sequence[_T]) -> list[_T]:
+    """The first values of a parametrization at the session's scale (at least one)."""
+    return list(values[: scaled(len(values))])
 
 
 def ruleset_from(tmp: Path, *rules: str, settings: str = "timezone: Asia/Almaty\n") -> RuleSet:

@@ -1,4 +1,5 @@
-"""Each engine started right after a broker start and right after its topics were created, ten times in a row:
+"""Each engine started right after a broker start and right after its topics were created, ten times in a row
+(four in `make test`):
 every bounded run ends, with exactly the embedded runner's incidents (issue 23). A fresh broker answers the first
 produces to a new partition with retriable errors (no leader, no in-sync replica yet) that the producers retry;
 a run must retry through them and end, or fail with an error that says what it waited for, never idle."""
@@ -13,10 +14,11 @@ import pytest
 from tests.golden.harness import CATALOG
 from tests.kafka.helpers import embedded_versions, incident_versions, isolated, produce, run_bounded, simulated
 from tests.kafka_broker import Broker
+from tests.support import scaled
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-RUNS = 10  # per engine
+RUNS = scaled(10)  # per engine (4 in `make test`)
 
 
 def _run(bootstrap: str, engine: str, lines: list[bytes]) -> list[tuple[str, int]]:

@@ -31,6 +31,7 @@ from tests.property.reference import (
     run_reference,
 )
 from tests.property.test_exact_kinds import run_engine, unexpected_letters
+from tests.support import some
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "rules" / "catalog"
@@ -120,6 +121,6 @@ def test_catalog_on_two_simulated_hours() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [1, 2, 5])
+@pytest.mark.parametrize("seed", some([1, 2, 5]))
 def test_catalog_on_six_simulated_hours(seed: int) -> None:
     _check_stream(seed=seed, hours=6.0, scale=0.2)

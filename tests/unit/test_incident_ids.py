@@ -24,6 +24,7 @@ from streams.embedded import EmbeddedRunner
 from streams.sim import SimConfig, generate
 from streams.sim.generator import SimResult
 from tests.property.reference import consumer_view
+from tests.support import some
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "rules" / "catalog"
@@ -142,7 +143,7 @@ def test_no_two_incidents_share_an_id(seed: int) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [4, 5, 6])
+@pytest.mark.parametrize("seed", some([4, 5, 6]))
 def test_no_two_incidents_share_an_id_over_a_day(seed: int) -> None:
     check_day(seed, "2026-11-22T00:00:00+05:00", hours=24.0, scale=0.3)
 
