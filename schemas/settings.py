@@ -25,6 +25,7 @@ and the engine's runtimes (streams/, jobs/) must parse the same variables the sa
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
@@ -38,6 +39,7 @@ from pydantic import Field, SecretStr, ValidationError, field_serializer, field_
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 CONFIG_ENV = "SAQSHY_CONFIG"
+LIBRDKAFKA_LOGGER = "saqshy.librdkafka"  # the logger every confluent-kafka client of the project logs through
 # Top-level sections of the settings file -> what they configure. A section not listed is a typo: refused.
 FILE_SECTIONS: dict[str, str] = {
     "kafka": "Kafka client of the engine: worker, topics, produce, tail, archiver, Flink job (SAQSHY_KAFKA_*)",
@@ -449,6 +451,9 @@ class KafkaClientSettings(ServiceSettings):
             "bootstrap.servers": self.bootstrap_servers,
             "client.id": self.client_id,
             "security.protocol": self.security_protocol,
+            # librdkafka's own lines through Python logging (the process's handlers and format, JSON included),
+            # delivered when the client is polled, instead of raw text on stderr
+            "logger": logging.getLogger(LIBRDKAFKA_LOGGER),
         }
         if self.sasl_mechanism:
             conf["sasl.mechanism"] = self.sasl_mechanism

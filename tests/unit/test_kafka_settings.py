@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import socket
+import time
+
 import faust
 import pytest
 
@@ -47,3 +51,24 @@ def test_the_same_settings_make_faust_credentials() -> None:
 def test_sasl_without_credentials_is_refused() -> None:
     with pytest.raises(KafkaSettingsError):
         KafkaSettings(security_protocol="SASL_SSL")
+
+
+def test_librdkafka_logs_through_python_logging(caplog: pytest.LogCaptureFixture) -> None:
+    """A client's own lines (here: the broker refuses the connection) reach the process's logging, not stderr."""
+    from confluent_kafka import Producer
+
+    from schemas.settings import LIBRDKAFKA_LOGGER
+
+    port = _closed_port()
+    producer = Producer(KafkaSettings(bootstrap_servers=f"127.0.0.1:{port}").producer_config())
+    with caplog.at_level(logging.DEBUG, logger=LIBRDKAFKA_LOGGER):
+        deadline = time.monotonic() + 10
+        while not any(r.name == LIBRDKAFKA_LOGGER for r in caplog.records) and time.monotonic() < deadline:
+            producer.poll(0.2)
+    assert any(r.name == LIBRDKAFKA_LOGGER and str(port) in r.getMessage() for r in caplog.records)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
