@@ -74,7 +74,7 @@ bench: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy schemas rules streams jobs detectors saqshy
+	$(BIN)/mypy schemas rules streams jobs detectors saqshy infra
 
 format: install
 	$(BIN)/ruff format .

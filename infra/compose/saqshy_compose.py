@@ -44,7 +44,7 @@ def own_addresses(hostname: str | None = None) -> set[str]:
     name = hostname or socket.gethostname()
     found: set[str] = set()
     with contextlib.suppress(OSError):
-        found.update(info[4][0] for info in socket.getaddrinfo(name, None))
+        found.update(str(info[4][0]) for info in socket.getaddrinfo(name, None))
     return {a for a in found if not a.startswith("127.") and a != "::1"}
 
 
