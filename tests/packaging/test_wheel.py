@@ -21,7 +21,9 @@ UV = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> str:
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    # never the test process's environment as it is: the Flink tests put PYTHONPATH (the project's site-packages,
+    # the embedded interpreter's sitecustomize) into it, and uv's isolated build then imported the old setuptools
+    proc = subprocess.run(args, cwd=cwd, env=env or _env(), capture_output=True, text=True, timeout=timeout)
     tail = f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     assert proc.returncode == 0, f"{' '.join(args)} exited {proc.returncode}\n{tail}"
     return proc.stdout + proc.stderr
