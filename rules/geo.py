@@ -158,8 +158,13 @@ def _name(size_m: float, i: int, j: int) -> str:
 
 def cell_id(lat: float, lon: float, size_m: float) -> str:
     """Id of the grid cell holding (lat, lon), e.g. "c500:9634:15328"; the same inputs give the same id."""
+    return _name(size_m, *cell_ij(lat, lon, size_m))
+
+
+def cell_ij(lat: float, lon: float, size_m: float) -> tuple[int, int]:
+    """(row, column) of the grid cell holding (lat, lon): the numbers in its `cell_id`."""
     dlat, dlon = _steps(size_m)
-    return _name(size_m, math.floor(lat / dlat), math.floor(lon / dlon))
+    return math.floor(lat / dlat), math.floor(lon / dlon)
 
 
 def _nearest_lon(lon: float, lon_lo: float, width: float) -> float:
@@ -194,6 +199,11 @@ def _spans(lon: float, half: float) -> list[tuple[float, float]]:
     return spans
 
 
+def lon_spans(lon: float, half: float) -> list[tuple[float, float]]:
+    """[lon - half, lon + half] as longitude intervals within [-180, 180] (split across the antimeridian)."""
+    return _spans(lon, half)
+
+
 def _polar_half_width(lat: float, rho: float, lat_lo: float, lat_hi: float) -> float | None:
     """Near a pole: the widest longitude difference (degrees) from `lat` at which a point of the band
     [lat_lo, lat_hi] lies within the angle rho (radians) on the sphere; None when none does."""
@@ -225,6 +235,11 @@ def cells_within(lat: float, lon: float, radius_m: float, size_m: float) -> list
     """Ids of every cell some point of which lies within radius_m (by `distance_m`) of (lat, lon); the own
     cell first. Includes the cells across the antimeridian, and across a pole. A cell up to 2 cm + 10 ppm
     beyond the radius may be listed too."""
+    return [_name(size_m, i, j) for i, j in cells_within_ij(lat, lon, radius_m, size_m)]
+
+
+def cells_within_ij(lat: float, lon: float, radius_m: float, size_m: float) -> list[tuple[int, int]]:
+    """`cells_within` as (row, column) pairs, in the same order."""
     dlat, dlon = _steps(size_m)
     own = (math.floor(lat / dlat), math.floor(lon / dlon))
     rlat = radius_m / _MIN_M_PER_DEG_LAT  # never shorter than the radius in latitude, on WGS84
@@ -236,7 +251,7 @@ def cells_within(lat: float, lon: float, radius_m: float, size_m: float) -> list
     # elsewhere one span: N >= a, so wide enough
     fixed = [] if polar else _spans(lon, rlat * _MIN_M_PER_DEG_LAT / (_A_RAD * math.cos(math.radians(worst))))
     reach = radius_m * (1.0 + 1e-5) + 2 * _FLAT_TOL_M
-    out = [_name(size_m, *own)]
+    out = [own]
     seen = {own}
     for i in rows:
         lat_lo, lat_hi = i * dlat, (i + 1) * dlat
@@ -257,7 +272,7 @@ def cells_within(lat: float, lon: float, radius_m: float, size_m: float) -> list
                 near_lat = _nearest_lat(lat, near_lon - lon, lat_lo, lat_hi)
                 if distance_m(lat, lon, near_lat, near_lon) <= reach:
                     seen.add((i, j))
-                    out.append(_name(size_m, i, j))
+                    out.append((i, j))
     return out
 
 

@@ -23,10 +23,10 @@ import orjson
 from rules.alerts.cap import cap_reference
 from rules.alerts.policy import AlertPolicy, ZoneNear
 from rules.context.errors import ContextError
-from rules.context.history import History, normalise_address
+from rules.context.history import DEFAULT_HISTORY_INDEX, History, normalise_address
 from rules.context.roster import RosterUnit
 from rules.context.scopes import scope_ids
-from rules.context.units import DEFAULT_SPEEDS_KMH, UnitBoard
+from rules.context.units import DEFAULT_SPEEDS_KMH, DEFAULT_UNIT_INDEX, UnitBoard
 from rules.core.reference import ReferenceStore
 from rules.privacy import PrivacySettings, redact_incident
 from schemas import (
@@ -42,7 +42,7 @@ from schemas import (
 )
 
 SNAPSHOT_FORMAT = "saqshy.context.snapshot"
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2  # 2: history rows without the area's cell keys (version 1 is still read)
 DAY = 86_400.0
 
 
@@ -59,6 +59,9 @@ class EnricherSettings:
     zone_near_m: float = 300.0  # zones this close count for alert policies
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     roster: Mapping[str, RosterUnit] | None = None  # rules.context.roster.load_roster; None: units from GPS alone
+    # the spatial structures (rules/core/spatial.py; same answers, docs/spatial.md measures the speed):
+    unit_index: str = DEFAULT_UNIT_INDEX  # nearest units: "scan", "grid" or "rtree"
+    history_index: str = DEFAULT_HISTORY_INDEX  # places of past incidents: "grid", "rtree" or "scan"
 
 
 @dataclass(slots=True)
@@ -74,8 +77,8 @@ class Enricher:
     ) -> None:
         self.reference = reference
         self.settings = s = settings or EnricherSettings()
-        self.units = UnitBoard(s.speeds_kmh, s.road_factor, s.roster)
-        self.history = History(s.history_days * DAY, s.area_radius_m, s.history_last_ids)
+        self.units = UnitBoard(s.speeds_kmh, s.road_factor, s.roster, s.unit_index)
+        self.history = History(s.history_days * DAY, s.area_radius_m, s.history_last_ids, s.history_index)
         self.alerts = alerts
         self._calls: dict[str, _Call] = {}
         self._call_order: deque[tuple[float, str]] = deque()
@@ -277,12 +280,13 @@ class Enricher:
             raise ContextError(f"not a context snapshot: {exc}") from None
         if not isinstance(doc, dict) or doc.get("format") != SNAPSHOT_FORMAT:
             raise ContextError("not a context snapshot (missing format marker)")
-        if doc.get("version") != SNAPSHOT_VERSION:
-            raise ContextError(f"context snapshot version {doc.get('version')} is not supported")
+        version = doc.get("version")
+        if version not in (1, SNAPSHOT_VERSION):
+            raise ContextError(f"context snapshot version {version} is not supported")
         self.units.load(doc["units"])
         self._calls = {eid: _Call(float(ts), a, p) for eid, ts, a, p in doc["calls"]}
         self._call_order = deque(sorted((c.ts, eid) for eid, c in self._calls.items()))
-        self.history.load(doc["history"])
+        self.history.load(doc["history"], version)
         self._alerted = {}
         for row in doc["alerted"]:
             alert = PublicAlert.model_validate(row)

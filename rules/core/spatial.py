@@ -1,19 +1,34 @@
-"""Spatial indexes over reference tables: admin areas (point-in-polygon) and camera fields of view.
+"""Spatial indexes: reference tables (admin areas, camera fields of view) and dynamic point sets.
 
-Both are STRtrees rebuilt lazily after a change (reference data changes rarely, queries are per incident),
-so a lookup is a bounding-box query plus an exact test on the few candidates, fast for many thousands of
-polygons. Coordinates are (x=lon, y=lat) as in GeoJSON.
+Reference tables are STRtrees rebuilt lazily after a change (reference data changes rarely, queries are per
+incident), so a lookup is a bounding-box query plus an exact test on the few candidates, fast for many
+thousands of polygons. Coordinates are (x=lon, y=lat) as in GeoJSON.
+
+Point sets (`PointSet`) hold what moves or comes and goes between queries: unit positions, the places of
+past incidents. Three interchangeable implementations (a linear scan, a hash grid of `rules.geo` cells, an
+R-tree from the `rtree` package) give identical answers: candidates come from the structure, and the answer
+is decided by `distance_m` and ordered by (distance, key). docs/spatial.md has the measurements that chose
+each set's default.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import shapely
 import shapely.affinity
 
-from rules.geo import distance_m, metres_per_degree
+from rules.geo import (
+    cell_ij,
+    cells_within_ij,
+    degree_box,
+    distance_m,
+    lon_spans,
+    metres_per_degree,
+    within_of,
+)
 from schemas import AdminLevel, AdminPath
 
 
@@ -144,3 +159,270 @@ class CameraIndex(_ShapeIndex):
             found.append(CameraCover(cam_id, distance_m(lat, lon, rec.location.lat, rec.location.lon), rec))
         found.sort(key=lambda c: (c.distance_m, c.camera_id))
         return found[:limit]
+
+
+# --- point sets ------------------------------------------------------------------------------------------
+
+Accept = Callable[[str], bool]
+POINT_SETS = ("scan", "grid", "rtree")
+_GROWTH = 3.0  # nearest: the search radius grows by this factor until it holds enough accepted points
+
+
+class PointSet:
+    """Points by key (a unit id, an incident id) for exact queries by `distance_m`.
+
+    `put` inserts or moves a point, `discard` removes it, `load` replaces the whole set (a restore).
+    `keys_within` / `within` give the points within a radius, `nearest` the `count` nearest points that
+    `accept` lets through; `within` and `nearest` are ordered by (distance, key). Subclasses only choose the
+    candidates (`_candidates`: a superset of the keys within a radius), so every implementation gives the
+    same answers, whatever the order the points came in.
+    """
+
+    kind = ""
+
+    def __init__(self) -> None:
+        self._at: dict[str, tuple[float, float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._at
+
+    def position(self, key: str) -> tuple[float, float] | None:
+        return self._at.get(key)
+
+    def put(self, key: str, lat: float, lon: float) -> None:
+        raise NotImplementedError
+
+    def discard(self, key: str) -> None:
+        raise NotImplementedError
+
+    def clear(self) -> None:
+        raise NotImplementedError
+
+    def load(self, points: Iterable[tuple[str, float, float]]) -> None:
+        self.clear()
+        for key, lat, lon in points:
+            self.put(key, lat, lon)
+
+    def _candidates(self, lat: float, lon: float, radius_m: float) -> Iterable[str]:
+        raise NotImplementedError
+
+    def keys_within(self, lat: float, lon: float, radius_m: float) -> list[str]:
+        """Keys of the points within radius_m (by `distance_m`), in no particular order."""
+        test = within_of(lat, lon, radius_m)
+        at = self._at
+        return [k for k in self._candidates(lat, lon, radius_m) if test(*at[k])]
+
+    def within(self, lat: float, lon: float, radius_m: float) -> list[tuple[float, str]]:
+        """(distance, key) of the points within radius_m, nearest first (ties: by key)."""
+        at = self._at
+        out = []
+        for k in self._candidates(lat, lon, radius_m):
+            plat, plon = at[k]
+            d = distance_m(lat, lon, plat, plon)
+            if d <= radius_m:
+                out.append((d, k))
+        out.sort()
+        return out
+
+    def nearest(
+        self, lat: float, lon: float, count: int, accept: Accept | None = None, start_m: float = 1000.0
+    ) -> list[tuple[float, str]]:
+        """(distance, key) of the `count` nearest accepted points, nearest first (ties: by key).
+
+        Searches within start_m, then a radius _GROWTH times larger, until the count-th accepted point is
+        within the radius searched (every point nearer is then among the candidates) or the candidates are
+        the whole set."""
+        total = len(self._at)
+        if count <= 0 or total == 0:
+            return []
+        at = self._at
+        radius = max(start_m, 1.0)
+        while True:
+            found = list(self._candidates(lat, lon, radius))
+            ranked = []
+            for k in found:
+                if accept is None or accept(k):
+                    plat, plon = at[k]
+                    ranked.append((distance_m(lat, lon, plat, plon), k))
+            ranked.sort()
+            if len(found) >= total or (len(ranked) >= count and ranked[count - 1][0] <= radius):
+                return ranked[:count]
+            radius *= _GROWTH
+
+
+class ScanPoints(PointSet):
+    """A dict of positions: every query looks at every point; a move is a dict update."""
+
+    kind = "scan"
+
+    def put(self, key: str, lat: float, lon: float) -> None:
+        self._at[key] = (lat, lon)
+
+    def discard(self, key: str) -> None:
+        self._at.pop(key, None)
+
+    def clear(self) -> None:
+        self._at.clear()
+
+    def _candidates(self, lat: float, lon: float, radius_m: float) -> Iterable[str]:
+        return self._at
+
+
+class GridPoints(PointSet):
+    """A hash grid of `rules.geo` cells of cell_m: a query visits the cells its radius touches
+    (`cells_within`); a move within a cell is a dict update, across cells two."""
+
+    kind = "grid"
+
+    def __init__(self, cell_m: float) -> None:
+        super().__init__()
+        self.cell_m = cell_m
+        self._cell_of: dict[str, tuple[int, int]] = {}
+        self._cells: dict[tuple[int, int], dict[str, None]] = {}
+        self._cell_lat = cell_m / 111_195.0  # a cell's height in degrees (rules.geo._steps), for the cost guess
+
+    def put(self, key: str, lat: float, lon: float) -> None:
+        self._at[key] = (lat, lon)
+        cell = cell_ij(lat, lon, self.cell_m)
+        old = self._cell_of.get(key)
+        if old == cell:
+            return
+        if old is not None:
+            self._unlink(key, old)
+        self._cell_of[key] = cell
+        self._cells.setdefault(cell, {})[key] = None
+
+    def _unlink(self, key: str, cell: tuple[int, int]) -> None:
+        members = self._cells[cell]
+        del members[key]
+        if not members:
+            del self._cells[cell]
+
+    def discard(self, key: str) -> None:
+        cell = self._cell_of.pop(key, None)
+        if cell is not None:
+            self._unlink(key, cell)
+            del self._at[key]
+
+    def clear(self) -> None:
+        self._at.clear()
+        self._cell_of.clear()
+        self._cells.clear()
+
+    def _candidates(self, lat: float, lon: float, radius_m: float) -> Iterable[str]:
+        dlat, dlon = degree_box(lat, radius_m)
+        rows = 2.0 * dlat / self._cell_lat + 2.0
+        cols = dlon / self._cell_lat + 2.0  # cells are twice as wide as tall in degrees
+        if rows * cols > len(self._cells):  # more cells to visit than there are occupied: look at them all
+            return self._at
+        cells = self._cells
+        out: list[str] = []
+        for cell in cells_within_ij(lat, lon, radius_m, self.cell_m):
+            members = cells.get(cell)
+            if members:
+                out.extend(members)
+        return out
+
+
+def _rtree() -> Any:
+    """rtree's index module, imported on first use: loading libspatialindex takes ~0.1 s, which a process
+    whose point sets are all scans and grids need not pay."""
+    from rtree import index
+
+    return index
+
+
+def _rtree_properties() -> Any:
+    rtree_index = _rtree()
+    props = rtree_index.Property()
+    # R* with small, loosely filled nodes: measured here on 100k points (docs/spatial.md), the package's
+    # defaults (R*, 100 entries a node, fill 0.7) made a delete cost 0.2-2 ms (an underfull node's entries
+    # are reinserted); these cost ~30 µs for a delete and an insert, and answer a 400 m box in ~50 µs.
+    props.variant = rtree_index.RT_Star
+    props.leaf_capacity = 16
+    props.index_capacity = 16
+    props.fill_factor = 0.4
+    props.near_minimum_overlap_factor = 15  # must be below both capacities
+    return props
+
+
+class RtreePoints(PointSet):
+    """An in-memory R-tree (libspatialindex through `rtree`) of boxes in degrees, (lon, lat) order.
+
+    A point is stored as a box pad_m around it; a move that stays in its box changes only the position
+    held here (the tree is not touched), a move out of it is a delete and an insert. A query asks the tree
+    for the boxes meeting `degree_box` of its radius (split across the antimeridian), then measures. Not
+    picklable: snapshots hold the positions, and `load` rebuilds the tree from them, point by point (a bulk
+    load is 4x faster to build, but its nodes made every later delete and insert 40% slower)."""
+
+    kind = "rtree"
+
+    def __init__(self, pad_m: float = 0.0) -> None:
+        super().__init__()
+        self.pad_m = pad_m
+        self._index = _rtree()
+        self._props = _rtree_properties()
+        self._tree = self._index.Index(properties=self._props)
+        self._slot: dict[str, tuple[int, float, float, float, float]] = {}  # key -> (id, box)
+        self._key_of: dict[int, str] = {}
+        self._next = 0
+
+    def _box(self, lat: float, lon: float) -> tuple[float, float, float, float]:
+        if self.pad_m <= 0.0:
+            return (lon, lat, lon, lat)
+        dlat, dlon = degree_box(lat, self.pad_m)
+        return (max(lon - dlon, -180.0), lat - dlat, min(lon + dlon, 180.0), lat + dlat)
+
+    def put(self, key: str, lat: float, lon: float) -> None:
+        slot = self._slot.get(key)
+        if slot is not None:
+            ident, x0, y0, x1, y1 = slot
+            if x0 <= lon <= x1 and y0 <= lat <= y1:
+                self._at[key] = (lat, lon)
+                return
+            self._tree.delete(ident, (x0, y0, x1, y1))
+        else:
+            ident = self._next
+            self._next += 1
+            self._key_of[ident] = key
+        box = self._box(lat, lon)
+        self._tree.insert(ident, box)
+        self._slot[key] = (ident, *box)
+        self._at[key] = (lat, lon)
+
+    def discard(self, key: str) -> None:
+        slot = self._slot.pop(key, None)
+        if slot is None:
+            return
+        ident, x0, y0, x1, y1 = slot
+        self._tree.delete(ident, (x0, y0, x1, y1))
+        del self._key_of[ident]
+        del self._at[key]
+
+    def clear(self) -> None:
+        self._tree = self._index.Index(properties=self._props)
+        self._slot.clear()
+        self._key_of.clear()
+        self._at.clear()
+
+    def _candidates(self, lat: float, lon: float, radius_m: float) -> Iterable[str]:
+        dlat, dlon = degree_box(lat, radius_m)
+        keys = self._key_of
+        out: list[str] = []
+        for lo, hi in lon_spans(lon, dlon):
+            out.extend([keys[i] for i in self._tree.intersection((lo, lat - dlat, hi, lat + dlat))])
+        return out
+
+
+def point_set(kind: str, cell_m: float = 500.0, pad_m: float = 0.0) -> PointSet:
+    """A PointSet by name: "scan", "grid" (cells of cell_m) or "rtree" (boxes of pad_m)."""
+    if kind == "scan":
+        return ScanPoints()
+    if kind == "grid":
+        return GridPoints(cell_m)
+    if kind == "rtree":
+        return RtreePoints(pad_m)
+    raise ValueError(f"unknown point set {kind!r}: one of {', '.join(POINT_SETS)}")
