@@ -73,6 +73,11 @@ class WorkerConfig:
     # paused (librdkafka then delivers nothing more of it) until it drains to a quarter of that, one poll takes at most
     # `pause_at` messages, so no input holds more than 2 x pause_at and all of them (<= 8) fit in the buffer.
     merge_buffer: int = 50_000
+    # Static group membership (group.instance.id = group.instance_id): a worker restarted under its id gets its
+    # partitions back at once, without a rebalance and without waiting for its old session to expire. A worker
+    # that does not come back gives its partitions up after the session timeout: librdkafka heartbeats from its
+    # own thread, so a busy or collecting Python loop does not miss them, and 10 s is safe (librdkafka: 45 s).
+    session_timeout: float = 10.0
 
     @property
     def pause_at(self) -> int:
@@ -202,6 +207,8 @@ class Worker:
                 **{
                     "isolation.level": "read_committed",
                     "partition.assignment.strategy": "range",
+                    "group.instance.id": f"{config.group}.{config.instance_id}",
+                    "session.timeout.ms": int(config.session_timeout * 1000),
                     "fetch.wait.max.ms": 20,  # a quiet input answers fast, so the merge never waits long
                 },
             )
