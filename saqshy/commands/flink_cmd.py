@@ -18,8 +18,8 @@ from saqshy.commands.kafka_cmd import (
     context_options,
     live_context,
     partitioning_option,
-    rules_option,
 )
+from saqshy.commands.options import rules_option
 from saqshy.settings import BOOTSTRAP, setting
 from streams.kafka.settings import KafkaSettings
 

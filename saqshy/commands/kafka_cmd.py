@@ -20,7 +20,8 @@ import click
 import orjson
 
 from rules.errors import RuleSetError
-from rules.loader import CATALOG, load_rules
+from rules.loader import load_rules
+from saqshy.commands.options import rules_option
 from saqshy.settings import BOOTSTRAP, setting, setting_help
 from streams.embedded import ContextOptions, open_lines
 from streams.kafka.settings import KafkaSettings, WorkerSettings
@@ -30,15 +31,6 @@ bootstrap_option = click.option(
     type=BOOTSTRAP,
     default=None,
     help=setting_help(KafkaSettings, "bootstrap_servers", "Kafka bootstrap.servers, HOST:PORT[,HOST:PORT...]."),
-)
-rules_option = click.option(
-    "--rules",
-    "rule_paths",
-    multiple=True,
-    type=click.Path(exists=True, path_type=Path),
-    default=[CATALOG],
-    show_default="the packaged catalog (rules/catalog)",
-    help="Rule files or directories of rule files (repeatable).",
 )
 partitioning_option = click.option(
     "--partitioning",

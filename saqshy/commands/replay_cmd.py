@@ -20,8 +20,9 @@ from rules.context import ContextError, EnricherSettings
 from rules.context.files import load_reference_files
 from rules.context.roster import load_roster
 from rules.errors import RuleSetError
-from rules.loader import CATALOG, load_rules
+from rules.loader import load_rules
 from rules.privacy import PrivacySettings
+from saqshy.commands.options import rules_option
 from saqshy.settings import DSN
 from schemas import Incident, PublicAlert
 from streams.dlq import FileDeadLetters
@@ -39,15 +40,7 @@ def _check_time(value: str) -> str:
 
 
 @click.command("replay")
-@click.option(
-    "--rules",
-    "rule_paths",
-    multiple=True,
-    type=click.Path(exists=True, path_type=Path),
-    default=[CATALOG],
-    show_default="the packaged catalog (rules/catalog)",
-    help="Rule files or directories of rule files (repeatable).",
-)
+@rules_option
 @click.option(
     "--input",
     "input_path",

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from rules.errors import RuleError, RuleSetError
 from rules.loader import CATALOG, RuleSet, load_rules
+from saqshy.commands.options import rules_option
 from saqshy.settings import archive_options, archive_settings
 
 DEFAULT_RULES = CATALOG
@@ -99,15 +100,7 @@ def schema(out: Path | None) -> None:
 
 @rules.command("explain")
 @click.argument("rule_id")
-@click.option(
-    "--rules",
-    "rule_paths",
-    multiple=True,
-    type=click.Path(exists=True, path_type=Path),
-    default=[DEFAULT_RULES],
-    show_default="the packaged catalog (rules/catalog)",
-    help="Rule files or directories of rule files (repeatable).",
-)
+@rules_option
 @click.option(
     "--input",
     "input_path",
