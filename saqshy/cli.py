@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from saqshy.logs import FORMAT_ENV, FORMATS, LEVEL_ENV, LEVELS, configure, defaults
 from schemas.settings import CONFIG_ENV, SettingsError, check_settings_file, use_settings_file
 
 DEBUG_ENV = "SAQSHY_DEBUG"
@@ -126,10 +127,26 @@ class LazyGroup(click.Group):
     f"variables win over it, options over both [env {CONFIG_ENV}]. See docs/configuration.md.",
 )
 @click.option("--debug", is_flag=True, help=f"Show the Python traceback of an error [env {DEBUG_ENV}=1].")
+@click.option(
+    "--log-level",
+    type=click.Choice(LEVELS, case_sensitive=False),
+    envvar=LEVEL_ENV,
+    default=None,
+    help=f"Log level on stderr [env {LEVEL_ENV}; default: INFO for worker, archive, detect and flink, WARNING else].",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(FORMATS),
+    envvar=FORMAT_ENV,
+    default=None,
+    help=f"Log lines as text or JSON objects [env {FORMAT_ENV}; default: json for the services, text else].",
+)
 @click.version_option(package_name="saqshy")
 @click.pass_context
-def main(ctx: click.Context, config: Path | None, debug: bool) -> None:
+def main(ctx: click.Context, config: Path | None, debug: bool, log_level: str | None, log_format: str | None) -> None:
     """Saqshy: correlate a Safe City's events into prioritized incidents."""
+    level, fmt = defaults(ctx.invoked_subcommand)
+    configure(log_level or level, log_format or fmt)  # type: ignore[arg-type]
     if config is not None:
         from saqshy.settings import models
 

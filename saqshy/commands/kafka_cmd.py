@@ -6,18 +6,15 @@ through streams.kafka.settings.KafkaSettings; --bootstrap overrides the servers.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import socket
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import click
-import orjson
 
 from rules.errors import RuleSetError
 from rules.loader import load_rules
@@ -88,24 +85,6 @@ def live_context(
 
 def _settings(bootstrap: str | None) -> KafkaSettings:
     return KafkaSettings.from_env(bootstrap_servers=bootstrap)
-
-
-def _log_json() -> None:
-    """Structured logs: one JSON object a line on stderr."""
-
-    class Json(logging.Formatter):
-        def format(self, record: logging.LogRecord) -> str:
-            doc = {
-                "time": self.formatTime(record),
-                "level": record.levelname,
-                "logger": record.name,
-                "msg": record.getMessage(),
-            }
-            return orjson.dumps(doc).decode()
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(Json())
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
 
 
 @click.group("topics")
@@ -267,7 +246,6 @@ def worker(
         idle_after=idle_after,
         metrics_port=metrics_port,
     )
-    _log_json()
     config = WorkerConfig(
         rules=rule_paths,
         group=ws.group,
