@@ -1,11 +1,17 @@
 """Per-camera analytics on tracks: track lifecycle, zones (intrusion, loitering, crowd), line crossing,
 abandoned objects and stationary vehicles. Pure: frames and clocks come in as arguments, findings go out.
 
+Crowds are estimates (a window median of the per-sample count, with hysteresis and a hold) and line crossings have
+hysteresis (a band about the line and a minimum travel): flicker in counts and boxes must not start, end or count
+anything (docs/detectors.md, Crowds and tripwires).
+
 An object is in a zone by the bottom centre of its box (its feet or wheels), as Frigate does.
 """
 
 from __future__ import annotations
 
+import statistics
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -20,7 +26,11 @@ from schemas.events import Analytic, Phase
 
 PARKED_MEMORY_S = 600.0  # a stationary vehicle whose track was lost and found again is not a new event
 ZONE_EXIT_GRACE_S = 1.0  # feet on a zone's border flicker in and out: leaving counts after this long outside
-LINE_MARGIN_PX = 3.0  # a point this close to a line has not crossed it yet (no double counts from jitter)
+# Line hysteresis when a line sets no band_px / min_travel_px: both scale with the track's box height, because a
+# box's jitter does (a box that spans two people at a line jittered 9 px on ~100-px people in the issue's scene).
+LINE_BAND_OF_HEIGHT = 0.1  # the band: within this fraction of the box height from the line nothing has crossed
+LINE_BAND_MIN_PX = 3.0  # ...and never less than this (small, far objects)
+LINE_TRAVEL_OF_HEIGHT = 0.3  # a crossing needs this much travel across the line (from the furthest point before)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +48,7 @@ class Finding:
     direction: str | None = None
     count: int | None = None
     dwell_s: float | None = None
+    count_spread: float | None = None  # crowd: the standard deviation of the per-sample counts behind `count`
 
 
 @dataclass
@@ -60,10 +71,45 @@ class _LeftObject:
 
 
 @dataclass
+class CrowdEstimate:
+    """How many are in a zone, from per-sample counts that flicker (a person the detector misses for a sample, a
+    box that spans two people): the median of the counts over the last `window_s` of event time, so a dip or a
+    spike shorter than half the window does not move it, and their standard deviation as its spread. Samples come
+    at a steady rate (the sampler's), so each weighs the same. `window_s` 0: the current count alone."""
+
+    window_s: float
+    _counts: deque[tuple[float, int]] = field(default_factory=deque)
+
+    def add(self, t: float, n: int) -> tuple[float, float]:
+        """Count `n` at time `t`; returns (estimate, spread)."""
+        self._counts.append((t, n))
+        while self._counts[0][0] < t - self.window_s:
+            self._counts.popleft()
+        counts = [c for _, c in self._counts]
+        return float(statistics.median(counts)), statistics.pstdev(counts)
+
+
+@dataclass
 class _CrowdState:
+    estimate: CrowdEstimate
+    label: str
     active: bool = False
-    count: int = 0
+    count: int = 0  # the estimate last reported, rounded
     last_t: float = 0.0
+    below_since: float | None = None  # the estimate has been under the release bound since then
+    now: tuple[int, float] = (0, 0.0)  # the latest estimate, rounded, and its spread
+
+
+@dataclass
+class _LineState:
+    """One track against one line: its side (+1: right of a->b, -1: left), the furthest signed distance it reached
+    on that side, its previous point and signed distance, and whether its path last cut the line on the segment."""
+
+    side: int
+    reach: float
+    prev: tuple[float, float]
+    prev_s: float
+    on_segment: bool = False
 
 
 @dataclass
@@ -79,12 +125,23 @@ def _side(line: Line, p: tuple[float, float]) -> float:
     return ((bx - ax) * (p[1] - ay) - (by - ay) * (p[0] - ax)) / length  # signed distance; > 0: right of a->b
 
 
-def _crosses_segment(line: Line, p: tuple[float, float], q: tuple[float, float]) -> bool:
-    """Does the path p->q cut the segment a-b itself (not only its infinite extension)?"""
+def _cut_on_segment(line: Line, p: tuple[float, float], ps: float, q: tuple[float, float], qs: float) -> bool:
+    """The path p->q (signed distances ps, qs of opposite signs) cuts the line: is the cut within the segment a-b
+    and not on its infinite extension?"""
+    f = ps / (ps - qs)
+    x, y = p[0] + f * (q[0] - p[0]), p[1] + f * (q[1] - p[1])
     (ax, ay), (bx, by) = line.a, line.b
-    d1 = (q[0] - p[0]) * (ay - p[1]) - (q[1] - p[1]) * (ax - p[0])
-    d2 = (q[0] - p[0]) * (by - p[1]) - (q[1] - p[1]) * (bx - p[0])
-    return d1 * d2 <= 0
+    dx, dy = bx - ax, by - ay
+    u = ((x - ax) * dx + (y - ay) * dy) / ((dx * dx + dy * dy) or 1.0)
+    return 0.0 <= u <= 1.0
+
+
+def _hysteresis(line: Line, box: Box) -> tuple[float, float]:
+    """(band, min_travel) in pixels for a track with this box: the line's own, or scaled by the box height."""
+    h = box[3] - box[1]
+    band = line.band_px if line.band_px is not None else max(LINE_BAND_MIN_PX, LINE_BAND_OF_HEIGHT * h)
+    travel = line.min_travel_px if line.min_travel_px is not None else LINE_TRAVEL_OF_HEIGHT * h
+    return band, travel
 
 
 @dataclass
@@ -93,7 +150,7 @@ class Analytics:
     _zones: list[tuple[Zone, prepared.PreparedGeometry]] = field(init=False)
     _stays: dict[tuple[int, str], _ZoneStay] = field(default_factory=dict)
     _intruded: set[tuple[int, str]] = field(default_factory=set)  # one intrusion per track and zone
-    _sides: dict[tuple[int, str], tuple[float, tuple[float, float]]] = field(default_factory=dict)
+    _line_states: dict[tuple[int, str], _LineState] = field(default_factory=dict)
     _crowds: dict[str, _CrowdState] = field(default_factory=dict)
     _left: dict[int, _LeftObject] = field(default_factory=dict)
     _parked: dict[int, _Parked] = field(default_factory=dict)  # track id -> its stationary state
@@ -131,7 +188,12 @@ class Analytics:
                 out.append(Finding(Analytic.ABANDONED_OBJECT, Phase.END, obj.label, obj.confidence, obj.box, obj.id))
         for zid, c in self._crowds.items():
             if c.active:
-                out.append(Finding(Analytic.CROWD, Phase.END, "person", 1.0, None, zone_id=zid, count=c.count))
+                count, spread = c.now
+                out.append(
+                    Finding(
+                        Analytic.CROWD, Phase.END, c.label, 1.0, None, zone_id=zid, count=count, count_spread=spread
+                    )
+                )
         self._left.clear()
         self._crowds.clear()
         return out
@@ -170,8 +232,8 @@ class Analytics:
                         Analytic.LOITERING, Phase.END, tr.label, tr.score, tr.box, tr.id, key[1], dwell_s=t - stay.since
                     )
                 )
-        for key in [k for k in self._sides if k[0] == tr.id]:
-            del self._sides[key]
+        for key in [k for k in self._line_states if k[0] == tr.id]:
+            del self._line_states[key]
         self._intruded = {k for k in self._intruded if k[0] != tr.id}
 
     def _stationary(self, tr: Track, t: float, out: list[Finding]) -> None:
@@ -244,46 +306,82 @@ class Analytics:
                 self._crowd(zone, len(inside), t, out)
 
     def _crowd(self, zone: Zone, n: int, t: float, out: list[Finding]) -> None:
-        assert zone.crowd_threshold is not None
-        c = self._crowds.setdefault(zone.id, _CrowdState())
-        label = sorted(zone.classes)[0]
-        if not c.active and n >= zone.crowd_threshold:
-            c.active, c.count, c.last_t = True, n, t
-            out.append(Finding(Analytic.CROWD, Phase.NEW, label, 1.0, None, zone_id=zone.id, count=n))
-        elif c.active and n < max(1, int(zone.crowd_threshold * 0.8)):  # hysteresis: no flapping at the edge
-            c.active, c.count = False, n
-            out.append(Finding(Analytic.CROWD, Phase.END, label, 1.0, None, zone_id=zone.id, count=n))
-        elif c.active and n != c.count and t - c.last_t >= self.cfg.tracker.update_every_s:
-            c.count, c.last_t = n, t
-            out.append(Finding(Analytic.CROWD, Phase.UPDATE, label, 1.0, None, zone_id=zone.id, count=n))
+        """A crowd starts when the zone's estimate reaches its threshold and ends only after the estimate has stayed
+        under `crowd_release` x the threshold for `crowd_hold_s`: flicker in the raw count ends nothing."""
+        threshold = zone.crowd_threshold
+        assert threshold is not None
+        c = self._crowds.get(zone.id)
+        if c is None:
+            c = self._crowds[zone.id] = _CrowdState(CrowdEstimate(zone.crowd_window_s), sorted(zone.classes)[0])
+        est, spread = c.estimate.add(t, n)
+        count = int(est + 0.5)  # half up: a median of an even number of counts can end in .5
+        c.now = count, spread
+
+        def finding(phase: Phase) -> Finding:
+            return Finding(Analytic.CROWD, phase, c.label, 1.0, None, zone_id=zone.id, count=count, count_spread=spread)
+
+        if not c.active:
+            if est >= threshold:
+                c.active, c.count, c.last_t, c.below_since = True, count, t, None
+                out.append(finding(Phase.NEW))
+            return
+        if est < zone.crowd_release * threshold:
+            c.below_since = t if c.below_since is None else c.below_since
+            if t - c.below_since >= zone.crowd_hold_s:
+                c.active, c.count = False, count
+                out.append(finding(Phase.END))
+                return
+        else:
+            c.below_since = None
+        if count != c.count and t - c.last_t >= self.cfg.tracker.update_every_s:
+            c.count, c.last_t = count, t
+            out.append(finding(Phase.UPDATE))
 
     def _lines(self, tracks: list[Track], out: list[Finding]) -> None:
         for line in self.cfg.lines:
             for tr in tracks:
-                if tr.label not in line.classes:
-                    continue
-                p = tr.point
-                s = _side(line, p)
-                if abs(s) < LINE_MARGIN_PX:
-                    continue
-                key = (tr.id, line.id)
-                prev = self._sides.get(key)
-                self._sides[key] = (s, p)
-                if prev is None or (prev[0] > 0) == (s > 0) or not _crosses_segment(line, prev[1], p):
-                    continue
-                direction = "in" if s > 0 else "out"
-                out.append(
-                    Finding(
-                        Analytic.LINE_CROSSING,
-                        Phase.NEW,
-                        tr.label,
-                        tr.score,
-                        tr.box,
-                        tr.id,
-                        line_id=line.id,
-                        direction=direction,
-                    )
-                )
+                if tr.label in line.classes:
+                    direction = self._line_step(line, tr)
+                    if direction is not None:
+                        out.append(
+                            Finding(
+                                Analytic.LINE_CROSSING,
+                                Phase.NEW,
+                                tr.label,
+                                tr.score,
+                                tr.box,
+                                tr.id,
+                                line_id=line.id,
+                                direction=direction,
+                            )
+                        )
+
+    def _line_step(self, line: Line, tr: Track) -> str | None:
+        """Hysteresis: a track crosses when its point, having been on one side of the line, gets beyond the band on
+        the other side after travelling at least min_travel from the furthest point it reached on the first side,
+        and its path last cut the line within the segment. Jitter inside the band, or smaller than min_travel,
+        counts nothing; a crossing makes the new side the one to leave. A track's first point gives its side even
+        inside the band (a person who steps out of a group at the line still counts once he walks on). Returns
+        "in", "out" or None."""
+        p = tr.point
+        s = _side(line, p)
+        side = 1 if s >= 0 else -1
+        key = (tr.id, line.id)
+        st = self._line_states.get(key)
+        if st is None:
+            self._line_states[key] = _LineState(side, s, p, s)
+            return None
+        if (st.prev_s >= 0) != (s >= 0):
+            st.on_segment = _cut_on_segment(line, st.prev, st.prev_s, p, s)
+        st.prev, st.prev_s = p, s
+        if side == st.side:
+            st.reach = s if abs(s) > abs(st.reach) else st.reach
+            return None
+        band, min_travel = _hysteresis(line, tr.box)
+        if abs(s) < band or abs(s - st.reach) < min_travel:
+            return None
+        st.side, st.reach = side, s
+        return ("in" if side > 0 else "out") if st.on_segment else None
 
     # --- abandoned objects -----------------------------------------------------------------------
 

@@ -55,6 +55,7 @@ class EventFactory:
             direction=direction,
             phase=f.phase,
             count=f.count,
+            count_spread=None if f.count_spread is None else round(f.count_spread, 2),
             dwell_s=None if f.dwell_s is None else round(max(0.0, f.dwell_s), 2),
         )
         eid = event_id(self.cfg.camera_id, f.analytic, f.phase, f.track_id, f.zone_id, f.line_id, seq)

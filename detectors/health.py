@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import cv2
-import numpy as np
 
 from detectors.config import HealthConfig
 from detectors.model import Image
 from detectors.motion import Greys, grey_of
+from detectors.tamper import SceneReference
 
 Tamper = Literal["no_signal", "frozen", "blackout", "blur", "scene_change"]
 WIDTH = 320
-BASELINE_TAU_S = 30.0  # how fast the learned sharpness and reference frame follow a healthy scene
+BASELINE_TAU_S = 30.0  # how fast the learned sharpness follows a healthy scene
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,15 +46,22 @@ class HealthMonitor:
     _prev: Image | None = None
     _still_since: float | None = None
     _sharp: float | None = None  # learned baseline sharpness (variance of the Laplacian)
-    _ref_edges: Image | None = None  # reference edge map of the healthy scene
+    _scene: SceneReference = field(init=False)  # the last healthy view, for scene_change (tamper.py)
     _last_frame_t: float | None = None
     _last_t: float | None = None  # time of the last check
     _due_t: float = -float("inf")  # time of the next check
 
-    def signal_lost(self, t: float) -> list[HealthChange]:
-        """The capture reports no frame at time t."""
+    def __post_init__(self) -> None:
+        self._scene = SceneReference(self.cfg.scene_shift, self.cfg.scene_change)
+
+    def signal_lost(self, t: float, since: float | None = None) -> list[HealthChange]:
+        """The capture reports no frame at time t; `since`: when it last had one, or when it started watching a
+        source that never delivered one (a camera dead from the start is out since then, not since t)."""
         out: list[HealthChange] = []
-        since = self._last_frame_t if self._last_frame_t is not None else t
+        if not self.cfg.enabled:
+            return out
+        if since is None:
+            since = self._last_frame_t if self._last_frame_t is not None else t
         self._set("no_signal", t - since >= self.cfg.no_signal_s, t, t - since, out, hold=0.0)
         return out
 
@@ -88,31 +95,22 @@ class HealthMonitor:
 
         # Variance of the Laplacian; int16 holds it exactly for uint8 input and meanStdDev is one pass (~40 % faster).
         sharp = float(cv2.meanStdDev(cv2.Laplacian(g, cv2.CV_16S))[1][0, 0]) ** 2
-        edges = cv2.Canny(g, 50, 150)
-        edges = cv2.dilate(edges, np.ones((5, 5), np.uint8))
         blurred = self._sharp is not None and sharp < self.cfg.blur_ratio * self._sharp
         self._set("blur", not dark and blurred, t, sharp / (self._sharp or 1.0), out)
 
-        lost = 0.0
-        if self._ref_edges is not None and self._ref_edges.shape == edges.shape:
-            n = cv2.countNonZero(self._ref_edges)  # edge maps are 0/255
-            lost = 1.0 - cv2.countNonZero(cv2.bitwise_and(self._ref_edges, edges)) / n if n else 0.0
-        moved = not dark and not blurred and lost >= self.cfg.scene_change
-        self._set("scene_change", moved, t, lost, out)
+        view = self._scene.compare(g)
+        moved = not dark and not blurred and view.moved
+        self._set("scene_change", moved, t, view.value, out)
         if self._conds["scene_change"].active and moved:
             # The camera now looks elsewhere: after reporting, learn the new view as the reference.
-            self._ref_edges, self._sharp = edges, sharp
+            self._scene.follow()
+            self._sharp = sharp
             self._conds["scene_change"] = _Cond(since=None, active=True)
             return out
         if not (dark or blurred or moved or frozen_for > 0):
             a = 1.0 if self._sharp is None else min(1.0, dt / BASELINE_TAU_S)
             self._sharp = sharp if self._sharp is None else self._sharp + a * (sharp - self._sharp)
-            if self._ref_edges is None or a >= 1.0:
-                self._ref_edges = edges
-            elif dt > 0 and lost < 0.2:
-                # Slowly refresh the reference so shadows and parked cars do not count as a moved camera.
-                blend = cv2.addWeighted(self._ref_edges, 1.0 - a, edges, a, 0)
-                self._ref_edges = cv2.threshold(blend, 127, 255, cv2.THRESH_BINARY)[1]
+            self._scene.follow()  # a healthy view: the next check is compared with this one (drift, pans follow)
         return out
 
     def _set(

@@ -11,18 +11,23 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Annotated, Any, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
+from pydantic import ValidationInfo, field_validator, model_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from detectors.errors import ModelError
+from detectors.fields import SECTION, Flag, Int, Invalid, Names, Num, Text
 from detectors.onnxshape import free_spatial_input, input_dims
+from detectors.tiling import CUT_TOLERANCE_PX, SMALLEST_SHARE, Region, cut_sides, layout, merge, scene_scale
 
 Image = npt.NDArray[Any]  # an OpenCV BGR frame (H, W, 3) uint8; cv2's stubs type arrays loosely
 FloatArray = npt.NDArray[np.float32]
+TileFilter = Callable[[tuple[int, int, int, int]], bool]  # whether a tile (x1, y1, x2, y2) is worth inferring
 
 COCO_CLASSES: tuple[str, ...] = (
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
@@ -49,21 +54,62 @@ class Detection:
     label: str
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=SECTION)
 class ModelConfig:
-    path: Path
-    adapter: str = "yolox"
-    input_size: int = 416
-    score_threshold: float = 0.3
-    nms_threshold: float = 0.45
-    classes: tuple[str, ...] = COCO_CLASSES
-    keep: frozenset[str] | None = None  # labels to report; None keeps all
-    threads: int = 1
-    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    """The `model:` section of a camera config (a pydantic model: unknown keys refused, see detectors/config.py)."""
+
+    path: Path  # relative to the camera config file when loaded from one
+    adapter: Annotated[str, Text()] = "yolox"
+    input_size: Annotated[int, Int(32)] = 416
+    score_threshold: Annotated[float, Num(0, 1)] = 0.3
+    nms_threshold: Annotated[float, Num(0, 1)] = 0.45
+    classes: Annotated[tuple[str, ...], Names(ordered=True, nonempty=True)] = COCO_CLASSES  # the output order
+    keep: Annotated[frozenset[str], Names()] | None = None  # labels to report; None (or empty) keeps all
+    threads: Annotated[int, Int(1)] = 1
+    providers: Annotated[tuple[str, ...], Names(ordered=True, nonempty=True)] = ("CPUExecutionProvider",)
     # Letterbox to the frame's own aspect, padded only to the model's stride (a 720x480 frame: 416x288 instead of
     # 416x416, 30 % less work), and infer crops at the full frame's scale. A model exported with a fixed input
     # size has its H and W made symbolic in memory (detectors/onnxshape.py). False: the square of the export.
-    rectangular: bool = True
+    rectangular: Annotated[bool, Flag()] = True
+    # Small objects (detectors/tiling.py; docs/detectors.md, "Small objects"): the smallest person height, in frame
+    # pixels, this camera must find. Frames are then inferred at the scale where that height is MIN_INPUT_PX (40)
+    # at the model's input, when that is above the scale of the frame fitted into input_size; person boxes under
+    # half of it are dropped. None: the fitted scale.
+    scene_min_height_px: Annotated[float, Num(1)] | None = None
+    # At the scene's scale, a frame or crop larger than the input is inferred in tiles of input_size overlapping
+    # by tile_overlap (a share of a tile), merged; the pipeline skips tiles with no motion and no track. False: in
+    # one input (rectangular models only: a square one always tiles).
+    tiling: Annotated[bool, Flag()] = True
+    tile_overlap: Annotated[float, Num(0, 0.75)] = 0.25
+    # With tiles, also infer the region at the fitted scale, for objects too large to lie whole in a tile.
+    tile_full_frame: Annotated[bool, Flag()] = False
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _relative_to_config(cls, v: Any, info: ValidationInfo) -> Any:
+        if not isinstance(v, str | Path) or not str(v):
+            raise Invalid(f"must be the path of an ONNX file, got {v!r}")
+        base = (info.context or {}).get("base")
+        return (base / v).resolve() if base is not None else Path(v)
+
+    @field_validator("keep")
+    @classmethod
+    def _empty_keeps_all(cls, v: frozenset[str] | None) -> frozenset[str] | None:
+        return v or None
+
+    @field_validator("providers")
+    @classmethod
+    def _provider_names(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not all(p.endswith("ExecutionProvider") for p in v):
+            raise Invalid("must be onnxruntime provider names, e.g. [CUDAExecutionProvider, CPUExecutionProvider]")
+        return v
+
+    @model_validator(mode="after")
+    def _keep_known(self) -> ModelConfig:
+        unknown = sorted(set(self.keep or ()) - set(self.classes))
+        if unknown:
+            raise Invalid(f"unknown classes {unknown}", ("keep",))
+        return self
 
 
 class ObjectDetector(Protocol):
@@ -81,7 +127,11 @@ class RegionDetector(Protocol):
 
     def detect(self, frame: Image) -> list[Detection]: ...
 
-    def detect_region(self, frame: Image, region: tuple[int, int, int, int]) -> list[Detection]: ...
+    def detect_region(
+        self, frame: Image, region: tuple[int, int, int, int], wanted: TileFilter | None = None
+    ) -> list[Detection]: ...
+
+    def tiled(self, height: int, width: int) -> bool: ...
 
     def fit_region(
         self, region: tuple[float, float, float, float], height: int, width: int
@@ -180,8 +230,10 @@ class YoloxDetector:
         self.cfg = cfg
         self.stride: int | None = STRIDES[-1] if cfg.rectangular else None
         self.crop_min = 0 if cfg.rectangular else cfg.input_size
+        self.calls = 0  # onnxruntime runs (a tiled frame or crop is several)
 
     def raw(self, blob: FloatArray) -> FloatArray:
+        self.calls += 1
         try:
             out = self.session.run(None, {self.input_name: blob})[0]
         except Exception as exc:  # onnxruntime raises its own untyped errors
@@ -197,22 +249,83 @@ class YoloxDetector:
         return arr
 
     def detect(self, frame: Image) -> list[Detection]:
-        blob, r = letterbox(frame, self.cfg.input_size, stride=self.stride)
-        pred = self.raw(blob)
-        return self.decode(pred, r, frame.shape[1], frame.shape[0], (blob.shape[2], blob.shape[3]))
+        h, w = frame.shape[:2]
+        if self.upscaled(h, w):  # the scene's scale: the whole frame as a region (tiles where it is large)
+            return self.detect_region(frame, (0, 0, w, h))
+        return self._plausible(self._infer(frame, None))
 
-    def detect_region(self, frame: Image, region: tuple[int, int, int, int]) -> list[Detection]:
+    def detect_region(
+        self, frame: Image, region: tuple[int, int, int, int], wanted: TileFilter | None = None
+    ) -> list[Detection]:
         """Boxes, in frame coordinates, of the region x1, y1, x2, y2 inferred at the whole frame's scale (needs
-        `rectangular`; a square model infers the crop at its own input size instead)."""
+        `rectangular`; a square model infers the crop at its own input size instead), in tiles where that scale
+        is the scene's and the region is larger than the model's input; only the tiles `wanted` says yes to."""
+        h, w = frame.shape[:2]
+        r = self.scale(h, w)
+        up = self.upscaled(h, w)
+        if self.tiled(h, w):
+            tiles = self.tile_layout(region, h, w)
+            if len(tiles) > 1:
+                tiles = [t for t in tiles if wanted is None or wanted(t)]
+                return self._plausible(self._detect_tiles(frame, region, tiles, r))
+        return self._plausible(self._infer_crop(frame, region, r if self.stride is not None or up else None))
+
+    def _plausible(self, dets: list[Detection]) -> list[Detection]:
+        """Without person boxes far smaller than the scene's smallest person (tiling.SMALLEST_SHARE of it)."""
+        if self.cfg.scene_min_height_px is None:
+            return dets
+        least = SMALLEST_SHARE * self.cfg.scene_min_height_px
+        return [d for d in dets if d.label != "person" or d.y2 - d.y1 >= least]
+
+    def _infer(self, image: Image, r: float | None) -> list[Detection]:
+        """One inference of `image` letterboxed at scale r (None: fitted into the input)."""
+        blob, r = letterbox(image, self.cfg.input_size, stride=self.stride, scale=r)
+        return self.decode(self.raw(blob), r, image.shape[1], image.shape[0], (blob.shape[2], blob.shape[3]))
+
+    def _infer_crop(self, frame: Image, region: Region, r: float | None) -> list[Detection]:
         x1, y1, x2, y2 = region
-        crop = frame[y1:y2, x1:x2]
-        if self.stride is None:
-            found = self.detect(crop)
-        else:
-            h, w = frame.shape[:2]
-            blob, r = letterbox(crop, self.cfg.input_size, stride=self.stride, scale=self.scale(h, w))
-            found = self.decode(self.raw(blob), r, crop.shape[1], crop.shape[0], (blob.shape[2], blob.shape[3]))
+        found = self._infer(frame[y1:y2, x1:x2], r)
         return [Detection(d.x1 + x1, d.y1 + y1, d.x2 + x1, d.y2 + y1, d.score, d.label) for d in found]
+
+    def _detect_tiles(self, frame: Image, region: Region, tiles: list[Region], r: float) -> list[Detection]:
+        """Infer each tile at scale r (and, with tile_full_frame, the region at the fitted scale), then merge
+        per class: duplicates from overlaps dropped, boxes cut by an inner tile border folded into the whole."""
+        h, w = frame.shape[:2]
+        found: list[Detection] = []
+        cut: list[int] = []
+        for tile in tiles:
+            dets = self._infer_crop(frame, tile, r)
+            boxes = np.array([[d.x1, d.y1, d.x2, d.y2] for d in dets], np.float32).reshape(-1, 4)
+            found += dets
+            cut += cut_sides(boxes, tile, w, h, CUT_TOLERANCE_PX / r).tolist()
+        if self.cfg.tile_full_frame:  # only what may be too large to lie whole in a tile: the tiles have the rest
+            large = self.cfg.tile_overlap * self.tile_px(r)
+            fitted = self.fitted_scale(h, w) if self.stride is not None else None
+            whole = [d for d in self._infer_crop(frame, region, fitted) if max(d.x2 - d.x1, d.y2 - d.y1) > large]
+            found += whole
+            cut += [0] * len(whole)
+        return self._merge(found, np.asarray(cut, np.int8), CUT_TOLERANCE_PX / r)
+
+    def _merge(self, found: list[Detection], cut: npt.NDArray[np.int8], gap: float) -> list[Detection]:
+        out: list[Detection] = []
+        labels = np.array([d.label for d in found])
+        boxes = np.array([[d.x1, d.y1, d.x2, d.y2] for d in found], np.float32).reshape(-1, 4)
+        scores = np.array([d.score for d in found], np.float32)
+        for label in dict.fromkeys(labels.tolist()):
+            idx = np.flatnonzero(labels == label)
+            kept, kept_scores = merge(boxes[idx], scores[idx], cut[idx], self.cfg.nms_threshold, gap)
+            for b, score in zip(kept.tolist(), kept_scores.tolist(), strict=True):
+                out.append(Detection(b[0], b[1], b[2], b[3], score, label))
+        return out
+
+    def tile_px(self, r: float) -> int:
+        """A tile's largest side in frame pixels at scale r: the model's input size at the input."""
+        return max(1, math.floor(self.cfg.input_size / r))
+
+    def tile_layout(self, region: Region, height: int, width: int) -> list[Region]:
+        """The tiles of `region` in a height x width frame at its scale (tiling.layout, sides in whole strides)."""
+        r = self.scale(height, width)
+        return layout(region, self.tile_px(r), self.cfg.tile_overlap, (self.stride or 1) / r)
 
     def fit_region(
         self, region: tuple[float, float, float, float], height: int, width: int
@@ -231,8 +344,20 @@ class YoloxDetector:
         return a, c, b, d
 
     def scale(self, height: int, width: int) -> float:
+        """The inference scale of a frame of this size: fitted into the input, or the scene's (tiling.py)."""
+        return scene_scale(self.fitted_scale(height, width), self.cfg.scene_min_height_px)
+
+    def fitted_scale(self, height: int, width: int) -> float:
         """The letterbox scale of a whole frame of this size."""
         return min(self.cfg.input_size / height, self.cfg.input_size / width)
+
+    def tiled(self, height: int, width: int) -> bool:
+        """Frames of this size are inferred in tiles (a region larger than one, that is)."""
+        return self.upscaled(height, width) and (self.cfg.tiling or self.stride is None)
+
+    def upscaled(self, height: int, width: int) -> bool:
+        """Frames of this size are inferred at the scene's scale, above the fitted one."""
+        return self.scale(height, width) > self.fitted_scale(height, width)
 
     def decode(
         self, pred: FloatArray, r: float, width: int, height: int, input_hw: tuple[int, int] | None = None

@@ -14,10 +14,10 @@ import numpy as np
 from detectors.analytics import Analytics, Finding
 from detectors.background import StaticForeground
 from detectors.capture import FrameSource, Lost, Sample, is_stream
-from detectors.config import CameraConfig
+from detectors.config import CameraConfig, check_frame
 from detectors.events import EventFactory
 from detectors.health import HealthChange, HealthMonitor
-from detectors.model import Detection, Image, ObjectDetector, RegionDetector
+from detectors.model import Detection, Image, ObjectDetector, RegionDetector, TileFilter
 from detectors.motion import Greys, Motion, MotionGate
 from detectors.publish import Sink
 from detectors.tracker import Box, Track, Tracker, covered
@@ -31,6 +31,10 @@ CROP_MIN_PX = 96  # a crop inferred at the frame's scale is at least this wide a
 FOLLOW_MOVE = 0.3
 TRACK_MARGIN = 0.25  # a track explains motion within its predicted box grown by this fraction of its size...
 TRACK_MARGIN_PX = 16.0  # ...plus this many pixels
+LOST_TICK_S = 1.0  # a stream that is down is reported this often: no_signal comes within 1 s of no_signal_s
+# A tile is inferred when a changed pixel lies within this many frame pixels of it (a walker's moving legs in one
+# tile, the body in the next) or a track's predicted box (grown as above) overlaps it; the others are skipped.
+TILE_MOTION_PX = 64
 
 
 @dataclass
@@ -56,6 +60,13 @@ def _cells(box: Box, scale: float, grow: float, grow_px: float, shape: tuple[int
     c1, r1 = max(0, int((x1 - gx) * scale)), max(0, int((y1 - gy) * scale))
     c2, r2 = min(shape[1], int((x2 + gx) * scale) + 1), min(shape[0], int((y2 + gy) * scale) + 1)
     return c1, r1, c2, r2
+
+
+def _grown(box: Box) -> Box:
+    """A track's predicted box grown as for following (TRACK_MARGIN of its size plus TRACK_MARGIN_PX)."""
+    x1, y1, x2, y2 = box
+    gx, gy = (x2 - x1) * TRACK_MARGIN + TRACK_MARGIN_PX, (y2 - y1) * TRACK_MARGIN + TRACK_MARGIN_PX
+    return (x1 - gx, y1 - gy, x2 + gx, y2 + gy)
 
 
 class Pipeline:
@@ -85,6 +96,7 @@ class Pipeline:
         self._seq = 0
         self._last_t = 0.0
         self._last_frame: Image | None = None
+        self._frame_shape: tuple[int, ...] | None = None
 
     def when(self, t: float) -> datetime:
         return self.start + timedelta(seconds=t) if self.start is not None else datetime.fromtimestamp(t, UTC)
@@ -112,15 +124,20 @@ class Pipeline:
             return (float(fx1), float(fy1), float(fx2), float(fy2))
         return (x1, y1, x2, y2)
 
-    def infer(self, frame: Image, region: Box | None) -> tuple[list[Detection], Box | None]:
+    def infer(
+        self, frame: Image, region: Box | None, wanted: TileFilter | None = None
+    ) -> tuple[list[Detection], Box | None]:
         t0 = time.perf_counter()
         if region is not None:
             x1, y1, x2, y2 = (int(v) for v in region)
             if self._regional:
-                dets = cast(RegionDetector, self.detector).detect_region(frame, (x1, y1, x2, y2))
+                dets = cast(RegionDetector, self.detector).detect_region(frame, (x1, y1, x2, y2), wanted)
             else:
                 found = self.detector.detect(frame[y1:y2, x1:x2])
                 dets = [Detection(d.x1 + x1, d.y1 + y1, d.x2 + x1, d.y2 + y1, d.score, d.label) for d in found]
+        elif wanted is not None:  # the whole frame, in the tiles worth inferring
+            h, w = frame.shape[:2]
+            dets = cast(RegionDetector, self.detector).detect_region(frame, (0, 0, w, h), wanted)
         else:
             dets, region = self.detector.detect(frame), None
         self.stats.infer_s += time.perf_counter() - t0
@@ -132,6 +149,9 @@ class Pipeline:
         self.stats.frames += 1
         self._last_t, self._last_frame = t, frame
         when = self.when(t)
+        if frame.shape[:2] != self._frame_shape:  # the first frame, or a stream that changed its size
+            check_frame(self.cfg, frame.shape[1], frame.shape[0])  # zones and lines inside it, or ConfigError
+            self._frame_shape = frame.shape[:2]
         self.analytics.set_frame_size(frame.shape[1], frame.shape[0])
         greys = Greys(frame)  # the small grey frames health, motion and the static model share
         events = [self._health_event(c, when, frame) for c in self.health.frame(greys, t)]
@@ -144,13 +164,14 @@ class Pipeline:
         verify = self._since_verify >= self.cfg.motion.still_every and bool(self.tracker.tracks)
         if full or verify or (motion.moving and not self._followed(motion, t)):
             region = None if full else self.crop_region(frame, self._look_at(frame, motion, verify, t))
+            wanted = None if full else self._tiles_wanted(frame, motion, t)
             if region is None:
-                self._since_full = 0
+                self._since_full = 0 if wanted is None else self._since_full  # skipped tiles: not a full look
                 self.stats.full += 1
             if verify or region is None or self._covers_tracks(region, t):  # as good as a verification
                 self._since_verify = 0
             self._since_infer, self._infer_t = 0, t
-            dets, region = self.infer(frame, region)
+            dets, region = self.infer(frame, region, wanted)
             _, ended = self.tracker.update(dets, t, region)
         elif motion.moving:
             self.stats.followed += 1
@@ -159,6 +180,31 @@ class Pipeline:
         findings = self.analytics.step(t, when, tracks, ended, blobs)
         events += [self._event(f, when, frame) for f in findings]
         return events
+
+    def _tiles_wanted(self, frame: Image, motion: Motion, t: float) -> TileFilter | None:
+        """Where the detector tiles frames (a scene scale, detectors/tiling.py): the tiles worth inferring, those
+        near a changed pixel or under any track's predicted box. A track never lies in a skipped tile, so the
+        tracker still judges every track inside the inferred region. None: every tile (no tiling, or the first
+        frame, where motion has no mask)."""
+        h, w = frame.shape[:2]
+        if not self._regional or not cast(RegionDetector, self.detector).tiled(h, w):
+            return None
+        mask = motion.mask if motion.moving else None
+        if motion.moving and mask is None:
+            return None
+        scale = mask.shape[1] / w if mask is not None else 0.0
+        boxes = [_grown(tr.predict(t)) for tr in self.tracker.tracks.values()]
+
+        def wanted(tile: tuple[int, int, int, int]) -> bool:
+            x1, y1, x2, y2 = tile
+            if mask is not None:
+                r1, r2 = max(0, int((y1 - TILE_MOTION_PX) * scale)), math.ceil((y2 + TILE_MOTION_PX) * scale)
+                c1, c2 = max(0, int((x1 - TILE_MOTION_PX) * scale)), math.ceil((x2 + TILE_MOTION_PX) * scale)
+                if mask[r1:r2, c1:c2].any():
+                    return True
+            return any(b[0] < x2 and x1 < b[2] and b[1] < y2 and y1 < b[3] for b in boxes)
+
+        return wanted
 
     def _covers_tracks(self, region: Box, t: float) -> bool:
         """Every track's predicted box is mostly inside `region` (the tracker judges all of them there)."""
@@ -176,9 +222,7 @@ class Pipeline:
             parts.append(motion.region)
         for tr in self.tracker.tracks.values():
             if verify or tr.missed_s > 0:
-                x1, y1, x2, y2 = tr.predict(t)
-                gx, gy = (x2 - x1) * TRACK_MARGIN + TRACK_MARGIN_PX, (y2 - y1) * TRACK_MARGIN + TRACK_MARGIN_PX
-                parts.append((x1 - gx, y1 - gy, x2 + gx, y2 + gy))
+                parts.append(_grown(tr.predict(t)))
         if not parts:
             return None
         h, w = frame.shape[:2]
@@ -229,7 +273,8 @@ class Pipeline:
 
     def lost(self, lost: Lost) -> list[VideoDetectionEvent]:
         self.stats.lost += 1
-        return [self._health_event(c, self.when(lost.t), None) for c in self.health.signal_lost(lost.t)]
+        changes = self.health.signal_lost(lost.t, lost.since)
+        return [self._health_event(c, self.when(lost.t), None) for c in changes]
 
     def close(self) -> list[VideoDetectionEvent]:
         """End of the source: end every open track and analytic."""
@@ -268,7 +313,7 @@ def run(
     if start is None and not is_stream(source):
         start = datetime.now(UTC)
     pipe = Pipeline(cfg, detector, start=None if is_stream(source) else start, gating=gating)
-    capture = FrameSource(source, cfg.sample_fps, threads=cfg.decode_threads)
+    capture = FrameSource(source, cfg.sample_fps, threads=cfg.decode_threads, tick_s=LOST_TICK_S)
     try:
         for item in capture.frames():
             out = pipe.lost(item) if isinstance(item, Lost) else pipe.process(item)

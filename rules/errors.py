@@ -2,27 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True, slots=True)
-class SourceLocation:
-    """1-based line and column in a rule file."""
-
-    file: str
-    line: int
-    col: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
-
-    def shifted(self, text: str, offset: int) -> SourceLocation:
-        """The location `offset` characters into `text`, when `text` starts at this location."""
-        before = text[:offset]
-        newlines = before.count("\n")
-        if newlines == 0:
-            return SourceLocation(self.file, self.line, self.col + offset)
-        return SourceLocation(self.file, self.line + newlines, offset - before.rfind("\n"))
+# Defined beside the YAML reader that rules and detectors share (schemas/yamlpos.py), re-exported here.
+from schemas.yamlpos import SourceLocation as SourceLocation
 
 
 class SaqshyError(Exception):

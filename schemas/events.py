@@ -74,6 +74,9 @@ class VideoDetection(Contract):
     direction: Literal["in", "out"] | None = None
     phase: Phase = Phase.NEW
     count: NonNegInt | None = None
+    # crowd: `count` is an estimate (the median of the per-sample counts over the zone's window), this its
+    # spread (their standard deviation), so a consumer can tell a steady 30 from a flickering one
+    count_spread: Annotated[float, Field(ge=0.0)] | None = None
     dwell_s: Annotated[float, Field(ge=0.0)] | None = None
     tamper: Literal["no_signal", "frozen", "blackout", "blur", "scene_change"] | None = None
     snapshot: str | None = None

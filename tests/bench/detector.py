@@ -18,8 +18,18 @@ decodes on the camera config's `decode_threads` (default 1, one worker per core)
 Decode-only and the gated worker run ROUNDS times, interleaved, each reported by its best round (wall and CPU
 apart); the square and ungated variants once.
   inferences_gated  detector calls out of `samples` (full_frames_gated of them on the whole frame)
+  fps_gated_tiled   the gated worker with `model.scene_min_height_px` set (SCENE_MIN_HEIGHT_PX: ABODA as if it
+                    had to find people 30 px tall, 3 x 2 tiles a whole frame; the walkway 25 px, 2 x 2), ratio_tiled
+                    and ratio_cpu_tiled against the same decode-only; onnx_runs_tiled: onnxruntime runs (tiles)
 The top-level figures are the ABODA clip's (a typical fixed camera: a still scene with occasional people);
 the walkway clip, busy in every frame, is reported beside it under "clips". No GPU here: CUDA is not measured.
+Small people (tests/detectors/labels): the detector alone on the hand-labelled frames, the walkway's in 2x2
+mosaics at 1280x960 (people 29-120 px tall, 720p-class width), per setting in "labelled": recall and precision
+by person height, count_mae (mean absolute error of the person count per frame), CPU ms per frame. Top level:
+  recall_small      recall of people 60-100 px tall in the mosaics with the recommended setting
+                    (RECOMMENDED: scene_min_height_px 60, tiled); recall_small_default at the default 416 input
+  count_mae         the recommended setting's count error per mosaic; count_mae_default the default's
+  tiling_ms         CPU ms per mosaic, tiled; default_ms the default's (tiling_cost: their ratio)
 int8 is not offered: static int8 (onnxruntime.quantization, QOperator u8/s8) measured 0-10 % faster on full
 frames and no faster on crops on this AVX2 CPU, and needs the `onnx` package (docs/detectors.md).
 """
@@ -32,12 +42,15 @@ import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import cv2
 
 from detectors.config import load_config
-from detectors.model import load_detector
+from detectors.model import Image, ModelConfig, YoloxDetector, load_detector
 from detectors.pipeline import Stats, run
+from tests.detectors.labels.evaluate import HERE as LABELS
+from tests.detectors.labels.evaluate import Detect, Labelled, evaluate, load, mosaics
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT / ".." / "shared"
@@ -52,6 +65,16 @@ CLIPS = {
 
 
 ROUNDS = 3  # decode-only and the gated worker, interleaved; the best of each
+SCENE_MIN_HEIGHT_PX = {"aboda": 30.0, "walkway": 25.0}  # the tiled worker's scene (whole frames in 6 and 4 tiles)
+RECOMMENDED: dict[str, object] = {"scene_min_height_px": 60.0}  # docs/detectors.md, for the 1280-px mosaics
+SETTINGS: dict[str, dict[str, object]] = {
+    "default": {},
+    "input_640": {"input_size": 640},
+    "input_832": {"input_size": 832},
+    "scene_60_tiles": RECOMMENDED,
+    "scene_60_one_input": {**RECOMMENDED, "tiling": False},
+    "scene_45_tiles": {"scene_min_height_px": 45.0},
+}
 
 
 class NullSink:
@@ -87,16 +110,20 @@ class Run:
     wall_s: float
     cpu_s: float
     stats: Stats
+    onnx_runs: int = 0
 
 
-def worker(clip: Path, config: Path, gating: bool, rectangular: bool = True) -> Run:
+def worker(
+    clip: Path, config: Path, gating: bool, rectangular: bool = True, scene_min_height_px: float | None = None
+) -> Run:
     cfg = load_config(config)
-    model = replace(cfg.model, threads=1, rectangular=rectangular)
+    model = replace(cfg.model, threads=1, rectangular=rectangular, scene_min_height_px=scene_min_height_px)
     cfg = replace(cfg, snapshot_dir=None, model=model)
     detector = load_detector(cfg.model)
     t0, c0 = time.perf_counter(), time.process_time()
     stats = run(cfg, str(clip), detector, NullSink(), start=datetime(2026, 1, 1, tzinfo=UTC), gating=gating)
-    return Run(time.perf_counter() - t0, time.process_time() - c0, stats)
+    runs = getattr(detector, "calls", stats.inferences)
+    return Run(time.perf_counter() - t0, time.process_time() - c0, stats, runs)
 
 
 def measure(name: str, clip: Path, config: Path) -> dict[str, float | int]:
@@ -116,13 +143,15 @@ def measure(name: str, clip: Path, config: Path) -> dict[str, float | int]:
     default_s, default_cpu = min(w for w, _ in defaults), min(c for _, c in defaults)
     dec_s, dec_cpu = min(own_s, default_s), min(own_cpu, default_cpu)  # the harder yardstick of the two
     print(f"{name}: decode-only {frames / own_s:.0f} / {frames / default_s:.0f} frames/s", file=sys.stderr)
-    gated = Run(min(r.wall_s for r in gateds), min(r.cpu_s for r in gateds), gateds[0].stats)
+    gated = Run(min(r.wall_s for r in gateds), min(r.cpu_s for r in gateds), gateds[0].stats, gateds[0].onnx_runs)
     g = gated.stats
     print(f"{name}: gated {frames / gated.wall_s:.0f} frames/s, {g.inferences}/{g.frames} inferred", file=sys.stderr)
     square = worker(clip, config, True, rectangular=False)
     print(f"{name}: gated, square letterbox {frames / square.wall_s:.0f} frames/s", file=sys.stderr)
     ungated = worker(clip, config, False)
     print(f"{name}: ungated {frames / ungated.wall_s:.0f} frames/s", file=sys.stderr)
+    tiled = worker(clip, config, True, scene_min_height_px=SCENE_MIN_HEIGHT_PX[name])
+    print(f"{name}: gated, tiled {frames / tiled.wall_s:.0f} frames/s, {tiled.onnx_runs} runs", file=sys.stderr)
     return {
         "frames": frames,
         "samples": g.frames,
@@ -148,7 +177,49 @@ def measure(name: str, clip: Path, config: Path) -> dict[str, float | int]:
         "infer_ms": round(g.infer_ms, 2),  # a mean over crops and full frames
         "infer_ms_square": round(square.stats.infer_ms, 2),
         "infer_ms_ungated": round(ungated.stats.infer_ms, 2),  # whole frames
+        "scene_min_height_px_tiled": SCENE_MIN_HEIGHT_PX[name],
+        "fps_gated_tiled": round(frames / tiled.wall_s, 1),
+        "ratio_tiled": round(dec_s / tiled.wall_s, 3),
+        "ratio_cpu_tiled": round(dec_cpu / tiled.cpu_s, 3),
+        "inferences_gated_tiled": tiled.stats.inferences,
+        "onnx_runs_gated": gated.onnx_runs,
+        "onnx_runs_tiled": tiled.onnx_runs,
+        "infer_ms_tiled": round(tiled.stats.infer_ms, 2),  # per inference (a tiled one is several runs)
     }
+
+
+def boxes_of(det: YoloxDetector) -> Detect:
+    def boxes(image: Image) -> list[tuple[tuple[float, float, float, float], float]]:
+        return [((d.x1, d.y1, d.x2, d.y2), d.score) for d in det.detect(image)]
+
+    return boxes
+
+
+def labelled() -> dict[str, dict[str, dict[str, Any]]]:
+    """Each SETTINGS entry on the labelled frames: the walkway's mosaics, the walkway and ABODA as they are."""
+    sets: dict[str, list[Labelled]] = {}
+    for name, (clip, _) in CLIPS.items():
+        labels = LABELS / {"aboda": "aboda_video4.json", "walkway": "pets2009_walkway.json"}[name]
+        if clip.is_file():
+            sets[name] = load(labels, clip)
+    if "walkway" in sets:
+        sets = {"walkway_mosaic_1280": mosaics(sets["walkway"]), **sets}
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for setting, kw in SETTINGS.items():
+        det = YoloxDetector(ModelConfig(MODEL, keep=frozenset({"person"}), **kw))  # type: ignore[arg-type]
+        det.detect(next(iter(sets.values()))[0].image)  # warm-up: onnxruntime's first run of a shape is slow
+        for name, frames in sets.items():
+            det.calls = 0
+            c0 = time.process_time()
+            score = evaluate(boxes_of(det), frames)
+            ms = 1000 * (time.process_time() - c0) / len(frames)
+            out.setdefault(name, {})[setting] = {
+                "cpu_ms_per_frame": round(ms, 1),
+                "onnx_runs_per_frame": round(det.calls / len(frames), 1),
+                **score.table(),
+            }
+            print(f"labelled {name} {setting}: {out[name][setting]['all']}, {ms:.0f} ms", file=sys.stderr)
+    return out
 
 
 def ffmpeg_threads() -> int:
@@ -190,6 +261,20 @@ def main() -> None:
         "cuda": "not measured: no GPU here",
     }
     out["clips"] = clips
+    sets = labelled()
+    mosaic = sets.get("walkway_mosaic_1280")
+    if mosaic:
+        best, plain = mosaic["scene_60_tiles"], mosaic["default"]
+        out |= {
+            "recall_small": best["60-100"]["recall"],
+            "recall_small_default": plain["60-100"]["recall"],
+            "count_mae": best["all"]["count_mae"],
+            "count_mae_default": plain["all"]["count_mae"],
+            "tiling_ms": best["cpu_ms_per_frame"],
+            "default_ms": plain["cpu_ms_per_frame"],
+            "tiling_cost": round(best["cpu_ms_per_frame"] / plain["cpu_ms_per_frame"], 2),
+        }
+    out["labelled"] = sets
     print(json.dumps(out))
 
 
