@@ -7,7 +7,7 @@ DEMO_DIR   ?= build/demo
 DEMO_HOURS ?= 24
 DEMO_SEED  ?= 7
 
-.PHONY: install lock demo test test-full fuzz test-fast bench lint format rules-test kafka-up kafka-down topics asyncapi clean
+.PHONY: install lock demo test test-full chaos fuzz test-fast bench lint format rules-test kafka-up kafka-down topics asyncapi clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,12 @@ test-full: install
 	infra/kafka/kafka.sh fetch
 	infra/flink/flink.sh fetch
 	$(BIN)/python -m pytest -q --durations=25
+
+# The chaos suite in full (tests/chaos: broker restarts under a working worker, every cycle); `make test` runs
+# a share of its cycles. Figures per scenario go to build/chaos.jsonl.
+chaos: install
+	infra/kafka/kafka.sh fetch
+	SAQSHY_TEST_SCALE=1 $(BIN)/python -m pytest -q -s tests/chaos
 
 # Every fuzz case (over 100,000; some 10 minutes): `make test` runs a tenth of them.
 fuzz: install

@@ -6,9 +6,11 @@ through streams.kafka.settings.KafkaSettings; --bootstrap overrides the servers.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -275,3 +277,9 @@ def worker(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     w.run()
+    hung = len(getattr(getattr(w, "txn", None), "abandoned", ()))
+    if hung:  # a librdkafka call still blocks in them: destroying them could hang or crash (streams/kafka/txn.py)
+        logging.getLogger("saqshy.worker").warning("exiting past %d producer(s) left in a hung librdkafka call", hung)
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(0)

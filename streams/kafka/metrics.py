@@ -26,6 +26,9 @@ class WorkerMetrics:
         self.state_bytes = Gauge(
             "saqshy_state_bytes", "Size of the last snapshot of each partition", ["partition"], registry=r
         )
+        self.transactions = Counter(
+            "saqshy_transactions", "Transactions ended, by outcome (committed, aborted)", ["outcome"], registry=r
+        )
         self.partitions = Gauge("saqshy_partitions", "Partitions this worker owns", registry=r)
         self._events_in: dict[str, int] = {}
         if port is not None:

@@ -19,7 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_INVALID,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from schemas import DeadLetter
 from schemas.topics import EVENT_TOPICS
@@ -32,6 +41,7 @@ from streams.kafka.reference import ReferenceReader
 from streams.kafka.rulewatch import RuleWatcher
 from streams.kafka.settings import KafkaSettings
 from streams.kafka.topics import STATE, UNSORTED
+from streams.kafka.txn import ProducerUnavailable, TransactionAborted, Transactions
 from streams.live import AlignedMerge, Output, PartitionRuntime
 from streams.partitioning import Mode, plan_for
 
@@ -201,29 +211,32 @@ class Worker:
         self.unsorted = t(UNSORTED)
         self.merged = [x for x in self.topics["in"] if x != self.unsorted]
         self.state_topic = t(STATE)
-        self.consumer = Consumer(
-            settings.consumer_config(
-                config.group,
-                **{
-                    "isolation.level": "read_committed",
-                    "partition.assignment.strategy": "range",
-                    "group.instance.id": f"{config.group}.{config.instance_id}",
-                    "session.timeout.ms": int(config.session_timeout * 1000),
-                    "fetch.wait.max.ms": 20,  # a quiet input answers fast, so the merge never waits long
-                },
-            )
+        self._consumer_config = settings.consumer_config(
+            config.group,
+            **{
+                "isolation.level": "read_committed",
+                "partition.assignment.strategy": "range",
+                "group.instance.id": f"{config.group}.{config.instance_id}",
+                "session.timeout.ms": int(config.session_timeout * 1000),
+                "fetch.wait.max.ms": 20,  # a quiet input answers fast, so the merge never waits long
+            },
         )
-        self.producer = Producer(
-            settings.producer_config(
-                **{
-                    "transactional.id": f"{config.group}.{config.instance_id}",
-                    "message.max.bytes": 64 * 1024 * 1024,
-                    "linger.ms": 2,
-                }
-            )
+        self.consumer = Consumer(self._consumer_config)
+        self._consumer_dead = False  # a fatal consumer error: it is being replaced, its callbacks only drop state
+        producer_config = settings.producer_config(
+            **{
+                "transactional.id": f"{config.group}.{config.instance_id}",
+                "message.max.bytes": 64 * 1024 * 1024,
+                "linger.ms": 2,
+            }
         )
-        self.producer.init_transactions(30)
-        self.producer.begin_transaction()
+        self.txn = Transactions(
+            lambda: Producer(producer_config),
+            running=lambda: self.running,
+            on_abort=lambda reason: self.metrics.transactions.labels("aborted").inc(),
+        )
+        self._assigned: set[tuple[str, int]] = set()  # what the group gave this worker, as (topic, partition)
+        self._rewind_due = False  # a transaction aborted and the partitions' state is not yet restored
         self._pending = False
         self._last_commit = self._last_snapshot = self._last_reload = time.monotonic()
         self._commit_cost = 0.0  # seconds a commit blocks the loop, smoothed
@@ -266,6 +279,17 @@ class Worker:
             consumer.close()
 
     def _on_assign(self, consumer: Consumer, tps: list[TopicPartition]) -> None:
+        self._assigned |= {(tp.topic, tp.partition) for tp in tps}
+        log.info("assigned %d input partitions: %s", len(tps), sorted({tp.partition for tp in tps}))
+        try:
+            self._restore(consumer, tps)
+        except KafkaException as exc:  # the broker is away: the loop restores them once it answers
+            log.warning("cannot restore the assigned partitions yet: %s", exc.args[0])
+            self._rewind_due = True
+
+    def _restore(self, consumer: Consumer, tps: list[TopicPartition]) -> None:
+        """Each partition's state from its newest snapshot, its inputs from the snapshot's offsets, outputs
+        suppressed up to the group's committed offsets; then the consumer reads from there."""
         numbers = {tp.partition for tp in tps} - set(self.parts)
         snapshots = self._read_snapshots(numbers) if numbers else {}
         committed = {_tp(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=30)}
@@ -291,9 +315,16 @@ class Worker:
             self.parts[p] = part
         for tp in tps:
             if tp.partition in numbers and tp.partition not in snapshots and tp.offset < 0:
-                offset = committed.get(_tp(tp.topic, tp.partition), OFFSET_INVALID)
-                if offset >= 0:
-                    self.done[_tp(tp.topic, tp.partition)] = offset
+                key = _tp(tp.topic, tp.partition)
+                offset = committed.get(key, OFFSET_INVALID)
+                if offset > 0:
+                    # inputs committed before the partition's first snapshot (a fault right after the start): the
+                    # state is rebuilt from the log's start, the committed outputs suppressed as after a restore
+                    tp.offset = OFFSET_BEGINNING
+                    self.done[key] = 0
+                    self.parts[tp.partition].suppress_until[key] = offset
+                elif offset == 0:
+                    self.done[key] = 0
         if self.config.bounded:
             for tp in tps:
                 self.ends[_tp(tp.topic, tp.partition)] = consumer.get_watermark_offsets(tp, 10)[1]
@@ -301,15 +332,86 @@ class Worker:
         self.metrics.partitions.set(len(self.parts))
 
     def _on_revoke(self, consumer: Consumer, tps: list[TopicPartition]) -> None:
-        self.commit(snapshot=True)
+        log.info("revoked %d input partitions: %s", len(tps), sorted({tp.partition for tp in tps}))
+        if not self._consumer_dead:
+            self.commit(snapshot=True)  # a failure aborts: the next owner restores the committed state either way
+        self._drop(tps)
+        consumer.unassign()
+
+    def _on_lost(self, consumer: Consumer, tps: list[TopicPartition]) -> None:
+        """The session expired (the broker away longer than the session timeout): another member may own these
+        partitions now, so nothing of the open transaction may commit."""
+        log.warning("lost %d input partitions (session expired)", len(tps))
+        if self._pending:
+            self._abort("partitions lost")
+        self._drop(tps)
+        consumer.unassign()
+
+    def _drop(self, tps: list[TopicPartition]) -> None:
         for p in {tp.partition for tp in tps}:
             self.parts.pop(p, None)
         for tp in tps:
             for book in (self.done, self.fetched, self.ends):
                 book.pop(_tp(tp.topic, tp.partition), None)
             self.paused.discard((tp.topic, tp.partition))
-        consumer.unassign()
+            self._assigned.discard((tp.topic, tp.partition))
+        self._rewind_due = self._rewind_due and bool(self._assigned)
         self.metrics.partitions.set(len(self.parts))
+
+    def _abort(self, reason: str) -> None:
+        """Abort the open transaction; every partition's state goes back to what is committed."""
+        try:
+            self.txn.abort(reason)
+        except ProducerUnavailable as exc:
+            log.warning("%s", exc)
+        self._rewind()
+
+    def _rewind(self) -> None:
+        """Forget every partition's uncommitted state; the loop restores it from the committed snapshot and
+        offsets (`_try_restore`) before it reads on, so the aborted outputs are made again, exactly."""
+        self.parts.clear()
+        self.done.clear()
+        self.fetched.clear()
+        self._highs.clear()
+        if self.paused:
+            self.consumer.resume([TopicPartition(t, p) for t, p in self.paused])
+            self.paused.clear()
+        self._pending = False
+        self._rewind_due = bool(self._assigned)
+
+    def _subscribe(self) -> None:
+        self.consumer.subscribe(
+            self.topics["in"], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+        )
+
+    def _replace_consumer(self, reason: str) -> None:
+        """A fatal consumer error (e.g. a static member fenced after its session expired while the broker was
+        away) ends that consumer for good: abort what it read into the open transaction, forget the
+        uncommitted state, and join the group again with a new consumer under the same instance id."""
+        log.warning("consumer failed for good (%s): joining the group again with a new consumer", reason)
+        if self._pending:
+            self._abort(f"consumer failed: {reason}")
+        self._consumer_dead = True
+        try:
+            with contextlib.suppress(KafkaException, RuntimeError):
+                self.consumer.close()
+        finally:
+            self._consumer_dead = False
+        self._drop([TopicPartition(t, p) for t, p in self._assigned])
+        self._rewind()
+        self.consumer = Consumer(self._consumer_config)
+        self._subscribe()
+
+    def _try_restore(self) -> None:
+        tps = [TopicPartition(t, p) for t, p in sorted(self._assigned)]
+        try:
+            self._restore(self.consumer, tps)
+        except KafkaException as exc:
+            log.warning("restoring %d input partitions failed (%s); retrying", len(tps), exc.args[0])
+            time.sleep(1.0)
+            return
+        self._rewind_due = False
+        log.info("restored %d partitions to their committed state", len(self.parts))
 
     def _processed(self, partition: int | None = None) -> dict[str, int]:
         """Next offset to process per input "topic:p": what commits and snapshots refer to (messages fetched
@@ -317,13 +419,24 @@ class Worker:
         return {k: v for k, v in self.done.items() if partition is None or int(k.rsplit(":", 1)[1]) == partition}
 
     def commit(self, snapshot: bool = False) -> None:
-        """Close the transaction: outputs, offsets and (when due) snapshots become visible together."""
+        """Close the transaction: outputs, offsets and (when due) snapshots become visible together. A failure
+        aborts it (Transactions) and rewinds every partition to its committed state."""
+        if self._rewind_due:
+            return  # nothing uncommitted to keep: the state is being restored
+        try:
+            self._commit(snapshot)
+        except TransactionAborted:
+            self._rewind()
+        except KafkaException as exc:  # a produce into a transaction in an error state
+            self._abort(f"produce failed: {exc.args[0]}")
+
+    def _commit(self, snapshot: bool) -> None:
         forced = [p for p, part in self.parts.items() if part.must_snapshot]
         if snapshot or forced:
             for p, part in self.parts.items():
                 if part.dirty and (snapshot or part.must_snapshot):
                     data = part.runtime.snapshot(self._processed(p))
-                    self.producer.produce(self.state_topic, data, self._state_key(p))
+                    self.txn.produce(self.state_topic, data, self._state_key(p))
                     self.metrics.state_bytes.labels(str(p)).set(len(data))
                     part.dirty = part.must_snapshot = False
             if snapshot:
@@ -332,20 +445,27 @@ class Worker:
         if not self._pending and not snapshot:
             return
         began = time.monotonic()
-        positions = [TopicPartition(k.rsplit(":", 1)[0], int(k.rsplit(":", 1)[1]), v) for k, v in self.done.items()]
-        if positions:
-            self.producer.send_offsets_to_transaction(positions, self.consumer.consumer_group_metadata(), 30)
-        self.producer.commit_transaction(30)
-        self.producer.begin_transaction()
+        positions = [TopicPartition(k.rsplit(":", 1)[0], int(k.rsplit(":", 1)[1]), v) for k, v in self._positions()]
+        self.txn.commit(positions, self.consumer.consumer_group_metadata())
+        self.metrics.transactions.labels("committed").inc()
         self._pending = False
         now = time.monotonic()
         self._commit_cost += 0.2 * (now - began - self._commit_cost)
         self._last_commit = now
 
+    def _positions(self) -> list[tuple[str, int]]:
+        """The input offsets a commit records: what is processed, but never less than what is committed. While
+        a restored partition replays (outputs suppressed), committing its replay position would move the
+        group's offset back, and a second fault in the replay would then emit the suppressed outputs again."""
+        floor: dict[str, int] = {}
+        for part in self.parts.values():
+            floor.update(part.suppress_until)
+        return [(k, max(v, floor.get(k, v))) for k, v in self.done.items()]
+
     # --- output --------------------------------------------------------------------------------
     def _emit(self, out: Output) -> None:
         for rec in self.outputs.records(out):
-            self.producer.produce(rec.topic, rec.value, rec.key, headers=rec.headers)  # type: ignore[arg-type]
+            self.txn.produce(rec.topic, rec.value, rec.key, headers=rec.headers)
         if out and self.on_output is not None:
             self.on_output(out)
         self._pending = True
@@ -494,16 +614,22 @@ class Worker:
         watch = BoundedWatch(self.config.bounded_stall, stop_after) if bounded else None
         ref = ReferenceReader(self.settings, self.config.group)
         self._read_reference(ref, until_end=True)
-        self.consumer.subscribe(self.topics["in"], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        self._subscribe()
         try:
             poll = min(self.config.batch, self.config.pause_at)
             while self.running and (deadline is None or time.monotonic() < deadline):
                 # wait for input at most until the next commit is due: outputs are visible only once committed
                 wait = self._last_commit + self._interval(full=False) - time.monotonic()
                 msgs = self.consumer.consume(poll, min(max(wait, 0.001), 0.05))
+                if self._rewind_due:
+                    self._try_restore()
+                    continue  # what was fetched before the restore is read again from the restored offsets
                 for msg in msgs:
                     err = msg.error()
                     if err is not None:
+                        if err.fatal() or err.code() == KafkaError._FATAL:  # the event itself is not "fatal"
+                            self._replace_consumer(err.str())
+                            break
                         if err.code() != KafkaError._PARTITION_EOF:
                             log.warning("consumer: %s", err.str())
                         continue
@@ -532,13 +658,15 @@ class Worker:
         except WorkerError:
             # nothing of the open transaction may commit; aborted now, read_committed readers need not wait for
             # the broker's transaction timeout
-            with contextlib.suppress(KafkaException):
-                self.producer.abort_transaction(10)
+            with contextlib.suppress(KafkaException, ProducerUnavailable):
+                self.running = False  # one try each, no retries: the error is what the caller must see
+                self.txn.abort("the run failed")
             raise
         finally:
+            self.running = False
             ref.close()
             self.consumer.close()
-            self.producer.flush(30)
+            self.txn.flush(10)
 
     def _gc_after_snapshot(self) -> None:
         """Keep the state out of the cyclic GC's full collections: a full collection walks every tracked object,

@@ -13,6 +13,9 @@
                        not counted. Probes (with_probes) add ~1 wanted-vehicle read per 100 events for samples
   *_stress             the same at BENCH_KAFKA_STRESS (default 2,500/s, at most half the measured throughput)
   *_faust              the same figures for `--engine faust` (faust-streaming on aiokafka), at its own rate
+  recovery_s_median    tests/chaos' broker restarts (BENCH_KAFKA_RECOVERY_CYCLES, default 5) under a live worker
+  recovery_s_max       on fresh topics, last: per cycle, from the broker back up to the worker's next committed
+                       input offset (target max <= 30 s); needs a broker the bench owns (not SAQSHY_TEST_KAFKA)
   errors               phase -> what went wrong, for every phase that failed or ran past its deadline (PHASES);
                        the figures of that phase are null, the others are measured all the same
 Prints one JSON line on stdout, always (exit code 1 when `errors` is not empty); progress goes to stderr.
@@ -64,12 +67,14 @@ PHASES = {
     "latency": 180,
     "latency_stress": 180,
     "latency_faust": 180,
+    "recovery": 900,
 }
 FIGURES = [
     *("events", "events_per_s", "consumer_only_per_s", "ratio"),
     *(f"{k}{suffix}" for suffix in ("", "_stress") for k in ("rate_per_s", "p50_ms", "p99_ms", "latency_samples")),
     *("events_per_s_faust", "ratio_faust", "rate_per_s_faust", "p50_ms_faust", "p99_ms_faust"),
     "latency_samples_faust",
+    *("recovery_cycles", "recovery_s_median", "recovery_s_max"),
 ]
 T = TypeVar("T")
 WORKERS: list[subprocess.Popen[bytes]] = []  # latency workers, killed before exit should a phase leave one behind
@@ -374,6 +379,31 @@ def measure(out: dict[str, Any], errors: dict[str, str]) -> None:
                 **_figures(lat["latency_faust"], "_faust"),
             }
         )
+        if isinstance(broker, str):
+            errors["recovery"] = "skipped: the broker is not the bench's own (SAQSHY_TEST_KAFKA), it cannot restart it"
+            return
+        cycles = int(os.environ.get("BENCH_KAFKA_RECOVERY_CYCLES", "5"))
+        log(f"kafka bench: {cycles} broker restarts under a live worker")
+        own = broker
+
+        def restarts() -> dict[str, float | int]:
+            from tests.chaos.harness import broker_restarts
+
+            with tempfile.TemporaryDirectory(prefix="saqshy-recovery-") as tmp:
+                run = broker_restarts(own, fresh(own.bootstrap, 3), lines[: len(lines) // 4], cycles, Path(tmp))
+            if run.returncode != 0:
+                raise PhaseError(f"the worker exited with {run.returncode}: {run.log[-500:]}")
+            return run.figures()
+
+        got = phase(errors, "recovery", restarts)
+        if got:
+            out.update(
+                {
+                    "recovery_cycles": got["cycles"],
+                    "recovery_s_median": got["recovery_s_median"],
+                    "recovery_s_max": got["recovery_s_max"],
+                }
+            )
 
 
 def _figures(run: tuple[int | None, tuple[float, float, int] | None], suffix: str) -> dict[str, Any]:
