@@ -28,15 +28,18 @@ def free_port() -> int:
 class Broker:
     """A broker process this test session owns; it can be stopped and started again on the same data."""
 
-    def __init__(self, data: Path, port: int, controller_port: int):
+    def __init__(self, data: Path, port: int, controller_port: int, advertised_port: int | None = None):
         self.data, self.port, self.controller_port = data, port, controller_port
-        self.bootstrap = f"127.0.0.1:{port}"
+        # clients are told to connect here (a proxy of the test's own in front of `port`, or `port` itself)
+        self.advertised_port = advertised_port or port
+        self.bootstrap = f"127.0.0.1:{self.advertised_port}"
 
     def _run(self, verb: str) -> None:
         env = dict(
             os.environ,
             KAFKA_PORT=str(self.port),
             KAFKA_CONTROLLER_PORT=str(self.controller_port),
+            KAFKA_ADVERTISED_PORT=str(self.advertised_port),
             KAFKA_DATA=str(self.data),
         )
         subprocess.run([str(SCRIPT), verb], check=True, env=env, timeout=240)

@@ -239,6 +239,9 @@ def worker(
     from streams.kafka.worker import Worker, WorkerConfig, WorkerError
     from streams.partitioning import PartitionPlanError
 
+    # SIGTERM from here on ends the worker cleanly, also while it starts (rules, snapshots, init_transactions)
+    stop_requested: list[object] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop_requested.append(signum))
     ws = WorkerSettings.from_env(
         engine=engine,
         group=group,
@@ -276,6 +279,8 @@ def worker(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    if stop_requested:  # asked to stop while starting: nothing was read, nothing to commit
+        return
     w.run()
     hung = len(getattr(getattr(w, "txn", None), "abandoned", ()))
     if hung:  # a librdkafka call still blocks in them: destroying them could hang or crash (streams/kafka/txn.py)

@@ -226,6 +226,9 @@ class Worker:
         producer_config = settings.producer_config(
             **{
                 "transactional.id": f"{config.group}.{config.instance_id}",
+                # a worker killed with its transaction open leaves the group's offsets pending until the broker
+                # aborts it: after this long (librdkafka: 60 s), not a minute of no commits for the whole group
+                "transaction.timeout.ms": 10_000,
                 "message.max.bytes": 64 * 1024 * 1024,
                 "linger.ms": 2,
             }
@@ -350,6 +353,8 @@ class Worker:
     def _drop(self, tps: list[TopicPartition]) -> None:
         for p in {tp.partition for tp in tps}:
             self.parts.pop(p, None)
+            if self.running:  # handed to another worker; at shutdown the last values stay for a final scrape
+                self.metrics.forget_partition(p)
         for tp in tps:
             for book in (self.done, self.fetched, self.ends):
                 book.pop(_tp(tp.topic, tp.partition), None)
@@ -482,7 +487,7 @@ class Worker:
             key = self._keys[(topic, partition)] = _tp(topic, partition)
         offset = msg.offset() or 0
         self.fetched[key] = offset + 1
-        item = (msg, topic, partition, offset, key)
+        item = (msg, topic, partition, offset, key, time.monotonic())  # received: the latency histogram's start
         if topic == self.unsorted:
             self.process(part, item)
             part.fed_at = time.monotonic()
@@ -535,9 +540,9 @@ class Worker:
             self._highs[key] = high
         return self.fetched.get(key, self.done.get(key, 0)) >= high
 
-    def process(self, part: Assigned, item: tuple[Message, str, int, int, str]) -> None:
+    def process(self, part: Assigned, item: tuple[Message, str, int, int, str, float]) -> None:
         """One message through the core; the caller updates `part.fed_at` (once per batch, not per message)."""
-        msg, topic, partition, offset, key = item
+        msg, topic, partition, offset, key, received_at = item
         headers = msg.headers()  # a list of (key, value) as consumed
         replica = bool(headers) and (REPLICA_HEADER, b"1") in headers  # type: ignore[operator]
         runtime = part.runtime
@@ -562,6 +567,8 @@ class Worker:
                 return  # processed and committed before the restart: rebuild state, emit nothing
         if out:
             self._emit(out)
+            if out.incidents:
+                self.metrics.incident_latency(received_at, len(out.incidents))
 
     def advance_idle(self) -> None:
         """Partitions with nothing to read for `idle_after` seconds take the newest event time of the others.
@@ -654,7 +661,7 @@ class Worker:
                         break
                     watch.check((self.processed, len(self.ends)), self._unread, self._log_starts, self._stall_context)
             self.commit(snapshot=True)
-            self.metrics.flush()
+            self._lag()  # the final lag and event times, for a scrape after a bounded run
         except WorkerError:
             # nothing of the open transaction may commit; aborted now, read_committed readers need not wait for
             # the broker's transaction timeout
@@ -693,6 +700,8 @@ class Worker:
                     self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(high - tp.offset, 0))
         except KafkaException:
             pass
+        for p, part in self.parts.items():
+            self.metrics.event_time(p, part.runtime.high)
 
     def stop(self) -> None:
         self.running = False

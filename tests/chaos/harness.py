@@ -33,6 +33,7 @@ from tests.support import CATALOG
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "build" / "chaos.jsonl"
 PARTITIONS = 3
+PROBES: list[tuple[float, object]] = []  # (when, committed sum or the error): the last ones explain a timeout
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,9 @@ def broker_restarts(broker: Broker, settings: KafkaSettings, lines: list[bytes],
     return RestartRun(group, results, stopped_s, worker.returncode, log.read_text(errors="replace"))
 
 
-def start_worker(settings: KafkaSettings, group: str, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+def start_worker(
+    settings: KafkaSettings, group: str, log: Path, *extra: str, instance: str = "w1"
+) -> subprocess.Popen[bytes]:
     """`saqshy worker` as its own process (so it can be killed), its stderr in `log`."""
     env = dict(
         os.environ,
@@ -107,7 +110,7 @@ def start_worker(settings: KafkaSettings, group: str, log: Path, *extra: str) ->
         PYTHONFAULTHANDLER="1",
     )
     cmd = [sys.executable, "-m", "saqshy", "--log-format", "text", "worker", "--rules", str(CATALOG)]
-    cmd += ["--group", group, "--instance-id", "w1", "--snapshot-interval", "0.5", *extra]
+    cmd += ["--group", group, "--instance-id", instance, "--snapshot-interval", "0.5", *extra]
     with log.open("ab") as out:
         return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=out, cwd=ROOT)
 
@@ -120,8 +123,11 @@ def committed_inputs(settings: KafkaSettings, group: str) -> int:
     """The group's committed input offsets, summed over every input partition (0 while the broker is away)."""
     consumer = Consumer(settings.consumer_config(group))
     try:
-        return sum(max(tp.offset, 0) for tp in consumer.committed(_inputs(settings), timeout=5))
-    except KafkaException:
+        got = sum(max(tp.offset, 0) for tp in consumer.committed(_inputs(settings), timeout=5))
+        PROBES.append((time.monotonic(), got))
+        return got
+    except KafkaException as exc:
+        PROBES.append((time.monotonic(), str(exc.args[0])))
         return 0
     finally:
         consumer.close()
@@ -146,7 +152,7 @@ def wait_for(
             if worker is not None:  # PYTHONFAULTHANDLER: where it hangs goes into its log
                 worker.send_signal(signal.SIGABRT)
                 worker.wait(10)
-            raise AssertionError(f"{what} (within {timeout:.0f} s)")
+            raise AssertionError(f"{what} (within {timeout:.0f} s); last committed probes: {PROBES[-3:]}")
         time.sleep(0.5)
 
 

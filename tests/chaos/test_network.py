@@ -1,0 +1,108 @@
+"""The network between a live worker and its broker is cut (longer than the session timeout: partitions lost,
+the open transaction aborted by the broker) and slowed, through a TCP proxy the test controls; the worker rides
+through it, and every incident version is exactly the embedded runner's, none lost, none twice.
+
+Recovery: from the network healed to the worker's next committed input offset.
+"""
+
+from __future__ import annotations
+
+import signal
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.chaos.harness import (
+    committed_inputs,
+    compare_with_embedded,
+    end_offsets,
+    report,
+    start_worker,
+    wait_for,
+)
+from tests.chaos.proxy import TcpProxy, proxy
+from tests.kafka.helpers import isolated, produce, simulated
+from tests.kafka_broker import Broker, free_port
+from tests.support import CATALOG, scaled
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(900)]
+
+CUTS = 3  # `make chaos` runs them all; `make test` a share (SAQSHY_TEST_SCALE)
+CUT_S = 14.0  # longer than the worker's 10 s session timeout
+SLOW_S = 0.2  # added to every chunk of bytes, both ways, while slowed
+
+
+@pytest.fixture(scope="module")
+def proxied() -> Iterator[tuple[Broker, TcpProxy]]:
+    """A broker of this module's own that advertises the proxy's port: every client goes through the proxy."""
+    with tempfile.TemporaryDirectory(prefix="saqshy-kafka-") as tmp:
+        broker_port = free_port()
+        broker = Broker(Path(tmp), broker_port, free_port(), advertised_port=free_port())
+        with proxy(broker.advertised_port, broker_port) as p:
+            broker.up()
+            try:
+                yield broker, p
+            finally:
+                broker.down()
+
+
+def test_a_live_worker_rides_through_network_cuts_and_slowness(
+    proxied: tuple[Broker, TcpProxy], tmp_path: Path
+) -> None:
+    broker, net = proxied
+    lines = simulated(tmp_path, hours=2, seed=37)
+    settings = isolated(broker.bootstrap, partitions=3)
+    group = f"net-{int(time.time())}"
+    cuts = scaled(CUTS)
+    steps = cuts + 2  # a share of the stream before the first cut, after each cut, and while slowed
+    chunks = [lines[i * len(lines) // steps : (i + 1) * len(lines) // steps] for i in range(steps)]
+    produce(settings, [CATALOG], chunks[0])
+    worker = start_worker(settings, group, tmp_path / "worker.log")
+    recovery: list[float] = []
+    try:
+        wait_for(lambda: committed_inputs(settings, group) > 0, 120, "the worker committed nothing", worker)
+        for i in range(cuts):
+            before = committed_inputs(settings, group)
+            net.cut()
+            time.sleep(CUT_S)
+            net.heal()
+            healed = time.monotonic()
+            produce(settings, [CATALOG], chunks[i + 1])
+            wait_for(
+                lambda before=before: committed_inputs(settings, group) > before,  # type: ignore[misc]
+                120,
+                f"cut {i}: no commit after the network healed",
+                worker,
+            )
+            recovery.append(time.monotonic() - healed)
+        net.slow(SLOW_S)
+        produce(settings, [CATALOG], chunks[-1])
+        ends = end_offsets(settings)
+        wait_for(lambda: committed_inputs(settings, group) >= ends, 240, "the worker did not catch up slowed", worker)
+        net.heal()
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(60)
+    finally:
+        net.heal()
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert worker.returncode == 0, (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
+
+    compared = compare_with_embedded(settings, group, lines, tmp_path)
+    report(
+        "network",
+        cuts=cuts,
+        cut_s=CUT_S,
+        slowed_ms=SLOW_S * 1000,
+        versions_compared=compared,
+        lost=0,
+        duplicated=0,
+        recovery_s_median=round(statistics.median(recovery), 2),
+        recovery_s_max=round(max(recovery), 2),
+    )
+    assert max(recovery) <= 30, recovery
