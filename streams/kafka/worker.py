@@ -88,6 +88,8 @@ class WorkerConfig:
     # that does not come back gives its partitions up after the session timeout: librdkafka heartbeats from its
     # own thread, so a busy or collecting Python loop does not miss them, and 10 s is safe (librdkafka: 45 s).
     session_timeout: float = 10.0
+    # restores failing this long (the group's offsets unreadable): name the likely hanging transaction and the fix
+    hanging_after: float = 60.0
 
     @property
     def pause_at(self) -> int:
@@ -240,6 +242,8 @@ class Worker:
         )
         self._assigned: set[tuple[str, int]] = set()  # what the group gave this worker, as (topic, partition)
         self._rewind_due = False  # a transaction aborted and the partitions' state is not yet restored
+        self._restore_failing_since: float | None = None  # monotonic: since when a restore keeps failing
+        self._hanging_hinted = False
         self._pending = False
         self._last_commit = self._last_snapshot = self._last_reload = time.monotonic()
         self._commit_cost = 0.0  # seconds a commit blocks the loop, smoothed
@@ -289,13 +293,14 @@ class Worker:
         except KafkaException as exc:  # the broker is away: the loop restores them once it answers
             log.warning("cannot restore the assigned partitions yet: %s", exc.args[0])
             self._rewind_due = True
+            self._restore_failing_since = self._restore_failing_since or time.monotonic()
 
     def _restore(self, consumer: Consumer, tps: list[TopicPartition]) -> None:
         """Each partition's state from its newest snapshot, its inputs from the snapshot's offsets, outputs
         suppressed up to the group's committed offsets; then the consumer reads from there."""
         numbers = {tp.partition for tp in tps} - set(self.parts)
         snapshots = self._read_snapshots(numbers) if numbers else {}
-        committed = {_tp(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=30)}
+        committed = {_tp(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=10)}
         for p in numbers:
             # the wall clock judges event times (docs/semantics.md, 8): no event more than max_future ahead of
             # it is correlated, so no single device with a wrong clock can move the watermark; nothing is held
@@ -384,6 +389,27 @@ class Worker:
         self._pending = False
         self._rewind_due = bool(self._assigned)
 
+    def _hint_hanging(self, exc: KafkaException) -> None:
+        """The group's committed offsets stay unreadable while a transaction that wrote them is open. Ours time
+        out after transaction.timeout.ms (10 s); one still open minutes later is a hanging transaction (a
+        producer of another instance id, or a broker bug), which only an operator can abort: say how, once."""
+        since = self._restore_failing_since
+        if since is None or self._hanging_hinted or time.monotonic() - since < self.config.hanging_after:
+            return
+        self._hanging_hinted = True
+        log.error(
+            "the committed offsets of group %r have been unreadable for %.0f s (%s): a transaction that wrote them "
+            "is probably hanging. Find it with `kafka-transactions.sh --bootstrap-server %s find-hanging "
+            "--broker-id <id>` (or `list` and `describe --transactional-id <id>`) and abort it with "
+            "`kafka-transactions.sh --bootstrap-server %s abort --topic __consumer_offsets --partition <p> "
+            "--start-offset <offset>`; the worker retries every second meanwhile",
+            self.config.group,
+            time.monotonic() - since,
+            exc.args[0],
+            self.settings.bootstrap_servers,
+            self.settings.bootstrap_servers,
+        )
+
     def _subscribe(self) -> None:
         self.consumer.subscribe(
             self.topics["in"], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
@@ -413,9 +439,12 @@ class Worker:
             self._restore(self.consumer, tps)
         except KafkaException as exc:
             log.warning("restoring %d input partitions failed (%s); retrying", len(tps), exc.args[0])
+            self._restore_failing_since = self._restore_failing_since or time.monotonic()
+            self._hint_hanging(exc)
             time.sleep(1.0)
             return
         self._rewind_due = False
+        self._restore_failing_since = None
         log.info("restored %d partitions to their committed state", len(self.parts))
 
     def _processed(self, partition: int | None = None) -> dict[str, int]:

@@ -7,14 +7,13 @@ Recovery is measured per cycle: from the broker back up to the worker's next com
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.chaos.harness import broker_restarts, compare_with_embedded, report
 from tests.kafka.helpers import isolated, simulated
-from tests.kafka_broker import Broker, broker_session
+from tests.kafka_broker import Broker
 from tests.support import scaled
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -22,15 +21,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(900)]
 CYCLES = 5  # `make chaos` runs them all; `make test` a share (SAQSHY_TEST_SCALE)
 STOP_BOUND_S = 30.0  # a SIGTERM ends the worker within this (each transactional call is bounded, txn.py)
 RECOVERY_TARGET_S = 30.0
-
-
-@pytest.fixture(scope="module")
-def own_broker() -> Iterator[Broker]:
-    """A broker of this module's own: it is restarted many times, and no other test's topics should notice."""
-    with broker_session() as broker:
-        if isinstance(broker, str):
-            pytest.skip("needs a broker this test session owns (SAQSHY_TEST_KAFKA points at an external one)")
-        yield broker
 
 
 def test_a_live_worker_rides_through_broker_restarts_and_loses_or_repeats_nothing(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,20 +22,12 @@ from tests.chaos.harness import (
     wait_for,
 )
 from tests.kafka.helpers import isolated, produce, simulated
-from tests.kafka_broker import Broker, broker_session
+from tests.kafka_broker import Broker
 from tests.support import CATALOG
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(900)]
 
 SESSION_S = 10.0  # the worker's default session timeout (WorkerConfig.session_timeout)
-
-
-@pytest.fixture(scope="module")
-def own_broker() -> Iterator[Broker]:
-    with broker_session() as broker:
-        if isinstance(broker, str):
-            pytest.skip("needs a broker this test session owns (SAQSHY_TEST_KAFKA points at an external one)")
-        yield broker
 
 
 def test_the_survivor_of_two_workers_takes_over_and_loses_or_repeats_nothing(

@@ -12,14 +12,13 @@ import random
 import signal
 import statistics
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.chaos.harness import committed_inputs, compare_with_embedded, report, start_worker
 from tests.kafka.helpers import isolated, produce, simulated
-from tests.kafka_broker import Broker, broker_session
+from tests.kafka_broker import Broker
 from tests.support import CATALOG, scaled
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -27,14 +26,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(900)]
 KILLS = 10  # `make chaos` runs them all; `make test` a share (SAQSHY_TEST_SCALE)
 SEED = 1717
 SIGTERM_BOUND_S = 30.0
-
-
-@pytest.fixture(scope="module")
-def own_broker() -> Iterator[Broker]:
-    with broker_session() as broker:
-        if isinstance(broker, str):
-            pytest.skip("needs a broker this test session owns (SAQSHY_TEST_KAFKA points at an external one)")
-        yield broker
 
 
 def test_workers_killed_at_random_moments_lose_and_repeat_nothing(own_broker: Broker, tmp_path: Path) -> None:

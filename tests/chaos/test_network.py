@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import signal
 import statistics
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,9 +22,9 @@ from tests.chaos.harness import (
     start_worker,
     wait_for,
 )
-from tests.chaos.proxy import TcpProxy, proxy
+from tests.chaos.proxy import TcpProxy
 from tests.kafka.helpers import isolated, produce, simulated
-from tests.kafka_broker import Broker, free_port
+from tests.kafka_broker import Broker
 from tests.support import CATALOG, scaled
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -34,20 +32,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(900)]
 CUTS = 3  # `make chaos` runs them all; `make test` a share (SAQSHY_TEST_SCALE)
 CUT_S = 14.0  # longer than the worker's 10 s session timeout
 SLOW_S = 0.2  # added to every chunk of bytes, both ways, while slowed
-
-
-@pytest.fixture(scope="module")
-def proxied() -> Iterator[tuple[Broker, TcpProxy]]:
-    """A broker of this module's own that advertises the proxy's port: every client goes through the proxy."""
-    with tempfile.TemporaryDirectory(prefix="saqshy-kafka-") as tmp:
-        broker_port = free_port()
-        broker = Broker(Path(tmp), broker_port, free_port(), advertised_port=free_port())
-        with proxy(broker.advertised_port, broker_port) as p:
-            broker.up()
-            try:
-                yield broker, p
-            finally:
-                broker.down()
 
 
 def test_a_live_worker_rides_through_network_cuts_and_slowness(
