@@ -7,7 +7,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from detectors.motion import Greys, Motion, MotionGate
 from detectors.publish import Sink
 from detectors.tracker import Box, Track, Tracker, covered
 from schemas.events import VideoDetectionEvent
+
+if TYPE_CHECKING:  # prometheus_client comes with the kafka extra; only --metrics-port needs it
+    from detectors.metrics import DetectorMetrics
 
 log = logging.getLogger("saqshy.detectors.pipeline")
 CROP_MAX_FRACTION = 0.6  # a moving region larger than this share of the frame is inferred on the whole frame
@@ -308,6 +311,7 @@ def run(
     start: datetime | None = None,
     gating: bool = True,
     max_frames: int | None = None,
+    metrics: DetectorMetrics | None = None,
 ) -> Stats:
     """Run a camera to the end of its file (or forever on a stream); returns the counters."""
     if start is None and not is_stream(source):
@@ -319,10 +323,16 @@ def run(
             out = pipe.lost(item) if isinstance(item, Lost) else pipe.process(item)
             for ev in out:
                 sink.publish(ev)
+            if metrics is not None:
+                metrics.sample(item, pipe.stats.inferences, pipe.stats.infer_s, capture.reconnects)
+                for ev in out:
+                    metrics.event(ev.data.analytic.value)
             if max_frames is not None and pipe.stats.frames >= max_frames:
                 break
         for ev in pipe.close():
             sink.publish(ev)
+            if metrics is not None:
+                metrics.event(ev.data.analytic.value)
     finally:
         sink.flush()
     return pipe.stats

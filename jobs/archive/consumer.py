@@ -19,6 +19,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 from pydantic import ValidationError
 
+from jobs.archive.metrics import ArchiveMetrics
 from jobs.archive.writer import ArchiveWriter
 from rules.records import RecordDecodeError, decode_record
 from schemas import Incident, RejectStage, SourcePosition
@@ -60,6 +61,7 @@ class KafkaArchiver:
         report: Callable[[ArchiverStats], None] | None = None,
         report_every_s: float = 10.0,
         shutdown_deadline_s: float = 30.0,
+        metrics_port: int | None = None,
     ) -> None:
         self.settings = settings
         self.writer = writer
@@ -67,6 +69,8 @@ class KafkaArchiver:
         self.poll_batch = poll_batch
         self.shutdown_deadline_s = shutdown_deadline_s
         self.stats = ArchiverStats()
+        self.metrics = writer.metrics = ArchiveMetrics(metrics_port)  # the writer's inserts count there too
+        self._counted_in = (0, 0)  # (events, incidents) already added to rows_in
         self._report = report or (lambda s: print(f"archive: {s.as_dict()}", file=sys.stderr))
         self._report_every = report_every_s
         self.incident_topic = settings.topic(INCIDENTS)
@@ -101,6 +105,7 @@ class KafkaArchiver:
         letter = dead_letter(raw, stage, f"archiver: {reason}", pos)
         self.producer.produce(self.settings.topic(DEAD_LETTERS), letter.model_dump_json(exclude_none=True).encode())
         self.stats.dead_letters += 1
+        self.metrics.dead_letters.labels(stage.value).inc()
 
     # --- durability -----------------------------------------------------------------------------------
     def flush_and_commit(self, wait: bool = False, deadline_s: float | None = None) -> bool:
@@ -113,6 +118,7 @@ class KafkaArchiver:
             offsets = [TopicPartition(t, p, o) for (t, p), o in sorted(self._pending.items())]
             self.consumer.commit(offsets=offsets, asynchronous=False)
             self.stats.commits += 1
+            self.metrics.commits.inc()
             self._pending.clear()
         return True
 
@@ -122,6 +128,7 @@ class KafkaArchiver:
                 high = self.consumer.get_watermark_offsets(tp, 1.0, cached=False)[1]
                 pos = tp.offset if tp.offset >= 0 else 0
                 self.stats.lag[f"{tp.topic}[{tp.partition}]"] = max(high - pos, 0)
+                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(high - pos, 0))
         except KafkaException:
             pass
 
@@ -144,6 +151,7 @@ class KafkaArchiver:
                     if msg.error() is None:
                         self.handle(msg)
                 self.stats.max_buffered = max(self.stats.max_buffered, self.writer.buffered)
+                self._count_in()
                 if msgs:
                     last_data = now
                 if self.writer.due or (now - last_flush >= self.flush_interval_s and self.writer.buffered):
@@ -170,6 +178,17 @@ class KafkaArchiver:
             self.producer.flush(10)
             self.consumer.close()
         return self.stats
+
+    def _count_in(self) -> None:
+        """Rows taken in since the last call, once per poll: a labelled increment per message costs microseconds."""
+        events, incidents = self.stats.events, self.stats.incidents
+        seen_events, seen_incidents = self._counted_in
+        if events > seen_events:
+            self.metrics.rows_in.labels("events").inc(events - seen_events)
+        if incidents > seen_incidents:
+            self.metrics.rows_in.labels("incidents").inc(incidents - seen_incidents)
+        self._counted_in = (events, incidents)
+        self.metrics.buffered.set(self.writer.buffered)
 
     def _pause(self) -> None:
         if not self._paused:

@@ -44,6 +44,9 @@ class ArchiveSettings(ServiceSettings):
     batch: int = Field(50_000, ge=1, description="Rows per insert (archiver).")
     max_buffered: int = Field(500_000, ge=1, description="Rows the archiver keeps while ClickHouse is down.")
     flush_interval: float = Field(2.0, gt=0, description="Seconds between the archiver's inserts when quiet.")
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Serve the archiver's Prometheus metrics on this port."
+    )
 
     @field_validator("dsn")
     @classmethod

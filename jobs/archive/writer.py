@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clickhouse_connect.driver.client import Client
 
@@ -37,6 +37,9 @@ from jobs.archive.rows import (
 )
 from rules.privacy import PrivacySettings
 from schemas import Incident
+
+if TYPE_CHECKING:  # prometheus_client comes with the kafka extra, which the archiver service has
+    from jobs.archive.metrics import ArchiveMetrics
 
 INSERT_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1, "async_insert": 0}
 
@@ -98,6 +101,7 @@ class ArchiveWriter:
         backoff: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
         log: Callable[[str], None] | None = None,
+        metrics: ArchiveMetrics | None = None,
     ) -> None:
         if batch_size < 1 or max_buffered < batch_size:
             raise ArchiveError("need 1 <= batch_size <= max_buffered")
@@ -112,6 +116,8 @@ class ArchiveWriter:
         self._client: Client | None = None
         self._pending = _Batch()
         self.stats = WriterStats()
+        self.metrics = metrics
+        self._rows: dict[str, int] = {}  # rows per table of the batch being inserted, counted once it lands
 
     # --- input ----------------------------------------------------------------------------------------
     def add_event(self, rec: Any) -> None:
@@ -154,6 +160,8 @@ class ArchiveWriter:
                 self._insert(self._pending)
             except ArchiveUnavailable as exc:
                 self.stats.failures += 1
+                if self.metrics is not None:
+                    self.metrics.insert_failures.inc()
                 self.stats.last_error = str(exc)
                 self._client = None  # reconnect next time: the old client may be broken
                 if not wait:
@@ -162,6 +170,8 @@ class ArchiveWriter:
                 if deadline_s is not None and time.monotonic() - started + delay > deadline_s:
                     return False
                 self._log(f"archive: {exc}; retrying in {delay:.1f}s ({self.buffered} rows kept)")
+                if self.metrics is not None:
+                    self.metrics.insert_retries.inc()
                 self._sleep(delay)
                 continue
             self._pending = _Batch()
@@ -178,6 +188,7 @@ class ArchiveWriter:
     def _insert(self, batch: _Batch) -> None:
         token = batch.token()
         t0 = time.perf_counter()
+        self._rows = {}
         try:
             client = self.client()
             if batch.events:
@@ -191,7 +202,12 @@ class ArchiveWriter:
             raise
         except Exception as exc:  # network, server, chDB engine errors: all mean "not archived now"
             raise ArchiveUnavailable(f"insert into {self.db} failed: {_first_line(exc)}") from exc
-        self.stats.insert_seconds += time.perf_counter() - t0
+        seconds = time.perf_counter() - t0
+        self.stats.insert_seconds += seconds
+        if self.metrics is not None:
+            self.metrics.insert_seconds.observe(seconds)
+            for table, n in self._rows.items():
+                self.metrics.rows_out.labels(table).inc(n)
         self.stats.batches += 1
         self.stats.events += len(batch.events)
         self.stats.incidents += len(batch.incidents)
@@ -204,6 +220,7 @@ class ArchiveWriter:
         client.insert(
             f"{self.db}.events", columns, column_names=list(EVENT_COLUMNS), column_oriented=True, settings=settings
         )
+        self._rows["events"] = len(events)
         refs: dict[str, list[list[Any]]] = {}
         for (_, etype), recs in groups.items():
             if etype in REF_TABLES:
@@ -220,6 +237,7 @@ class ArchiveWriter:
             return
         settings = {**INSERT_SETTINGS, "insert_deduplication_token": f"{token}:{table}"}
         client.insert(f"{self.db}.{table}", rows, column_names=list(cols), settings=settings)
+        self._rows[table] = self._rows.get(table, 0) + len(rows)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -36,6 +36,7 @@ from pyflink.datastream.state import (  # type: ignore[import-untyped]
 from jobs.flink.keyed import END_OF_TIME, SNAPSHOT_EVERY, Action, KeyCore, RuleTemplate
 from jobs.flink.routing import REJECTED
 from rules.loader import load_rules
+from schemas import RejectStage
 from streams.embedded import ContextOptions
 from streams.live import Output
 
@@ -45,6 +46,9 @@ OUTPUT_TYPE = Types.TUPLE([Types.STRING(), Types.STRING(), Types.STRING()])
 REFERENCE_TYPE = Types.PRIMITIVE_ARRAY(Types.BYTE())
 REFERENCE_STATE = MapStateDescriptor("reference", Types.LONG(), Types.PICKLED_BYTE_ARRAY())  # bytes in thread mode
 Emitted = tuple[str, str, str]
+# Counters in the operator's metric group "saqshy"; Flink's Prometheus reporter exports each as
+# flink_taskmanager_job_task_operator_saqshy_<name> (docs/kafka.md, Observability)
+FLINK_COUNTERS = ("events_in", "incidents_out", "dead_letters", "late")
 
 
 def emitted(out: Output) -> Iterator[Emitted]:
@@ -101,6 +105,8 @@ class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         self.references: list[bytes] = []
         self.loaded = False  # broadcast state is only reachable through a context: read on first use
         self.restored = 0
+        group = runtime_context.get_metrics_group().add_group("saqshy")
+        self.counters = {name: group.counter(name) for name in FLINK_COUNTERS}
 
     def _references(self, ctx: Any) -> list[bytes]:
         if not self.loaded:
@@ -161,13 +167,25 @@ class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             ctx.timer_service().register_event_time_timer(due)
             live.timer = due
         if out:
+            self._count(out)
             yield from emitted(out)
+
+    def _count(self, out: Output) -> None:
+        if out.incidents:
+            self.counters["incidents_out"].inc(len(out.incidents))
+        if out.dead_letters:
+            self.counters["dead_letters"].inc(len(out.dead_letters))
+            late = sum(1 for letter in out.dead_letters if letter.stage == RejectStage.LATE)
+            if late:
+                self.counters["late"].inc(late)
 
     def process_element(self, value: tuple[str, bool, int, str, int, bytes, int], ctx: Any) -> Iterator[Emitted]:
         key, replica, ts_ms, source, offset, raw, needs = value
         if key == REJECTED:  # the router's dead letter: no state, no core
+            self.counters["dead_letters"].inc()
             yield "dlq", f"{source}/{offset}", raw.decode()
             return
+        self.counters["events_in"].inc()
         live = self._live(key, ctx)
         needs = self.restored + needs if self.ordered else 0
         yield from self._step(live, Action("e", ts_ms, source, offset, replica, raw, needs), ctx)

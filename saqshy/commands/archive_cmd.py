@@ -24,6 +24,7 @@ from streams.kafka.settings import KafkaSettings
 @setting(ArchiveSettings, "batch", "--batch", type=click.IntRange(min=1))
 @setting(ArchiveSettings, "max_buffered", "--max-buffered", type=click.IntRange(min=1))
 @setting(ArchiveSettings, "flush_interval", "--flush-interval", type=click.FloatRange(min=0, min_open=True))
+@setting(ArchiveSettings, "metrics_port", "--metrics-port", type=click.IntRange(1, 65535))
 @click.option(
     "--stop-after", type=click.FloatRange(min=0), default=None, help="Stop after this many seconds [default: never]."
 )
@@ -41,6 +42,7 @@ def archive(
     batch: int | None,
     max_buffered: int | None,
     flush_interval: float | None,
+    metrics_port: int | None,
     stop_after: float | None,
     until_idle: float | None,
 ) -> None:
@@ -52,11 +54,19 @@ def archive(
     from jobs.archive.dsn import connect, parse_dsn
     from jobs.archive.migrate import migrate
     from jobs.archive.writer import ArchiveWriter
+    from saqshy.kafka_access import check_access
 
     cfg = archive_settings(
-        dsn, database, group=group, batch=batch, max_buffered=max_buffered, flush_interval=flush_interval
+        dsn,
+        database,
+        group=group,
+        batch=batch,
+        max_buffered=max_buffered,
+        flush_interval=flush_interval,
+        metrics_port=metrics_port,
     )
     settings = KafkaSettings.from_env(bootstrap_servers=bootstrap)
+    check_access(settings)  # a wrong password or an untrusted certificate fails here, at once
     url = cfg.url
     try:
         server = parse_dsn(url).is_server
@@ -64,7 +74,9 @@ def archive(
         migrate(client, cfg.database, server=server)
         client.close()
         writer = ArchiveWriter(lambda: connect(url), cfg.database, batch_size=cfg.batch, max_buffered=cfg.max_buffered)
-        archiver = KafkaArchiver(settings, writer, group_id=cfg.group, flush_interval_s=cfg.flush_interval)
+        archiver = KafkaArchiver(
+            settings, writer, group_id=cfg.group, flush_interval_s=cfg.flush_interval, metrics_port=cfg.metrics_port
+        )
     except ArchiveError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

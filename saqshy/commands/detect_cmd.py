@@ -98,6 +98,9 @@ def _out(ctx: click.Context, param: click.Parameter, value: str) -> str:
 )
 @click.option("--no-gating", is_flag=True, help="Run the detector on every sampled frame (no motion gating).")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after this many sampled frames.")
+@click.option(
+    "--metrics-port", type=click.IntRange(1, 65535), default=None, help="Serve Prometheus metrics on this port."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Also DEBUG lines (as `saqshy --log-level DEBUG detect`).")
 def detect(
     camera_id: str | None,
@@ -108,6 +111,7 @@ def detect(
     start: datetime | None,
     no_gating: bool,
     max_frames: int | None,
+    metrics_port: int | None,
     verbose: bool,
 ) -> None:
     """Run a video detector worker on one camera: capture, motion gating, ONNX detection, tracking,
@@ -125,14 +129,25 @@ def detect(
         detector = load_detector(cfg.model)
         sink: Sink
         if out == "kafka":
-            sink = KafkaSink(DetectorKafkaSettings.from_env(bootstrap_servers=bootstrap))
+            from saqshy.kafka_access import check_access
+
+            kafka = DetectorKafkaSettings.from_env(bootstrap_servers=bootstrap)
+            check_access(kafka)  # a wrong password or an untrusted certificate fails here, before any frame
+            sink = KafkaSink(kafka)
         elif out == "-":
             sink = JsonlSink(sys.stdout)
         else:
             sink = JsonlSink(Path(out))
+        metrics = None
+        if metrics_port is not None:
+            from detectors.metrics import DetectorMetrics
+
+            metrics = DetectorMetrics(cfg.camera_id, is_stream(source), metrics_port)
         t0 = time.perf_counter()
         try:
-            stats = run(cfg, source, detector, sink, start=start, gating=not no_gating, max_frames=max_frames)
+            stats = run(
+                cfg, source, detector, sink, start=start, gating=not no_gating, max_frames=max_frames, metrics=metrics
+            )
         finally:
             sink.close()
     except DetectorError as exc:

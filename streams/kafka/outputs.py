@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas import Incident, IncidentStatus
+from schemas import Incident, IncidentStatus, RejectStage
 from schemas.topics import ALERTS, DEAD_LETTERS, INCIDENTS, INCIDENTS_LATEST
 from streams.kafka.metrics import WorkerMetrics
 from streams.kafka.settings import KafkaSettings
@@ -48,6 +48,8 @@ class OutputTopics:
             key = f"{src.topic}/{src.partition}/{src.offset}".encode()
             recs.append(Record(self.dlq, key, letter.model_dump_json(exclude_none=True).encode()))
             self.metrics.dead_letters.labels(letter.stage.value).inc()
+            if letter.stage == RejectStage.LATE:
+                self.metrics.late.labels(src.topic or "").inc()
         return recs
 
     def incident_records(self, inc: Incident) -> list[Record]:

@@ -24,6 +24,7 @@ from schemas.topics import DEAD_LETTERS, EVENT_TOPICS, INCIDENTS
 from streams.kafka.settings import KafkaSettings
 from tests.archive.conftest import ROOT, Sim
 from tests.kafka_broker import unique
+from tests.scrape import free_port, scrape, total
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 N_EVENTS = 3000
@@ -71,7 +72,10 @@ def test_archiver_survives_clickhouse_down_and_commits_after_insert(
         flaky, db, privacy=PrivacySettings(), batch_size=400, max_buffered=1000, backoff=Backoff(0.05, 0.2),
         log=lambda m: None,
     )  # fmt: skip
-    archiver = KafkaArchiver(settings, writer, group_id=group, flush_interval_s=0.5, report=lambda s: None)
+    port = free_port()
+    archiver = KafkaArchiver(
+        settings, writer, group_id=group, flush_interval_s=0.5, report=lambda s: None, metrics_port=port
+    )
     stats = archiver.run(stop_after_s=120, idle_exit_s=3)
 
     assert writer.stats.failures == 4
@@ -97,6 +101,22 @@ def test_archiver_survives_clickhouse_down_and_commits_after_insert(
             break
     dlq.close()
     assert letters and b"archiver:" in letters[0] and b'"offset"' in letters[0]
+
+    m = scrape(port)  # the metrics endpoint, as Prometheus reads it
+    n_incidents = len(sim.versions)
+    assert total(m, "saqshy_archive_rows_in_total", table="events") == len(records)
+    assert total(m, "saqshy_archive_rows_in_total", table="incidents") == n_incidents
+    assert total(m, "saqshy_archive_rows_out_total", table="events") == len(records)
+    assert total(m, "saqshy_archive_rows_out_total", table="incidents") == n_incidents
+    assert total(m, "saqshy_archive_rows_out_total", table="incident_events") > 0
+    assert total(m, "saqshy_archive_insert_failures_total") == 4
+    assert total(m, "saqshy_archive_insert_seconds_count") == writer.stats.batches
+    assert total(m, "saqshy_archive_commits_total") == stats.commits
+    assert total(m, "saqshy_archive_dead_letters_total", stage="decode") == 1
+    assert total(m, "saqshy_archive_consumer_lag") == 0
+    assert (settings.topic(INCIDENTS), "0") in {
+        (dict(ls)["topic"], dict(ls)["partition"]) for n, ls in m if n == "saqshy_archive_consumer_lag"
+    }
 
 
 def test_the_archive_command_drains_the_topics(kafka_bootstrap: str, sim: Sim, tmp_path: Path) -> None:
