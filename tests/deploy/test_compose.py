@@ -69,11 +69,15 @@ TARGET_EXTRAS: dict[str, set[str]] = {
 IMAGE_USERS = {
     "apache/kafka": "appuser (USER appuser in the image's Dockerfile)",
     "clickhouse/clickhouse-server": "clickhouse, uid 101 (the entrypoint drops root with `clickhouse su`)",
+    "prom/prometheus": "nobody (USER nobody in the image's Dockerfile)",
+    "grafana/grafana": "grafana, uid 472 (USER $GF_UID in the image's Dockerfile)",
 }
 # what a health check may call: the helper every saqshy image installs, or tools the third-party image has
 HEALTH_TOOLS = {
     "apache/kafka": {"/opt/kafka/bin/kafka-broker-api-versions.sh"},
     "clickhouse/clickhouse-server": {"clickhouse-client"},
+    "prom/prometheus": {"wget"},  # busybox's, the image's base
+    "grafana/grafana": {"curl"},  # installed by the image's Dockerfile
 }
 GO_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$")
 
@@ -478,7 +482,8 @@ def test_third_party_images_are_pinned() -> None:
         if "image" in svc:
             repo, _, tag = svc["image"].partition(":")
             assert tag and tag != "latest", f"{name}: {svc['image']} is not pinned"
-            assert re.fullmatch(r"\d+\.\d+\.\d+(\.\d+)?", tag), f"{name}: {svc['image']}: pin a full version"
+            # Prometheus tags its releases v3.5.0
+            assert re.fullmatch(r"v?\d+\.\d+\.\d+(\.\d+)?", tag), f"{name}: {svc['image']}: pin a full version"
             assert repo in IMAGE_USERS, f"{name}: {repo} runs as which user?"
 
 
