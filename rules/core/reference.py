@@ -5,7 +5,7 @@ They change through ref.* events (from files or compacted topics); the core neve
 
 from __future__ import annotations
 
-from bisect import insort
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +55,12 @@ class Hotlist:
             entry.valid_to.timestamp() if entry.valid_to is not None else float("inf"),
             event_id,
         )
-        insort(self._versions[key], version)
+        versions = self._versions[key]
+        at = bisect_left(versions, version)
+        if at < len(versions) and not (version < versions[at]):  # the same (time, id) again: the later copy
+            versions[at] = version  # wins, as a lookup takes the last of equal versions; one version per id
+        else:
+            versions.insert(at, version)
 
     def _entry_at(self, key: str, ts: float, before: str = "\U0010ffff") -> Any | None:
         """The entry in force for a read at (ts, before): set by the latest version before it in canonical
@@ -205,12 +210,11 @@ class ReferenceStore:
         self.admin_index = AdminIndex()
         self.changes = 0
         self.latest_ts = 0.0  # event time of the newest change (restores to the same value, unlike `changes`)
-        # The reference events applied, latest per table key (hotlist: every version), for snapshots.
-        self._log: dict[tuple[str, str], list[tuple[float, Any]]] = {}
+        self._log = ReferenceLog()  # the reference events a restore needs, for snapshots
 
     def applied(self) -> list[tuple[float, Any]]:
         """Every reference event still in force, in the order to re-apply them."""
-        return sorted((item for items in self._log.values() for item in items), key=lambda x: x[0])
+        return self._log.records()
 
     def reset(self) -> None:
         """Forget every table but keep the objects, since compiled rules hold the zone index."""
@@ -223,18 +227,14 @@ class ReferenceStore:
         self.admin_areas.clear()
         self.camera_index = CameraIndex()
         self.admin_index = AdminIndex()
-        self._log.clear()
+        self._log = ReferenceLog()
         self.latest_ts = 0.0
 
     def apply(self, event: Any, ts: float) -> None:
         deleted = bool(getattr(event, "deleted", False))
         data = event.data
         etype = event.type
-        key = (etype, _table_key(etype, data))
-        if etype == "ref.hotlist":
-            self._log.setdefault(key, []).append((ts, event))
-        else:
-            self._log[key] = [(ts, event)]
+        self._log.add(event, ts)
         if etype == "ref.hotlist":
             self.hotlist.apply(data, ts, deleted, event.id)
         elif etype == "ref.zone":
@@ -254,6 +254,62 @@ class ReferenceStore:
         self.changes += 1
         if ts > self.latest_ts:
             self.latest_ts = ts
+
+
+class ReferenceLog:
+    """The reference records a core can still need, bounded, in arrival order: replayed into an empty store
+    (a new partition, a restored snapshot) they give the tables, the hotlist's as-of answers and `latest_ts`
+    that every record replayed would (docs/kafka.md, Reference tables).
+
+    Kept: per key of a zone, camera or admin area its latest record, a deletion included (it must still delete
+    the key from a snapshot taken before it); every hotlist version, since a lookup at time t needs the version
+    in force at t and a partition may read any t (a new one, a replay of old events); and the record with the
+    newest time, even when superseded, since `latest_ts` (an incident's `reference_time`) is the newest time
+    applied. A second record with an id already added is a copy and is dropped, as the core drops it: the ids
+    of superseded records stay (an id, not the record), so that a re-sent file cannot bring an old version back.
+    """
+
+    def __init__(self) -> None:
+        self._kept: dict[int, tuple[float, Any]] = {}  # arrival number -> (time, record); dicts keep the order
+        self._latest: dict[tuple[str, str], int] = {}  # table key (not the hotlist) -> arrival number in force
+        self._ids: set[str] = set()  # every id added: copies are dropped
+        self._newest: int | None = None  # arrival number of the record with the newest time
+        self._arrivals = 0
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def add(self, record: Any, ts: float) -> None:
+        if record.id in self._ids:
+            return
+        n = self._arrivals
+        self._arrivals += 1
+        self._kept[n] = (ts, record)
+        self._ids.add(record.id)
+        if record.type != "ref.hotlist":
+            key = (record.type, _table_key(record.type, record.data))
+            old = self._latest.get(key)
+            self._latest[key] = n
+            if old is not None and old != self._newest:
+                self._forget(old)
+        newest = self._newest
+        if newest is None or ts > self._kept[newest][0]:
+            self._newest = n
+            if newest is not None and self._superseded(newest):
+                self._forget(newest)
+
+    def records(self) -> list[tuple[float, Any]]:
+        """(time, record) in arrival order: the order to re-apply them."""
+        return list(self._kept.values())
+
+    def _superseded(self, n: int) -> bool:
+        record = self._kept[n][1]
+        if record.type == "ref.hotlist":
+            return False
+        return self._latest[(record.type, _table_key(record.type, record.data))] != n
+
+    def _forget(self, n: int) -> None:
+        del self._kept[n]
 
 
 def _table_key(etype: str, data: Any) -> str:

@@ -86,7 +86,12 @@ def live_context(
 
 
 def _settings(bootstrap: str | None) -> KafkaSettings:
-    return KafkaSettings.from_env(bootstrap_servers=bootstrap)
+    """The client settings, once the cluster has accepted their login and TLS (a refusal fails at once)."""
+    from saqshy.kafka_access import check_access
+
+    settings = KafkaSettings.from_env(bootstrap_servers=bootstrap)
+    check_access(settings)
+    return settings
 
 
 @click.group("topics")
@@ -105,17 +110,36 @@ def topics() -> None:
 @click.option(
     "--partitions", type=int, default=None, help="Partitions of every event topic (they stay co-partitioned)."
 )
-def topics_apply(bootstrap: str | None, spec: Path | None, partitions: int | None) -> None:
-    """Create missing topics, grow partitions, set configs. Safe to run again."""
+@click.option(
+    "--acls",
+    "acl_spec",
+    is_flag=False,
+    flag_value="packaged",
+    default=None,
+    help="Also create the ACLs of each service principal (needs an authorizer and a super user): --acls alone "
+    "for the packaged infra/kafka/acls.yaml, --acls=FILE for another.",
+)
+def topics_apply(bootstrap: str | None, spec: Path | None, partitions: int | None, acl_spec: str | None) -> None:
+    """Create missing topics, grow partitions, set configs (and ACLs with --acls). Safe to run again."""
     from streams.kafka.topics import SPEC, apply, load_spec
 
-    report = apply(_settings(bootstrap), load_spec(spec or SPEC, partitions))
+    settings = _settings(bootstrap)
+    report = apply(settings, load_spec(spec or SPEC, partitions))
     click.echo(
         f"created {len(report.created)}, existing {len(report.existing)}, grown {len(report.grown)}, "
         f"reconfigured {len(report.reconfigured)}"
     )
     for name in report.created:
         click.echo(f"  + {name}")
+    if acl_spec is not None:
+        from streams.kafka.acls import ACL_SPEC, apply_acls, load_acls
+
+        path = ACL_SPEC if acl_spec == "packaged" else Path(acl_spec)
+        if not path.is_file():
+            raise click.BadParameter(f"no such file: {path}", param_hint="'--acls'")
+        rules = load_acls(path)
+        count = apply_acls(settings, rules)
+        click.echo(f"acls: {count} bindings for {len({r.principal for r in rules})} principals ({path.name})")
 
 
 @topics.command("list")

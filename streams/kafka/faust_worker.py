@@ -44,7 +44,7 @@ from streams.kafka.metrics import WorkerMetrics
 from streams.kafka.offsets import deleted_before_read, latest_by_key, watermarks
 from streams.kafka.outputs import OutputTopics
 from streams.kafka.produce import REPLICA_HEADER
-from streams.kafka.reference import ReferenceReader
+from streams.kafka.reference import ReferenceLog, ReferenceReader
 from streams.kafka.rulewatch import RuleWatcher
 from streams.kafka.settings import KafkaSettings
 from streams.kafka.topics import STATE, UNSORTED
@@ -149,7 +149,7 @@ class FaustWorker:
         self.app.on_partitions_assigned.connect(self._on_assigned)
         self.owned: set[int] = set()  # input partitions assigned to this worker now
         self.parts: dict[int, _Part] = {}
-        self.reference: list[Any] = []
+        self.reference = ReferenceLog()  # what a new or restored partition replays (rules.core.reference)
         self.fetched: dict[str, int] = {}  # "topic:p" -> next offset delivered to the agent
         self.done: dict[str, int] = {}  # "topic:p" -> next offset processed
         self.ends: dict[str, int] = {}  # bounded mode: end offsets at start
@@ -190,13 +190,13 @@ class FaustWorker:
     def _open(self, p: int) -> _Part:
         """A partition this worker now owns: restore its snapshot and replay to the committed offsets."""
         runtime = PartitionRuntime(self.rules.load(), self.config.context, clock=time.time)  # as the confluent worker
-        for record in self.reference:
-            runtime.apply_reference(record)
         part = _Part(runtime, merge=AlignedMerge(self.config.merge_buffer))
         snap = self.state.get(str(p).encode())
         if snap is None:
             snap = self._read_snapshot(p)
         starts = runtime.restore(snap) if snap is not None else {}
+        for _, record in self.reference.records():  # after the restore, which replaces the reference tables
+            runtime.apply_reference(record)
         replayed = self._replay(part, p, starts)
         self.replayed += replayed
         if snap is not None:
@@ -437,9 +437,10 @@ class FaustWorker:
             if isinstance(item, DeadLetter):
                 letters.append(item)
                 continue
-            self.reference.append(item)
+            self.reference.add(item, item.time.timestamp())
             for part in self.parts.values():
                 part.runtime.apply_reference(item)
+        self.metrics.reference_records.set(len(self.reference))
         return letters
 
     def _reference_dead_letters(self, letters: list[DeadLetter]) -> None:

@@ -54,6 +54,9 @@ class WorkerMetrics:
             ["partition"],
             registry=r,
         )
+        self.reference_records = Gauge(
+            "saqshy_reference_records", "Reference records kept for replay (bounded: rules.core.reference)", registry=r
+        )
         self._events_in: dict[str, int] = {}
         if port is not None:
             start_http_server(port, registry=r)

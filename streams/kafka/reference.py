@@ -11,12 +11,15 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+from rules.core.reference import ReferenceLog
 from rules.records import RecordDecodeError, decode_record
 from schemas import DeadLetter, SourcePosition
 from schemas.topics import EVENT_TOPICS
 from streams.dlq import dead_letter
 from streams.kafka.offsets import watermarks
 from streams.kafka.settings import KafkaSettings
+
+__all__ = ["REFERENCE_TOPICS", "ReferenceLog", "ReferenceReader"]  # ReferenceLog: what both workers keep
 
 REFERENCE_TOPICS = tuple(t for k, t in EVENT_TOPICS.items() if k.startswith("ref."))
 

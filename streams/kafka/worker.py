@@ -37,7 +37,7 @@ from streams.kafka.metrics import WorkerMetrics
 from streams.kafka.offsets import deleted_before_read, latest_by_key
 from streams.kafka.outputs import OutputTopics
 from streams.kafka.produce import REPLICA_HEADER
-from streams.kafka.reference import ReferenceReader
+from streams.kafka.reference import ReferenceLog, ReferenceReader
 from streams.kafka.rulewatch import RuleWatcher
 from streams.kafka.settings import KafkaSettings
 from streams.kafka.topics import STATE, UNSORTED
@@ -197,7 +197,7 @@ class Worker:
         self.plan = plan_for(self.ruleset, config.partitioning, config.cell_m)
         self.outputs = OutputTopics(settings, self.metrics)
         self.parts: dict[int, Assigned] = {}
-        self.reference: list[object] = []
+        self.reference = ReferenceLog()  # what a new or restored partition replays (rules.core.reference)
         self.running = True
         self.ends: dict[str, int] = {}  # bounded mode: "topic:p" -> end offset at assignment
         self.done: dict[str, int] = {}  # "topic:p" -> next offset to process
@@ -265,9 +265,10 @@ class Worker:
             if isinstance(item, DeadLetter):
                 self._emit(Output(dead_letters=[item]))
                 continue
-            self.reference.append(item)
+            self.reference.add(item, item.time.timestamp())
             for part in self.parts.values():
                 part.runtime.apply_reference(item)
+        self.metrics.reference_records.set(len(self.reference))
 
     # --- state ---------------------------------------------------------------------------------
     def _state_key(self, partition: int) -> bytes:
@@ -318,7 +319,7 @@ class Worker:
                     if committed.get(key, OFFSET_INVALID) > start:
                         part.suppress_until[key] = committed[key]
                 log.info("partition %d restored from its snapshot; replaying %s", p, part.suppress_until or "nothing")
-            for record in self.reference:
+            for _, record in self.reference.records():
                 runtime.apply_reference(record)
             self.parts[p] = part
         for tp in tps:
