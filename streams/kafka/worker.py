@@ -649,6 +649,15 @@ class Worker:
         bounded = self.config.bounded
         deadline = None if stop_after is None or bounded else time.monotonic() + stop_after
         watch = BoundedWatch(self.config.bounded_stall, stop_after) if bounded else None
+        started = time.monotonic()
+        log.info(
+            "worker %s of group %s starting: %d rules, %s partitioning, %s",
+            self.config.instance_id,
+            self.config.group,
+            len(self.ruleset.rules),
+            self.config.partitioning,
+            "bounded" if bounded else "live",
+        )
         ref = ReferenceReader(self.settings, self.config.group)
         self._read_reference(ref, until_end=True)
         self._subscribe()
@@ -692,6 +701,16 @@ class Worker:
                     watch.check((self.processed, len(self.ends)), self._unread, self._log_starts, self._stall_context)
             self.commit(snapshot=True)
             self._lag()  # the final lag and event times, for a scrape after a bounded run
+            elapsed = time.monotonic() - started
+            log.info(
+                "worker %s stopped after %.1f s: %d events processed (%.0f/s), %d transactions aborted",
+                self.config.instance_id,
+                elapsed,
+                self.processed,
+                self.processed / elapsed if elapsed > 0 else 0.0,
+                self.txn.aborts,
+                extra={"events": self.processed, "seconds": round(elapsed, 3), "aborts": self.txn.aborts},
+            )
         except WorkerError:
             # nothing of the open transaction may commit; aborted now, read_committed readers need not wait for
             # the broker's transaction timeout

@@ -162,7 +162,9 @@ def compare_with_embedded(settings: KafkaSettings, group: str, lines: list[bytes
     Returns how many versions were compared."""
     finisher = start_worker(settings, group, tmp / "finisher.log", "--bounded")
     finisher.wait(300)
-    assert finisher.returncode == 0, (tmp / "finisher.log").read_text(errors="replace")[-3000:]
+    finished = (tmp / "finisher.log").read_text(errors="replace")
+    assert finisher.returncode == 0, finished[-3000:]
+    assert " starting: " in finished and " events processed " in finished, "no start line or summary"
 
     updates = [Incident.model_validate_json(v) for v in read_topic(settings, INCIDENTS)]
     versions = [(u.id, u.version) for u in updates]
