@@ -23,7 +23,7 @@ from tests.chaos.harness import (
 )
 from tests.kafka.helpers import isolated, produce, simulated
 from tests.kafka_broker import Broker
-from tests.support import CATALOG
+from tests.support import CATALOG, TEST_SCALE
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -39,6 +39,8 @@ SESSION_S = 10.0  # the worker's default session timeout (WorkerConfig.session_t
 def test_the_survivor_of_two_workers_takes_over_and_loses_or_repeats_nothing(
     own_broker: Broker, tmp_path: Path
 ) -> None:
+    if TEST_SCALE < 1:  # a minute for a known failure (the xfail above): `make chaos` runs it, `make test` does not
+        pytest.skip("runs in full only (make chaos, make test-full)")
     lines = simulated(tmp_path, hours=2, seed=31)
     settings = isolated(own_broker.bootstrap, partitions=3)
     group = f"pair-{int(time.time())}"
