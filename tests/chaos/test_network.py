@@ -25,7 +25,7 @@ from tests.chaos.harness import (
 from tests.chaos.proxy import TcpProxy
 from tests.kafka.helpers import isolated, produce, simulated
 from tests.kafka_broker import Broker
-from tests.support import CATALOG, scaled
+from tests.support import CATALOG, TEST_SCALE, scaled
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -38,7 +38,7 @@ def test_a_live_worker_rides_through_network_cuts_and_slowness(
     proxied: tuple[Broker, TcpProxy], tmp_path: Path
 ) -> None:
     broker, net = proxied
-    lines = simulated(tmp_path, hours=2, seed=37)
+    lines = simulated(tmp_path, hours=2 if TEST_SCALE >= 1 else 1, seed=37)
     settings = isolated(broker.bootstrap, partitions=3)
     group = f"net-{int(time.time())}"
     cuts = scaled(CUTS)
