@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.harness import committed_inputs, compare_with_embedded, report, start_worker
+from tests.chaos.harness import committed_inputs, compare_with_embedded, report, shares, start_worker
 from tests.kafka.helpers import isolated, produce, simulated
 from tests.kafka_broker import Broker
 from tests.support import CATALOG, scaled
@@ -34,7 +34,7 @@ def test_workers_killed_at_random_moments_lose_and_repeat_nothing(own_broker: Br
     settings = isolated(own_broker.bootstrap, partitions=3)
     group = f"kill-{rng.getrandbits(32):08x}"
     kills = scaled(KILLS)
-    chunks = [lines[i * len(lines) // kills : (i + 1) * len(lines) // kills] for i in range(kills)]
+    chunks = shares(lines, kills)
     recovery: list[float] = []
     stops: list[float] = []
     for i, chunk in enumerate(chunks):

@@ -16,9 +16,11 @@ import pytest
 
 from tests.chaos.harness import (
     committed_inputs,
-    compare_with_embedded,
+    compare_or_known_loss,
     end_offsets,
+    fault_cycles,
     report,
+    shares,
     start_worker,
     wait_for,
 )
@@ -42,27 +44,19 @@ def test_a_live_worker_rides_through_network_cuts_and_slowness(
     settings = isolated(broker.bootstrap, partitions=3)
     group = f"net-{int(time.time())}"
     cuts = scaled(CUTS)
-    steps = cuts + 2  # a share of the stream before the first cut, after each cut, and while slowed
-    chunks = [lines[i * len(lines) // steps : (i + 1) * len(lines) // steps] for i in range(steps)]
+    # a share of the stream before the first cut, after each cut, and while slowed
+    chunks = shares(lines, cuts + 2)
     produce(settings, [CATALOG], chunks[0])
     worker = start_worker(settings, group, tmp_path / "worker.log")
-    recovery: list[float] = []
+
+    def cut() -> None:
+        net.cut()
+        time.sleep(CUT_S)
+        net.heal()
+
     try:
         wait_for(lambda: committed_inputs(settings, group) > 0, 120, "the worker committed nothing", worker)
-        for i in range(cuts):
-            before = committed_inputs(settings, group)
-            net.cut()
-            time.sleep(CUT_S)
-            net.heal()
-            healed = time.monotonic()
-            produce(settings, [CATALOG], chunks[i + 1])
-            wait_for(
-                lambda before=before: committed_inputs(settings, group) > before,  # type: ignore[misc]
-                120,
-                f"cut {i}: no commit after the network healed",
-                worker,
-            )
-            recovery.append(time.monotonic() - healed)
+        recovery = [c.recovery_s for c in fault_cycles(settings, group, worker, chunks[1:-1], cut, "network cut")]
         net.slow(SLOW_S)
         produce(settings, [CATALOG], chunks[-1])
         ends = end_offsets(settings)
@@ -77,7 +71,8 @@ def test_a_live_worker_rides_through_network_cuts_and_slowness(
             worker.wait()
     assert worker.returncode == 0, (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
 
-    compared = compare_with_embedded(settings, group, lines, tmp_path)
+    assert max(recovery) <= 30, recovery
+    compared = compare_or_known_loss(settings, group, lines, tmp_path)
     report(
         "network",
         cuts=cuts,
@@ -89,4 +84,3 @@ def test_a_live_worker_rides_through_network_cuts_and_slowness(
         recovery_s_median=round(statistics.median(recovery), 2),
         recovery_s_max=round(max(recovery), 2),
     )
-    assert max(recovery) <= 30, recovery
