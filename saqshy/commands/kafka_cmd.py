@@ -164,6 +164,15 @@ def topics_list(bootstrap: str | None) -> None:
 )
 @click.option("--topic-map", default=None, help="TYPE=TOPIC[,TYPE=TOPIC...] over the defaults of schemas/topics.py.")
 @click.option("--rate", type=float, default=0.0, show_default=True, help="Events per second (0: as fast as possible).")
+@click.option(
+    "--order-slice",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds of event time delivered before the next are sent, so that the topics' logs never drift further "
+    "apart than that (keep it under the rules' max_out_of_orderness; 0: no barriers, fastest, a bulk backlog "
+    "may then reach a worker later than its allowed lateness).",
+)
 @rules_option
 @partitioning_option
 def produce(
@@ -171,6 +180,7 @@ def produce(
     input_path: Path,
     topic_map: str | None,
     rate: float,
+    order_slice: float,
     rule_paths: tuple[Path, ...],
     partitioning: str,
 ) -> None:
@@ -180,7 +190,7 @@ def produce(
 
     try:
         plan = plan_for(load_rules(list(rule_paths)), partitioning)  # type: ignore[arg-type]
-        producer = EventProducer(_settings(bootstrap), plan, parse_topic_map(topic_map))
+        producer = EventProducer(_settings(bootstrap), plan, parse_topic_map(topic_map), order_slice)
         with open_lines(input_path) as fh:
             stats = producer.run(fh, rate)
     except (RuleSetError, PartitionPlanError, ProduceError) as exc:

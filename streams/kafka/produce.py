@@ -88,9 +88,27 @@ class ProduceStats:
     per_topic: dict[str, int] = field(default_factory=dict)
 
 
+ORDER_SLICE_S = 30.0  # the rules' default max_out_of_orderness: a backlog's topics never drift further apart
+
+
 class EventProducer:
-    def __init__(self, settings: KafkaSettings, plan: PartitionPlan, topics: Mapping[str, str] | None = None):
+    """Routes event lines to their topics and keys. Kafka keeps order within a partition only: a backlog produced
+    in bulk (or one held back by a slow or cut link) goes out in batches per partition, and a busy topic's batch
+    can cover minutes less event time than a quiet topic's, so the logs disagree by more than the rules' allowed
+    lateness and a worker's event-time merge rightly drops the stragglers as late. `order_slice` (seconds of event
+    time) bounds that: every message of one slice is delivered before the next slice is produced."""
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        plan: PartitionPlan,
+        topics: Mapping[str, str] | None = None,
+        order_slice: float | None = ORDER_SLICE_S,
+    ):
         self.settings = settings
+        self._slice_ms = None if not order_slice else int(order_slice * 1000)
+        self._slice_start: int | None = None
+        self.barriers = 0
         self.plan = plan
         self.topics = dict(topics or EVENT_TOPICS)
         self.producer = Producer(settings.producer_config(partitioner="murmur2_random"))
@@ -142,8 +160,11 @@ class EventProducer:
         routed = route(raw, self.plan, self.topics)
         topic = self.settings.topic(routed.topic)
         ts = routed.timestamp_ms
-        if ts is not None and ts < self._old_before and topic not in self._judged:
-            self._expiring(topic, ts)
+        if ts is not None:
+            if ts < self._old_before and topic not in self._judged:
+                self._expiring(topic, ts)
+            if self._slice_ms is not None:
+                self._order(ts)
         self._send(topic, raw, routed.key, routed.timestamp_ms, None)
         for rkey in routed.replica_keys:
             self._send(topic, raw, rkey, routed.timestamp_ms, REPLICA)
@@ -154,6 +175,16 @@ class EventProducer:
         stats.unsorted += routed.topic == UNSORTED
         stats.per_topic[routed.topic] = stats.per_topic.get(routed.topic, 0) + 1
         return routed
+
+    def _order(self, ts: int) -> None:
+        """A barrier when event time leaves the current slice (earlier times, unsorted input, never open one)."""
+        start = self._slice_start
+        if start is None:
+            self._slice_start = ts
+        elif ts - start > self._slice_ms:  # type: ignore[operator]
+            self.flush()
+            self.barriers += 1
+            self._slice_start = ts
 
     def run(self, lines: Iterable[bytes], rate: float = 0.0) -> ProduceStats:
         """`rate` lines per second (0: as fast as possible)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.harness import broker_restarts, compare_or_known_loss, report
+from tests.chaos.harness import broker_restarts, compare_with_embedded, report
 from tests.kafka.helpers import isolated, simulated
 from tests.kafka_broker import Broker
 from tests.support import scaled
@@ -34,5 +34,5 @@ def test_a_live_worker_rides_through_broker_restarts_and_loses_or_repeats_nothin
 
     assert max(c.recovery_s for c in run.cycles) <= RECOVERY_TARGET_S, run.cycles
 
-    compared = compare_or_known_loss(settings, run.group, lines, tmp_path)
+    compared = compare_with_embedded(settings, run.group, lines, tmp_path)
     report("broker_restart", **run.figures(), versions_compared=compared, lost=0, duplicated=0)

@@ -15,7 +15,7 @@ import pytest
 
 from tests.chaos.harness import (
     committed_inputs,
-    compare_or_known_loss,
+    compare_with_embedded,
     end_offsets,
     report,
     start_worker,
@@ -68,5 +68,5 @@ def test_the_survivor_of_two_workers_takes_over_and_loses_or_repeats_nothing(
     assert "restored from its snapshot" in log.read_text(errors="replace")
 
     assert recovery_s <= SESSION_S + 20, f"the survivor took {recovery_s:.1f} s"
-    compared = compare_or_known_loss(settings, group, lines, tmp_path)
+    compared = compare_with_embedded(settings, group, lines, tmp_path)
     report("group_kill", versions_compared=compared, lost=0, duplicated=0, recovery_s=round(recovery_s, 2))

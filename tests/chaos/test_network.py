@@ -16,7 +16,7 @@ import pytest
 
 from tests.chaos.harness import (
     committed_inputs,
-    compare_or_known_loss,
+    compare_with_embedded,
     end_offsets,
     fault_cycles,
     report,
@@ -72,7 +72,7 @@ def test_a_live_worker_rides_through_network_cuts_and_slowness(
     assert worker.returncode == 0, (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
 
     assert max(recovery) <= 30, recovery
-    compared = compare_or_known_loss(settings, group, lines, tmp_path)
+    compared = compare_with_embedded(settings, group, lines, tmp_path)
     report(
         "network",
         cuts=cuts,
