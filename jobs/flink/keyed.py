@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 import cloudpickle  # type: ignore[import-untyped]
 
+from jobs.flink.references import BroadcastReferences
 from jobs.flink.routing import NO_TIME, position
 from rules.loader import RuleSet
 from rules.records import decode_record
@@ -69,13 +70,14 @@ class KeyCore:
         ruleset: RuleSet,
         context: ContextOptions | None = None,
         ordered: bool = True,
-        references: Sequence[bytes] = (),
+        references: BroadcastReferences | Sequence[bytes] = (),
     ):
         # event times were judged by the job's time guard, before Flink's watermarks (job.py)
         self.runtime = PartitionRuntime(ruleset, context, guard=False)
         self.ooo_ms = int(ruleset.settings.max_out_of_orderness * 1000)
         self.ordered = ordered
-        self.references = references  # the operator's broadcast reference records, in arrival order
+        # the operator's broadcast reference records by arrival index (holes: records no longer needed)
+        self.references = references
         self.applied = 0  # how many of them this key has applied
         self.held: deque[Action] = deque()  # inputs waiting for reference records still on their way
         self.queues: dict[str, deque[Action]] = {}
@@ -103,7 +105,10 @@ class KeyCore:
     def _reference(self, index: int) -> Output:
         if index != self.applied:
             raise ValueError(f"reference record {index} applied after {self.applied} of them")
-        self.runtime.apply_reference(decode_record(self.references[index]))
+        refs = self.references
+        raw = refs.get(index) if isinstance(refs, BroadcastReferences) else refs[index]
+        if raw is not None:  # a hole: a later record replaces this one, and the key applies that one
+            self.runtime.apply_reference(decode_record(raw))
         self.applied += 1
         out = Output()
         while self.held and self.held[0].needs <= self.applied:

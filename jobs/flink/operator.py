@@ -8,10 +8,11 @@ than the event (docs/flink.md). A key missing from memory (a new operator after 
 is rebuilt from its snapshot and log with outputs dropped. Timers: one event-time timer at the earliest
 queued event or core deadline, and one at the end of time for the end of a bounded input.
 
-Reference records come on the broadcast input and are appended to broadcast state (index -> raw record),
-which every parallel instance holds whole and which is checkpointed. PyFlink has no
-`apply_to_keyed_state`, so a key applies them lazily: before its next input or timer it applies (as logged
-"r" actions) those it has not applied yet. Nothing else happens to a key in between, so this is what
+Reference records come on the broadcast input and are put in broadcast state (index -> raw record), which
+every parallel instance holds whole and which is checkpointed; a record that a later one makes unneeded is
+removed (jobs.flink.references: the latest per table key, every hotlist version), so the state stays bounded.
+PyFlink has no `apply_to_keyed_state`, so a key applies them lazily: before its next input or timer it applies
+(as logged "r" actions) those it has not applied yet. Nothing else happens to a key in between, so this is what
 applying them on arrival would give; a key created later (a new cell, or one rebuilt after a restore)
 starts with all of them. A key whose file event waits for reference records still on the broadcast channel
 holds its inputs and polls with a processing-time timer.
@@ -34,6 +35,7 @@ from pyflink.datastream.state import (  # type: ignore[import-untyped]
 )
 
 from jobs.flink.keyed import END_OF_TIME, SNAPSHOT_EVERY, Action, KeyCore, RuleTemplate
+from jobs.flink.references import COUNT_KEY, BroadcastReferences
 from jobs.flink.routing import REJECTED
 from rules.loader import load_rules
 from schemas import RejectStage
@@ -102,24 +104,29 @@ class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         self.snap = runtime_context.get_state(ValueStateDescriptor("snapshot", Types.PICKLED_BYTE_ARRAY()))
         self.log = runtime_context.get_list_state(ListStateDescriptor("log", Types.PICKLED_BYTE_ARRAY()))
         self.live: dict[str, Live] = {}
-        self.references: list[bytes] = []
+        self.references = BroadcastReferences()
         self.loaded = False  # broadcast state is only reachable through a context: read on first use
         self.restored = 0
         group = runtime_context.get_metrics_group().add_group("saqshy")
         self.counters = {name: group.counter(name) for name in FLINK_COUNTERS}
 
-    def _references(self, ctx: Any) -> list[bytes]:
+    def _references(self, ctx: Any) -> BroadcastReferences:
         if not self.loaded:
-            stored = sorted(ctx.get_broadcast_state(REFERENCE_STATE).items())  # restored from a checkpoint
-            self.references.extend(bytes(raw) for _, raw in stored)
+            stored = ctx.get_broadcast_state(REFERENCE_STATE).items()  # restored from a checkpoint
+            self.references.restore((int(i), bytes(raw)) for i, raw in stored)
             self.restored = len(self.references)  # the router counts the file's records since this restore
             self.loaded = True
         return self.references
 
     def process_broadcast_element(self, value: bytes, ctx: Any) -> None:
         references = self._references(ctx)
-        ctx.get_broadcast_state(REFERENCE_STATE).put(len(references), value)
-        references.append(bytes(value))
+        state = ctx.get_broadcast_state(REFERENCE_STATE)
+        index, dropped = references.add(bytes(value))
+        if references.get(index) is not None:
+            state.put(index, bytes(value))
+        for old in dropped:
+            state.remove(old)
+        state.put(COUNT_KEY, str(len(references)).encode())
 
     def _live(self, key: str, ctx: Any) -> Live:
         live = self.live.get(key)

@@ -279,24 +279,28 @@ class ReferenceLog:
     def __len__(self) -> int:
         return len(self._kept)
 
-    def add(self, record: Any, ts: float) -> None:
+    def add(self, record: Any, ts: float) -> tuple[int | None, list[int]]:
+        """Keep the record; returns its arrival number (None: a copy, dropped) and the arrival numbers of the
+        records it made unneeded (so that a holder of raw copies, Flink's broadcast state, can drop them too)."""
         if record.id in self._ids:
-            return
+            return None, []
         n = self._arrivals
         self._arrivals += 1
         self._kept[n] = (ts, record)
         self._ids.add(record.id)
+        forgotten: list[int] = []
         if record.type != "ref.hotlist":
             key = (record.type, _table_key(record.type, record.data))
             old = self._latest.get(key)
             self._latest[key] = n
             if old is not None and old != self._newest:
-                self._forget(old)
+                forgotten.append(self._forget(old))
         newest = self._newest
         if newest is None or ts > self._kept[newest][0]:
             self._newest = n
             if newest is not None and self._superseded(newest):
-                self._forget(newest)
+                forgotten.append(self._forget(newest))
+        return n, forgotten
 
     def records(self) -> list[tuple[float, Any]]:
         """(time, record) in arrival order: the order to re-apply them."""
@@ -308,8 +312,9 @@ class ReferenceLog:
             return False
         return self._latest[(record.type, _table_key(record.type, record.data))] != n
 
-    def _forget(self, n: int) -> None:
+    def _forget(self, n: int) -> int:
         del self._kept[n]
+        return n
 
 
 def _table_key(etype: str, data: Any) -> str:

@@ -1,0 +1,59 @@
+"""The reference records a Flink operator keeps in broadcast state, bounded as every runtime bounds them
+(rules.core.reference.ReferenceLog: the latest record per table key, every hotlist version, the newest time).
+
+Keys apply broadcast records lazily by index (operator.py), so indexes stay what they were on arrival: a record
+made unneeded by a later one leaves a hole, which a key steps over. Applying the later record alone gives what
+applying both would (the later one replaces the earlier in its table), so a key that had not reached the hole
+yet ends in the same state. Every parallel instance gets the broadcast in one order and drops the same indexes,
+so a key that moves between instances on a rescale finds the same numbering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rules.core.reference import ReferenceLog
+from rules.records import decode_record
+
+COUNT_KEY = -1  # broadcast-state key of the number of records ever broadcast (the next index)
+
+
+class BroadcastReferences:
+    def __init__(self) -> None:
+        self.raw: dict[int, bytes] = {}  # index -> the record's bytes, for the records still needed
+        self.count = 0  # records broadcast so far, dropped ones included: the next index
+        self._log = ReferenceLog()
+        self._index: dict[int, int] = {}  # the log's arrival number -> broadcast index
+
+    def __len__(self) -> int:
+        return self.count
+
+    def get(self, index: int) -> bytes | None:
+        return self.raw.get(index)
+
+    def add(self, raw: bytes) -> tuple[int, list[int]]:
+        """Record the next broadcast record; returns its index and the indexes no longer needed."""
+        index = self.count
+        self.count += 1
+        record = decode_record(raw)  # the router sent only records that decode
+        number, forgotten = self._log.add(record, record.time.timestamp())
+        if number is None:  # a copy of a record already kept: the core drops it as well
+            return index, []
+        self.raw[index] = raw
+        self._index[number] = index
+        dropped = [self._index.pop(n) for n in forgotten]
+        for i in dropped:
+            del self.raw[i]
+        return index, dropped
+
+    def restore(self, stored: Iterable[tuple[int, bytes]]) -> None:
+        """From broadcast state after a restore: the kept records by index, and the count under COUNT_KEY."""
+        items = sorted(stored)
+        count = 0
+        for index, raw in items:
+            if index == COUNT_KEY:
+                count = int(raw.decode())
+                continue
+            self.count = index  # re-added in index order, each at the index it had
+            self.add(raw)
+        self.count = max(count, self.count)
