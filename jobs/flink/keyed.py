@@ -96,18 +96,23 @@ class KeyCore:
 
     def apply(self, action: Action) -> Output:
         if action.kind == "r":
-            return self._reference(action.offset)
+            return self._reference(action.offset, action.raw)
         if self.held or action.needs > self.applied:
             self.held.append(action)
             return Output()
         return self._apply(action)
 
-    def _reference(self, index: int) -> Output:
+    def _reference(self, index: int, raw: bytes = b"") -> Output:
+        """Apply broadcast record `index`: the bytes the action carries (an "r" action in a key's log carries
+        its record, so a rebuild does not depend on what broadcast state still holds), else broadcast state's.
+        An index with no record is a hole: a later record replaced it, and this key applies that one before
+        its next input (live keys apply everything that has arrived), so stepping over it changes nothing."""
         if index != self.applied:
             raise ValueError(f"reference record {index} applied after {self.applied} of them")
-        refs = self.references
-        raw = refs.get(index) if isinstance(refs, BroadcastReferences) else refs[index]
-        if raw is not None:  # a hole: a later record replaces this one, and the key applies that one
+        if not raw:
+            refs = self.references
+            raw = (refs.get(index) if isinstance(refs, BroadcastReferences) else refs[index]) or b""
+        if raw:
             self.runtime.apply_reference(decode_record(raw))
         self.applied += 1
         out = Output()

@@ -10,7 +10,8 @@ queued event or core deadline, and one at the end of time for the end of a bound
 
 Reference records come on the broadcast input and are put in broadcast state (index -> raw record), which
 every parallel instance holds whole and which is checkpointed; a record that a later one makes unneeded is
-removed (jobs.flink.references: the latest per table key, every hotlist version), so the state stays bounded.
+removed (jobs.flink.references: the latest per table key, every hotlist version), so the state stays bounded
+on a live stream (a file keeps all of its records: its keys apply exactly the records before an event's line).
 PyFlink has no `apply_to_keyed_state`, so a key applies them lazily: before its next input or timer it applies
 (as logged "r" actions) those it has not applied yet. Nothing else happens to a key in between, so this is what
 applying them on arrival would give; a key created later (a new cell, or one rebuilt after a restore)
@@ -104,7 +105,9 @@ class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         self.snap = runtime_context.get_state(ValueStateDescriptor("snapshot", Types.PICKLED_BYTE_ARRAY()))
         self.log = runtime_context.get_list_state(ListStateDescriptor("log", Types.PICKLED_BYTE_ARRAY()))
         self.live: dict[str, Live] = {}
-        self.references = BroadcastReferences()
+        # bounded only when keys apply everything that has come before each input (live): a file's event applies
+        # exactly the records before its line, and one of them may be replaced by a record after that line
+        self.references = BroadcastReferences(bounded=not self.ordered)
         self.loaded = False  # broadcast state is only reachable through a context: read on first use
         self.restored = 0
         group = runtime_context.get_metrics_group().add_group("saqshy")
@@ -148,8 +151,9 @@ class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
 
     def _step(self, live: Live, action: Action | None, ctx: Any) -> Iterator[Emitted]:
         """The reference records due before `action` (logged as "r" actions), then the action itself."""
-        for index in live.core.due(len(self.references), action):
-            yield from self._apply(live, Action("r", offset=index), ctx)
+        refs = self.references
+        for index in live.core.due(len(refs), action):  # logged with their bytes: a rebuild needs no lookup
+            yield from self._apply(live, Action("r", offset=index, raw=refs.get(index) or b""), ctx)
         if action is not None:
             yield from self._apply(live, action, ctx)
         if live.core.held and not live.polling:

@@ -2,9 +2,12 @@
 (rules.core.reference.ReferenceLog: the latest record per table key, every hotlist version, the newest time).
 
 Keys apply broadcast records lazily by index (operator.py), so indexes stay what they were on arrival: a record
-made unneeded by a later one leaves a hole, which a key steps over. Applying the later record alone gives what
-applying both would (the later one replaces the earlier in its table), so a key that had not reached the hole
-yet ends in the same state. Every parallel instance gets the broadcast in one order and drops the same indexes,
+made unneeded by a later one leaves a hole, which a key steps over. On a live stream a key applies every record
+that has come before its next input, so it applies the later record too before any event sees the tables, and
+applying it alone gives what applying both would (the later one replaces the earlier in its table). A key's log
+carries the records it applied (operator.py), so a rebuild never needs a hole. A file is not bounded: its events
+apply exactly the records before their line, and the one that replaces a record may come after that line.
+Every parallel instance gets the broadcast in one order and drops the same indexes,
 so a key that moves between instances on a rescale finds the same numbering.
 """
 
@@ -19,7 +22,8 @@ COUNT_KEY = -1  # broadcast-state key of the number of records ever broadcast (t
 
 
 class BroadcastReferences:
-    def __init__(self) -> None:
+    def __init__(self, bounded: bool = True) -> None:
+        self.bounded = bounded
         self.raw: dict[int, bytes] = {}  # index -> the record's bytes, for the records still needed
         self.count = 0  # records broadcast so far, dropped ones included: the next index
         self._log = ReferenceLog()
@@ -40,6 +44,8 @@ class BroadcastReferences:
         if number is None:  # a copy of a record already kept: the core drops it as well
             return index, []
         self.raw[index] = raw
+        if not self.bounded:
+            return index, []
         self._index[number] = index
         dropped = [self._index.pop(n) for n in forgotten]
         for i in dropped:

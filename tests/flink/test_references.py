@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from jobs.flink.references import COUNT_KEY, BroadcastReferences
 from rules.core.reference import ReferenceStore
 from rules.records import decode_record
-from tests.property.test_reference_log import _answers, _apply, _iso, _square, reference_record
+from tests.property.test_reference_log import T0, _answers, _apply, _iso, _square, reference_record
 
 
 @st.composite
@@ -67,11 +67,12 @@ def test_the_state_holds_the_latest_record_per_key_not_every_update() -> None:
     refs = BroadcastReferences()
     for n in range(500):
         zone = {"zone_id": f"z{n % 2}", "name": f"v{n}", "kind": "school", "geometry": _square(0)}
-        refs.add(
-            orjson.dumps(
-                {"id": f"z{n}", "type": "ref.zone", "source": "s", "time": _iso(1_767_614_400 + n), "data": zone}
-            )
-        )
+        refs.add(orjson.dumps({"id": f"z{n}", "type": "ref.zone", "source": "s", "time": _iso(T0 + n), "data": zone}))
     assert len(refs) == 500  # indexes keep counting: the router's counts refer to them
     assert len(refs.raw) == 2  # one record per zone (the newest time is one of them)
     assert sorted(refs.raw) == [498, 499]
+    whole = BroadcastReferences(bounded=False)  # a file's: its events apply exactly the records before their line
+    for n in range(10):
+        zone = {"zone_id": "z0", "name": f"v{n}", "kind": "school", "geometry": _square(0)}
+        whole.add(orjson.dumps({"id": f"z{n}", "type": "ref.zone", "source": "s", "time": _iso(T0 + n), "data": zone}))
+    assert sorted(whole.raw) == list(range(10))
