@@ -53,6 +53,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "map": ("saqshy.commands.map_cmd", "map_", "Write the crime map (HTML + PNG) from the archive."),
     "forecast": ("saqshy.commands.forecast_cmd", "forecast", "Fit, predict and evaluate hotspot forecasts."),
     "flink": ("saqshy.commands.flink_cmd", "flink", "Run the correlation job on Apache Flink."),
+    "console": ("saqshy.commands.console_cmd", "console", "Serve the operator console (live map and incident desk)."),
+    "audit": ("saqshy.commands.audit_cmd", "audit", "Query the operator console's audit log."),
 }
 
 

@@ -19,3 +19,4 @@ INCIDENTS = "saqshy.incidents"
 INCIDENTS_LATEST = "saqshy.incidents.latest"
 ALERTS = "saqshy.alerts"
 DEAD_LETTERS = "saqshy.dlq"
+AUDIT = "saqshy.audit"  # the operator console's audit log (streams/console/audit.py)

@@ -12,7 +12,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-ORDER = ["core", "burst", "enrich", "kafka", "archive", "map_query", "flink", "detector", "forecast"]
+ORDER = [
+    "core",
+    "burst",
+    "enrich",
+    "kafka",
+    "archive",
+    "map_query",
+    "flink",
+    "esper",
+    "detector",
+    "forecast",
+    "console",
+]
 HERE = Path(__file__).parent
 
 

@@ -18,6 +18,7 @@ USERS = {
     "producer": "producer-Secret-3",
     "archiver": "archiver-Secret-4",
     "detector": "detector-Secret-5",
+    "console": "console-Secret-6",
 }
 
 

@@ -20,7 +20,7 @@ import pytest
 from confluent_kafka import KafkaError, Producer
 
 from rules.loader import CATALOG
-from schemas.topics import EVENT_TOPICS, INCIDENTS
+from schemas.topics import EVENT_TOPICS, INCIDENTS, INCIDENTS_LATEST
 from streams.kafka.acls import load_acls
 from streams.kafka.settings import KafkaSettings
 from streams.kafka.topics import STATE
@@ -46,7 +46,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
         # one partition a topic: the archiver's lag check asks for every partition's offsets one by one
         done = saqshy(b, "admin", "topics", "apply", "--partitions", "1", "--acls")
         assert done.returncode == 0, done.stdout + done.stderr
-        assert f"acls: {len(load_acls())} bindings for 4 principals" in done.stdout
+        assert f"acls: {len(load_acls())} bindings for 5 principals" in done.stdout
         yield b
     finally:
         b.down()
@@ -137,6 +137,8 @@ def test_acls_refuse_what_a_principal_was_not_given(broker: SecureBroker) -> Non
     assert _refused(as_principal(broker, "detector"), INCIDENTS)
     archiver = as_principal(broker, "archiver")
     assert _refused(archiver, STATE) and not _refused(archiver, INCIDENTS)
+    console = as_principal(broker, "console")  # the latest incidents only: every version is the archive's
+    assert _refused(console, STATE) and _refused(console, INCIDENTS) and not _refused(console, INCIDENTS_LATEST)
 
     refused: list[KafkaError | None] = []
     producer = Producer(archiver.producer_config())
