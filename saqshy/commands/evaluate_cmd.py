@@ -37,7 +37,9 @@ def _row(table: Table, r: RuleScore, bold: bool = False) -> None:
     "--truth",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     required=True,
-    help="Ground truth of the simulation (`saqshy simulate` writes OUT.truth.jsonl).",
+    multiple=True,
+    help="Ground truth of the simulation (`saqshy simulate` writes OUT.truth.jsonl); repeat to add more "
+    "(`saqshy replay --dispatch-truth`).",
 )
 @click.option(
     "--incidents",
@@ -46,9 +48,9 @@ def _row(table: Table, r: RuleScore, bold: bool = False) -> None:
     help="Incident updates as JSON lines (`saqshy replay --out`).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def evaluate(truth: Path, incidents: Path, as_json: bool) -> None:
+def evaluate(truth: tuple[Path, ...], incidents: Path, as_json: bool) -> None:
     """Score incidents against a simulation's ground truth: TP/FP/FN, precision, recall, time to detect."""
-    result = score(read_truth(truth), read_incidents(incidents))
+    result = score([t for path in truth for t in read_truth(path)], read_incidents(incidents))
     if as_json:
         click.echo(json.dumps(result.as_dict(), sort_keys=True))
         return

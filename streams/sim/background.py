@@ -17,7 +17,8 @@ import numpy as np
 from schemas import Analytic, CallCategory, Severity, UnitType, ZoneKind
 from streams.sim.city import Camera
 from streams.sim.context import Request, SimContext
-from streams.sim.scenarios import confuse_plate, is_night
+from streams.sim.scenarios import is_night
+from streams.sim.traffic import Traffic
 
 # Category mix of non-prank calls (DOMAIN.md: medical the largest share, road crashes ~6%, gas 1-3%).
 _CATEGORIES: list[tuple[CallCategory, float]] = [
@@ -91,8 +92,7 @@ class Background:
         self.ctx, self.npr, self.fleet, self.tz, self.scale = ctx, npr, fleet, tz, scale
         cams = ctx.city.cameras
         self.anpr_cams = [c for c in cams if c.anpr]
-        w = npr.lognormal(0.0, 0.6, len(self.anpr_cams))  # arterial cameras see far more cars
-        self.anpr_w = w / w.sum()
+        self.traffic = Traffic(ctx, npr, fleet, self.anpr_cams)
         self.video_cams = [c for c in cams if not c.anpr]
 
     def _poisson(self, lam: float) -> int:
@@ -183,7 +183,12 @@ class Background:
         """A police-registered crash with nobody calling 112 about it (the call alone is a near miss too)."""
         ctx, r, city = self.ctx, self.ctx.rng, self.ctx.city
         b = city.bbox
-        lat, lon = city.snap_to_street(r.uniform(b[0], b[2]), r.uniform(b[1], b[3]))
+        for _ in range(20):  # not a third crash on one road within a day: only planted clusters are
+            lat, lon = city.snap_to_street(r.uniform(b[0], b[2]), r.uniform(b[1], b[3]))
+            if not ctx.would_cluster(city.nearest_street(lat, lon)[0].name, t):
+                break
+        else:
+            return
         sev = r.choices(list(Severity), [70, 24, 5, 1])[0]
         injured = {
             Severity.PROPERTY_DAMAGE: 0,
@@ -206,40 +211,9 @@ class Background:
     # --- ANPR -----------------------------------------------------------------------------------
 
     def anpr(self, h0: float, h1: float) -> None:
-        ctx, npr = self.ctx, self.npr
+        """Reads of cars driving the roads (streams.sim.traffic), about 2-16 a second over the day."""
         a = activity((h0 + h1) / 2, self.tz)
-        n = self._poisson((2 + 14 * a) * (h1 - h0))
-        ts = np.sort(npr.uniform(h0, h1, n)).tolist()
-        cams = npr.choice(len(self.anpr_cams), n, p=self.anpr_w).tolist()
-        # Commuters (the first third of the fleet) make 70% of the reads, a few dozen a day each; the
-        # rest of the fleet passes rarely. No single car dominates the stream.
-        commuters = max(1, len(self.fleet) // 3)
-        regular = npr.random(n) < 0.7
-        veh = (
-            np.where(regular, npr.integers(0, commuters, n), npr.integers(0, len(self.fleet), n))
-            .astype(np.int64)
-            .tolist()
-        )
-        conf = np.clip(npr.normal(0.9, 0.05, n), 0.45, 0.995).tolist()
-        ocr = (npr.random(n) < 0.03).tolist()
-        speed = np.clip(npr.normal(48, 12, n), 3, 140).round(1).tolist()
-        lane = npr.integers(1, 4, n).tolist()
-        way = npr.integers(0, 2, n).tolist()
-        for i in range(n):
-            plate = self.fleet[veh[i]]
-            c = conf[i]
-            if ocr[i]:
-                plate, c = confuse_plate(plate, ctx.rng), c - 0.12
-            ctx.anpr(
-                ts[i],
-                self.anpr_cams[cams[i]],
-                plate,
-                c,
-                direction=("approaching", "departing")[way[i]],
-                speed_kmh=speed[i],
-                lane=lane[i],
-                vehicle_class="bus" if veh[i] % 41 == 0 else "car",
-            )
+        self.traffic.hour(h0, h1, (2 + 14 * a) * self.scale)
 
     # --- video analytics ------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from shapely.prepared import prep
 
 from rules.geo import distance_m, metres_per_degree
 from schemas import AdminPath, CameraOwner, UnitType, ZoneKind
+from streams.sim.roads import Road, RoadGraph, build_roads, load_roads
 
 # the cities shipped with the package, by name (`saqshy simulate --city alatau`)
 CITIES = Path(__file__).resolve().parent / "cities"
@@ -59,6 +60,10 @@ class Camera:
     road: str
     zone_id: str | None = None
     zone_kind: ZoneKind | None = None
+    # ANPR cameras sit on one road block, `along_m` metres from its end `node`, reading cars on that block
+    road_id: str | None = None
+    node: str | None = None
+    along_m: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,8 @@ class City:
     bases: list[Base]
     cameras: list[Camera] = field(default_factory=list)
     sos_buttons: list[SosButton] = field(default_factory=list)
+    roads: list[Road] = field(default_factory=list)
+    graph: RoadGraph = field(default_factory=lambda: RoadGraph([]))
 
     @property
     def m_per_deg_lat(self) -> float:
@@ -213,6 +220,9 @@ def load_city(directory: str | Path) -> City:
         streets=streets,
         bases=bases,
     )
+    roads_file = root / cfg.get("roads_file", "roads.geojson")
+    city.roads = load_roads(roads_file) if roads_file.exists() else build_roads(cfg)
+    city.graph = RoadGraph(city.roads)
     rng = random.Random(int(cfg["seed"]))
     city.cameras = _make_cameras(city, rng, cfg["cameras"])
     city.sos_buttons = _make_sos_buttons(city, rng, int(cfg.get("sos_buttons", 12)))
@@ -234,10 +244,25 @@ def _make_cameras(city: City, rng: random.Random, cfg: dict[str, Any]) -> list[C
     crossings = [(a, c) for a in avenues for c in cross]
     cams: list[Camera] = []
     for i, (a, c) in enumerate(rng.sample(crossings, int(cfg["anpr"])), start=1):
-        lat, lon = city.offset(a.value, c.value, rng.uniform(-60, 60), rng.uniform(-60, 60))
+        rng.uniform(-60, 60)  # was a north offset off the road; drawn still so the other cameras stay put
+        east = rng.uniform(-60, 60)
+        block, node, signed = _avenue_block(city, a, c, east)
+        lat, lon = city.offset(a.value, c.value, 0.0, signed)
+        along = abs(signed)
         owner = CameraOwner.POLICE if rng.random() < 0.6 else CameraOwner.MUNICIPAL
         cams.append(
-            Camera(f"anpr-{i:03d}", round(lat, 6), round(lon, 6), owner, True, ("anpr",), f"{a.name} / {c.name}")
+            Camera(
+                f"anpr-{i:03d}",
+                round(lat, 6),
+                round(lon, 6),
+                owner,
+                True,
+                ("anpr",),
+                f"{a.name} / {c.name}",
+                road_id=block.road_id,
+                node=node,
+                along_m=along,
+            )
         )
     n = 0
     for zone in city.zones:
@@ -268,6 +293,22 @@ def _make_cameras(city: City, rng: random.Random, cfg: dict[str, Any]) -> list[C
         road = city.nearest_street(lat, lon)[0].name
         cams.append(Camera(f"cam-{n:03d}", round(lat, 6), round(lon, 6), owner, False, _ANALYTICS[None], road))
     return cams
+
+
+def _avenue_block(city: City, avenue: Street, cross: Street, east: float) -> tuple[Road, str, float]:
+    """The avenue's block next to the crossing on the side `east` points to (the other side at the city's
+    edge), and the camera's signed east offset on it: 25-60 m from the crossing."""
+    node = next(n for n, p in city.graph.nodes.items() if p == (avenue.value, cross.value))
+    blocks = [r for r in city.roads if r.name == avenue.name and node in (r.a, r.b)]
+    want_east = east >= 0
+
+    def goes_east(r: Road) -> bool:
+        other = r.coords[1] if r.a == node else r.coords[0]
+        return other[1] > cross.value
+
+    block = next((r for r in blocks if goes_east(r) == want_east), blocks[0])
+    along = max(abs(east), 25.0)
+    return block, node, along if goes_east(block) else -along
 
 
 def _make_sos_buttons(city: City, rng: random.Random, count: int) -> list[SosButton]:

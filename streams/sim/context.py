@@ -103,6 +103,15 @@ class SimContext:
     requests: list[Request] = field(default_factory=list)
     ids: Counter[str] = field(default_factory=Counter)
     track: int = 0
+    road_accidents: dict[str, list[float]] = field(default_factory=dict)  # road name -> accident times
+
+    def would_cluster(self, road: str, t: float, window_s: float = 86_400.0) -> bool:
+        """Whether an accident on `road` at `t` would make 3 on that road within one window (24 h): only
+        the planted road-accident clusters may (scenarios.traffic_road_accident_cluster)."""
+        near = sorted(x for x in self.road_accidents.get(road, ()) if abs(x - t) <= window_s)
+        return any(
+            max(near[j], t) - min(near[i], t) <= window_s for i in range(len(near)) for j in range(i + 1, len(near))
+        )
 
     def new_id(self, prefix: str) -> str:
         self.ids[prefix] += 1
@@ -253,6 +262,8 @@ class SimContext:
         factors: list[str] | None = None,
     ) -> str:
         eid = self.new_id("dtp")
+        road = self.city.nearest_street(lat, lon)[0].name
+        self.road_accidents.setdefault(road, []).append(ts)
         ev = AccidentRecordEvent(
             id=eid,
             source="sim/dtp",
@@ -265,7 +276,7 @@ class SimContext:
                 vehicles=vehicles,
                 injured=injured,
                 killed=killed,
-                road=self.city.nearest_street(lat, lon)[0].name,
+                road=road,
                 factors=factors or [],
             ),
         )

@@ -33,6 +33,7 @@ class Plan:
     incidents apart, so one does not complete another's pattern)."""
 
     wanted: list[HotlistEntry]
+    cloned: list[str] = field(default_factory=list)  # fleet plates that a second car will carry
     taken: list[tuple[float, float, float]] = field(default_factory=list)  # (t, lat, lon)
 
     def free(self, ctx: SimContext, t: float, lat: float, lon: float) -> bool:
@@ -136,7 +137,10 @@ def calls_mass_incident(ctx: SimContext, plan: Plan, t0: float) -> list[TruthIte
 
 def traffic_accident_confirmed(ctx: SimContext, plan: Plan, t0: float) -> list[TruthItem]:
     r = ctx.rng
-    lat, lon = _pick_street_point(ctx, plan, t0)
+    for _ in range(20):  # not on a road where it would be a third crash in a day
+        lat, lon = _pick_street_point(ctx, plan, t0)
+        if not ctx.would_cluster(ctx.city.nearest_street(lat, lon)[0].name, t0 + 600):
+            break
     injured = r.choice([0, 0, 1, 1, 2, 3])
     ids = [ctx.call(t0, lat, lon, CallCategory.ACCIDENT, ctx.phone(), description="Two cars collided", injured=injured)]
     ctx.request(Request(t0 + 30, UnitType.POLICE, lat, lon, ids[0]))
@@ -206,8 +210,17 @@ def anpr_wanted_vehicle(ctx: SimContext, plan: Plan, t0: float) -> list[TruthIte
 def anpr_wanted_route(ctx: SimContext, plan: Plan, t0: float) -> list[TruthItem]:
     entry = plan.wanted.pop(0)
     cam1 = _anpr_cam(ctx, plan, t0)
-    t1 = t0 + ctx.rng.uniform(300, 1500)
-    cam2 = _anpr_cam(ctx, plan, t1, exclude=cam1.camera_id)
+    graph = ctx.city.graph
+
+    def reachable(c: Camera) -> bool:  # within the rule's 30 minutes by road, and a real drive away
+        if cam1.node is None or c.node is None or c.camera_id == cam1.camera_id:
+            return False
+        return 240 <= graph.seconds(cam1.node, c.node) <= 1300
+
+    cam2 = _pick_camera(ctx, plan, t0 + 600, reachable)
+    assert cam1.node is not None and cam2.node is not None
+    # driven at 80-100% of the limits, so no two reads of the plate are faster than a car (anpr.cloned_plate)
+    t1 = t0 + graph.seconds(cam1.node, cam2.node) / ctx.rng.uniform(0.8, 1.0) + 15
     ids = [_wanted_read(ctx, t0, cam1, entry), _wanted_read(ctx, t1, cam2, entry)]
     # The first read alone is already a wanted_vehicle incident: both rules are expected to fire.
     return [
@@ -225,6 +238,83 @@ def anpr_wanted_route(ctx: SimContext, plan: Plan, t0: float) -> list[TruthItem]
         ),
         _truth(ctx, "wanted_route", "anpr.wanted_route", t1, t0, cam2.lat, cam2.lon, ids, 2, entry.plate),
     ]
+
+
+def anpr_cloned_plate(ctx: SimContext, plan: Plan, t0: float) -> list[TruthItem]:
+    """A second car with a copy of a real car's plates: the plate is read at two cameras 4 km or more
+    apart, faster than anyone drives between them (200-400 km/h implied), within a few minutes."""
+    r, city = ctx.rng, ctx.city
+    plate = plan.cloned.pop(0)
+    cam1 = _anpr_cam(ctx, plan, t0)
+    cam2 = _pick_camera(ctx, plan, t0, lambda c: c.anpr and city.distance_m(cam1.lat, cam1.lon, c.lat, c.lon) >= 4000)
+    t1 = t0 + city.distance_m(cam1.lat, cam1.lon, cam2.lat, cam2.lon) / r.uniform(55, 110)
+    ids = []
+    for t, cam in ((t0, cam1), (t1, cam2)):
+        ids.append(
+            ctx.anpr(
+                t,
+                cam,
+                plate,
+                r.uniform(0.85, 0.97),
+                direction=r.choice(["approaching", "departing"]),
+                speed_kmh=round(r.uniform(35, 70), 1),
+                lane=r.randint(1, 3),
+                vehicle_class="car",
+            )
+        )
+    # No place: which of the two cameras the rule's incident is placed at is the rule's choice.
+    return [_truth_at(ctx, "cloned_plate", "anpr.cloned_plate", t1, t0, None, ids, 2, plate)]
+
+
+def traffic_road_accident_cluster(ctx: SimContext, plan: Plan, t0: float) -> list[TruthItem]:
+    """3-4 police-registered crashes on one road within a day (a black spot: issue 20). Background crashes
+    never make three on one road in a day (background.Background._accident), so these are the only ones."""
+    r, city = ctx.rng, ctx.city
+    span = min(r.uniform(3 * 3600, 18 * 3600), ctx.emitter.end - t0 - 600)
+    n = r.choice([3, 3, 4])
+    times = [t0, *sorted(t0 + r.uniform(0.1, 1.0) * span for _ in range(n - 1))]
+    roads = list(city.streets)
+    r.shuffle(roads)
+    road = next(
+        (s for s in roads if not any(abs(x - t0) < 2 * 86_400 for x in ctx.road_accidents.get(s.name, ()))), roads[0]
+    )
+    b = city.bbox
+    ids = []
+    for t in times:
+        if road.axis == "lat":
+            lat, lon = road.value, r.uniform(b[1] + 0.005, b[3] - 0.005)
+        else:
+            lat, lon = r.uniform(b[0] + 0.005, b[2] - 0.005), road.value
+        sev = r.choices([Severity.PROPERTY_DAMAGE, Severity.MINOR_INJURY], [70, 30])[0]
+        injured = r.randint(1, 2) if sev == Severity.MINOR_INJURY else 0
+        ids.append(ctx.accident(t, lat, lon, sev, vehicles=r.randint(1, 3), injured=injured, factors=["speeding"]))
+    # No place: the crashes are kilometres apart along the road; the cluster is the road itself.
+    rule = "traffic.road_accident_cluster"
+    return [_truth_at(ctx, "road_accident_cluster", rule, times[2], t0, None, ids, 3, road.name)]
+
+
+def _truth_at(
+    ctx: SimContext,
+    scenario: str,
+    rule_id: str,
+    time: float,
+    start: float,
+    where: GeoPoint | None,
+    ids: list[str],
+    severity: int,
+    note: str,
+) -> TruthItem:
+    return TruthItem(
+        truth_id=ctx.new_id("truth"),
+        scenario=scenario,
+        rule_id=rule_id,
+        time=to_dt(time),
+        start=to_dt(start),
+        location=where,
+        event_ids=ids,
+        severity=severity,
+        note=note,
+    )
 
 
 def sos_no_unit_on_scene(ctx: SimContext, plan: Plan, t0: float) -> list[TruthItem]:
@@ -384,6 +474,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("accident", 4, traffic_accident_confirmed),
     Scenario("wanted_vehicle", 4, anpr_wanted_vehicle),
     Scenario("wanted_route", 3, anpr_wanted_route),
+    Scenario("cloned_plate", 3, anpr_cloned_plate),
+    Scenario("road_accident_cluster", 2.5, traffic_road_accident_cluster),
     Scenario("sos_unanswered", 3, sos_no_unit_on_scene),
     Scenario("abandoned_object", 3, video_abandoned_object_crowded),
     Scenario("night_intrusion", 3, video_night_intrusion_critical, night_only=True),

@@ -15,6 +15,11 @@ from rules.geo import distance_m, metres_per_degree
 from schemas import GeoPoint, UnitGps, UnitGpsEvent, UnitStatus, UnitType
 from streams.sim.city import City
 from streams.sim.context import Request, SimContext, to_dt
+from streams.sim.roads import Path2, drive_path
+
+# Emergency driving: up to 25% over the limits with lights on, never over 100 km/h on a leg's average.
+EMERGENCY_PACE = 1.25
+MAX_LEG_KMH = 100.0
 
 # On-scene time in seconds, per unit type (GUESS from DOMAIN.md: police short, fire/gas longer).
 SCENE_S: dict[UnitType, tuple[float, float]] = {
@@ -43,6 +48,8 @@ class Task:
     t_onscene: float
     t_clear: float
     t_back: float
+    out: Path2 | None = None  # the drive to the scene and back, along the roads
+    home: Path2 | None = None
 
 
 @dataclass
@@ -57,12 +64,18 @@ class Unit:
     phase_m: float
     next_fix: float
     tasks: list[Task] = field(default_factory=list)
+    rejoin: list[tuple[float, float]] = field(default_factory=list)  # (time, phase_m from then on)
+
+    def loop_s(self, t: float) -> float:
+        """Metres along the patrol loop at `t`; the phase changes where the unit rejoins its loop after a task."""
+        phase = next((p for t0, p in reversed(self.rejoin) if t0 <= t), self.phase_m)
+        return (phase + self.speed_mps * t) % self.loop_len[-1]
 
     def patrol(self, t: float) -> tuple[float, float, float | None, float]:
         """(lat, lon, heading, speed km/h) when not on a task."""
         if not self.loop:
             return self.base[0], self.base[1], None, 0.0
-        s = (self.phase_m + self.speed_mps * t) % self.loop_len[-1]
+        s = self.loop_s(t)
         for i in range(1, len(self.loop)):
             if s <= self.loop_len[i]:
                 a, b = self.loop[i - 1], self.loop[i]
@@ -99,10 +112,22 @@ def _lerp(a: tuple[float, float], b: tuple[float, float], f: float) -> tuple[flo
     return a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f
 
 
+def _on_path(path: Path2, t0: float, t1: float, t: float) -> tuple[float, float, float | None, float]:
+    """Position, heading and speed (km/h) at `t` driving `path` evenly from t0 to t1."""
+    f = min(max((t - t0) / max(t1 - t0, 1e-9), 0.0), 1.0)
+    lat, lon, i = path.at(f * path.length_m)
+    a, b = path.points[i], path.points[i + 1] if i + 1 < len(path.points) else path.points[i]
+    heading = _heading(a, b) if a != b else None
+    return lat, lon, heading, 3.6 * path.length_m / max(t1 - t0, 1e-9)
+
+
 def _task_state(task: Task, t: float) -> tuple[UnitStatus, float, float, float | None, float, str | None]:
     if t < task.t_enroute:
         return UnitStatus.DISPATCHED, task.origin[0], task.origin[1], None, 0.0, task.ref
     if t < task.t_onscene:
+        if task.out is not None:
+            lat, lon, heading, speed = _on_path(task.out, task.t_enroute, task.t_onscene, t)
+            return UnitStatus.EN_ROUTE, lat, lon, heading, speed, task.ref
         f = (t - task.t_enroute) / (task.t_onscene - task.t_enroute)
         lat, lon = _lerp(task.origin, task.scene, f)
         dist = distance_m(task.origin[0], task.origin[1], task.scene[0], task.scene[1])
@@ -110,6 +135,9 @@ def _task_state(task: Task, t: float) -> tuple[UnitStatus, float, float, float |
         return UnitStatus.EN_ROUTE, lat, lon, _heading(task.origin, task.scene), speed, task.ref
     if t < task.t_clear:
         return UnitStatus.ON_SCENE, task.scene[0], task.scene[1], None, 0.0, task.ref
+    if task.home is not None:
+        lat, lon, heading, speed = _on_path(task.home, task.t_clear, task.t_back, t)
+        return UnitStatus.AVAILABLE, lat, lon, heading, speed, None
     f = (t - task.t_clear) / (task.t_back - task.t_clear)
     lat, lon = _lerp(task.scene, task.back, f)
     return UnitStatus.AVAILABLE, lat, lon, _heading(task.scene, task.back), 30.0, None
@@ -156,26 +184,38 @@ class Fleet:
                 best = (d, u, (lat, lon))
         if best is None:
             return None
-        dist, unit, origin = best
-        dist %= 1e7
+        _, unit, origin = best
         r = self.rng
-        t_enroute = req.t + r.uniform(20, 90)
-        travel = req.arrive_s if req.arrive_s is not None else min(max(dist * 1.35 / 12.5 + 60, 150), 1200)
-        t_onscene = max(req.t + travel, t_enroute + 30)
+        scene = (req.lat, req.lon)
+        out, limit_s = drive_path(self.city.graph, origin, scene)
+        fastest = out.length_m / (MAX_LEG_KMH / 3.6)
+        if req.arrive_s is not None:  # a forced arrival (SOS): leaves at once, as fast as it may
+            t_enroute = req.t + r.uniform(10, 30)
+            t_onscene = t_enroute + max(req.arrive_s - (t_enroute - req.t), fastest, 30)
+        else:
+            t_enroute = req.t + r.uniform(20, 90)
+            t_onscene = t_enroute + max(limit_s / EMERGENCY_PACE, fastest, 30)
         lo, hi = req.scene_s or SCENE_S[unit.unit_type]
         t_clear = t_onscene + r.uniform(lo, hi)
-        back_t = t_clear + max(dist / 8.0, 120)
-        back = unit.patrol(back_t)[:2]
+        # Back to the patrol loop, where it would be by then, and the loop goes on from that point.
+        est = t_clear + max(self.city.distance_m(*scene, *origin) / 8.0, 120.0)
+        back = unit.patrol(est)[:2]
+        home, home_s = drive_path(self.city.graph, scene, back)
+        back_t = t_clear + max(home_s, 60.0)
+        if unit.loop:
+            unit.rejoin.append((back_t, (unit.loop_s(est) - unit.speed_mps * back_t) % unit.loop_len[-1]))
         task = Task(
             req.ref,
             origin,
-            (req.lat, req.lon),
+            scene,
             (back[0], back[1]),
             req.t,
             t_enroute,
             t_onscene,
             t_clear,
             back_t,
+            out,
+            home,
         )
         unit.tasks.append(task)
         return task
@@ -185,6 +225,8 @@ class Fleet:
         r = self.rng
         for u in self.units:
             u.tasks = [t for t in u.tasks if t.t_back >= h0 - 3600]
+            old = [x for x in u.rejoin if x[0] < h0 - 3600]
+            u.rejoin = old[-1:] + [x for x in u.rejoin if x[0] >= h0 - 3600]
             times: list[float] = []
             t = u.next_fix
             while t < h1:

@@ -38,6 +38,8 @@ RULES = {
     "video.fight_with_call",
     "video.fall_medical",
     "video.crowd_in_zone",
+    "anpr.cloned_plate",  # issue 20: planted before the rule existed, scored once it does
+    "traffic.road_accident_cluster",
 }
 
 
