@@ -7,7 +7,7 @@ DEMO_DIR   ?= build/demo
 DEMO_HOURS ?= 24
 DEMO_SEED  ?= 7
 
-.PHONY: install lock demo test test-full chaos fuzz test-fast bench lint format rules-test kafka-up kafka-down topics asyncapi clean
+.PHONY: install console-assets console lock demo test test-full chaos fuzz test-fast bench lint format rules-test kafka-up kafka-down topics asyncapi clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,11 @@ $(VENV)/.installed-$(EXTRAS): pyproject.toml uv.lock | $(BIN)/uv
 lock: | $(BIN)/uv
 	$(BIN)/uv lock
 
-install: $(VENV)/.installed-$(EXTRAS)
+install: $(VENV)/.installed-$(EXTRAS) console-assets
+
+# The console's map library (Leaflet) from the npm registry into streams/console/static/vendor/ (no-op when there).
+console-assets:
+	streams/console/build_assets.sh
 
 demo: install
 	@mkdir -p $(DEMO_DIR)
@@ -38,9 +42,21 @@ demo: install
 		--roster streams/sim/cities/alatau/units.csv \
 		--warning-devices streams/sim/cities/alatau/warning_devices.geojson \
 		--alerts-out $(DEMO_DIR)/alerts.jsonl --cap-dir $(DEMO_DIR)/cap \
-		--archive chdb://$(DEMO_DIR)/archive
-	$(BIN)/saqshy evaluate --truth $(DEMO_DIR)/truth.jsonl --incidents $(DEMO_DIR)/incidents.jsonl
-	$(BIN)/saqshy map --archive chdb://$(DEMO_DIR)/archive --out $(DEMO_DIR)/crime-map.html --png $(DEMO_DIR)/crime-map.png
+		--archive chdb://$(DEMO_DIR)/archive \
+		--dispatch-sim $(DEMO_SEED) --dispatch-truth $(DEMO_DIR)/dispatch-truth.jsonl
+	$(BIN)/saqshy evaluate --truth $(DEMO_DIR)/truth.jsonl --truth $(DEMO_DIR)/dispatch-truth.jsonl \
+		--incidents $(DEMO_DIR)/incidents.jsonl
+	$(BIN)/saqshy map --archive chdb://$(DEMO_DIR)/archive --city streams/sim/cities/alatau --out $(DEMO_DIR)/crime-map.html --png $(DEMO_DIR)/crime-map.png
+
+# The operator console on the demo's events, replayed at 60x (docs/console.md): http://127.0.0.1:8765/ with the
+# DEMO-ONLY users of infra/console/users.demo.yaml; the audit log goes to chdb://build/demo/audit.
+CONSOLE_SPEED ?= 60
+console: install
+	@test -f $(DEMO_DIR)/events.jsonl.gz || $(MAKE) demo
+	$(BIN)/saqshy console --replay $(DEMO_DIR)/events.jsonl.gz --speed $(CONSOLE_SPEED) \
+		--users infra/console/users.demo.yaml --roster streams/sim/cities/alatau/units.csv \
+		--warning-devices streams/sim/cities/alatau/warning_devices.geojson --audit chdb://$(DEMO_DIR)/audit \
+		--roads streams/sim/cities/alatau/roads.geojson
 
 # The integration tiers start what they need: a Kafka broker (infra/kafka/kafka.sh, via the kafka_bootstrap
 # fixture, stopped after), chDB in-process, the Flink mini-cluster (its Kafka connector jar fetched once by

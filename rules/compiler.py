@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
 
-from rules.errors import RuleError
+from rules.errors import RuleError, RuleErrors
 from rules.expr import CompiledExpr, ExprEnv, Scope, compile_expr, compile_template
 from rules.expr.parser import Binary, Lit, Name, Node, parse
 from rules.expr.template import split_template
+from rules.messages import PLAYBOOK_HINT, did_you_mean
 from rules.model import (
     AbsenceSpec,
     CooccurSpec,
@@ -23,10 +24,12 @@ from rules.model import (
     SequenceSpec,
     ThresholdSpec,
 )
+from rules.units import format_duration
 from rules.yamlsrc import Path, YamlDoc
 from schemas import EVENT_CLASSES, HotlistEntry, PlaybookStep
 
 Fn = Callable[[Any], Any]
+NO_PLAYBOOK = "none"  # incident.playbook: none, a rule without response steps (said explicitly)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,10 @@ class CRule:
     by_name: dict[str, CSelection] = field(default_factory=dict)
     trigger_index: int = 0  # match, lookup, threshold: the selection that makes matches (`select:`)
     match_where: CWhere | None = None
+    # a selection of incidents that names no rule: chains on every rule whose incidents are sent (of these
+    # categories when not None); depends_on holds them once open_chains() resolved the rule set
+    open_chain: bool = False
+    chain_categories: frozenset[str] | None = None
 
     @property
     def id(self) -> str:
@@ -99,6 +106,11 @@ class CRule:
     def category(self) -> str:
         return self.spec.incident.category or self.spec.category
 
+    def name_order(self, pair: tuple[int, str]) -> str:
+        """Sort key of (selection index, group): by selection name, so that the order of the keys in `select`
+        never changes a result (docs/semantics.md, section 2)."""
+        return self.selections[pair[0]].name
+
 
 class _Errors:
     def __init__(self, rule_id: str) -> None:
@@ -109,8 +121,9 @@ class _Errors:
         try:
             return fn()
         except RuleError as exc:
-            exc.rule_id = exc.rule_id or self.rule_id
-            self.items.append(exc)
+            for each in exc.errors if isinstance(exc, RuleErrors) else [exc]:
+                each.rule_id = each.rule_id or self.rule_id
+                self.items.append(each)
             return None
 
 
@@ -138,6 +151,8 @@ def compile_rule(
     # selections -------------------------------------------------------------------------------
     names = list(spec.select)
     depends: set[str] = set()
+    open_chain = any_category = False
+    chain_categories: frozenset[str] | None = None
     group_exprs = _group_exprs(spec, names, doc, errs)
     selections: list[CSelection] = []
     for index, (name, sel) in enumerate(spec.select.items()):
@@ -145,7 +160,7 @@ def compile_rule(
         if cls is None:
             errs.items.append(
                 RuleError(
-                    f"unknown event type '{sel.type}' (known: {', '.join(EVENT_CLASSES)})",
+                    f"unknown event type '{sel.type}'" + did_you_mean(sel.type, list(EVENT_CLASSES)),
                     doc.location(("select", name, "type")),
                     spec.id,
                 )
@@ -157,14 +172,14 @@ def compile_rule(
         if sel.type == "incident":
             targets = next((vals for path, vals in equalities if path == ("data", "rule_id")), None)
             if targets is None:
-                errs.items.append(
-                    RuleError(
-                        "a selection of incidents must name the rules it chains on: "
-                        'where: data.rule_id == "some.rule" (or in [...])',
-                        doc.location(("select", name)),
-                        spec.id,
-                    )
-                )
+                # no rule named: every rule whose incidents are sent (docs/rules.md, chaining), optionally only
+                # those of the categories the condition pins; resolved over the whole set by open_chains()
+                open_chain = True
+                cats = next((vals for path, vals in equalities if path == ("data", "category")), None)
+                if cats is not None:
+                    chain_categories = (chain_categories or frozenset()) | frozenset(str(c) for c in cats)
+                else:
+                    any_category = True
             else:
                 if spec.id in targets:
                     errs.items.append(
@@ -240,6 +255,7 @@ def compile_rule(
         if c is not None:
             terms.append(CTerm(term.name, term.delta, c.fn))
     playbook = _playbook(spec, playbooks, doc, errs)
+    _check_limits(spec, doc, errs)
 
     if errs.items:
         raise _Collected(errs.items)
@@ -260,7 +276,81 @@ def compile_rule(
         by_name=by_name,
         trigger_index=_trigger_index(corr, names),
         match_where=match_where,
+        open_chain=open_chain,
+        chain_categories=None if any_category else chain_categories,
     )
+
+
+def open_chains(rules: list[CRule]) -> list[CRule]:
+    """Resolve the rules whose incident selections name no rule (`data.priority <= 2`): each chains on every
+    other rule whose incidents are sent (not `emit: false`), of the categories it pins if it pins some, except
+    rules that chain on it themselves (so no cycle) and other such open rules."""
+    by_id = {r.id: r for r in rules}
+
+    def reaches(rule: CRule, target: str, seen: set[str]) -> bool:
+        for dep in rule.depends_on:
+            if dep == target or (dep not in seen and dep in by_id and reaches(by_id[dep], target, seen | {dep})):
+                return True
+        return False
+
+    out = []
+    for r in rules:
+        if r.open_chain:
+            found = {
+                o.id
+                for o in rules
+                if o.id != r.id
+                and o.spec.emit
+                and not o.open_chain
+                and (r.chain_categories is None or o.category in r.chain_categories)
+                and not reaches(o, r.id, set())
+            }
+            r = replace(r, depends_on=r.depends_on | found)
+        out.append(r)
+    return out
+
+
+def longest_window(spec: RuleSpec) -> tuple[float, str]:
+    """The longest time a match spans (window, timeout, or the steps' gaps together) and where it is written."""
+    c = spec.correlate
+    if isinstance(c, SequenceSpec):
+        return sum(s.max_gap or 0.0 for s in c.steps), "the sum of correlate.steps' max_gap"
+    if isinstance(c, AbsenceSpec):
+        return c.timeout, "correlate.timeout"
+    if isinstance(c, ThresholdSpec | CooccurSpec):
+        return c.window, "correlate.window"
+    return 0.0, ""
+
+
+def _check_limits(spec: RuleSpec, doc: YamlDoc, errs: _Errors) -> None:
+    """A limit must not silently cut the rule: a state_ttl shorter than its window, or fewer buffered events
+    than a threshold needs, would drop state the rule still needs."""
+    limits = spec.limits
+    span, where = longest_window(spec)
+    if limits.state_ttl is not None and limits.state_ttl < span:
+        errs.items.append(
+            RuleError(
+                f"limits.state_ttl {format_duration(limits.state_ttl)} is shorter than {where} "
+                f"({format_duration(span)}): state would be dropped while the window still needs it; leave "
+                "state_ttl out (it then follows the windows) or make it at least "
+                f"{format_duration(span)}",
+                doc.location(("limits", "state_ttl")),
+                spec.id,
+            )
+        )
+    c = spec.correlate
+    need = 0
+    if isinstance(c, ThresholdSpec):
+        need = c.count or (c.distinct.at_least if c.distinct else 0)
+    if need > limits.max_partials:
+        errs.items.append(
+            RuleError(
+                f"limits.max_partials {limits.max_partials} is less than the {need} events the threshold needs: "
+                "the rule could never match",
+                doc.location(("limits", "max_partials")),
+                spec.id,
+            )
+        )
 
 
 def _trigger_index(corr: Any, names: list[str]) -> int:
@@ -430,15 +520,30 @@ def _playbook(
     spec: RuleSpec, playbooks: dict[str, PlaybookSpec], doc: YamlDoc, errs: _Errors
 ) -> tuple[PlaybookStep, ...]:
     pb = spec.incident.playbook
+    if pb == NO_PLAYBOOK:
+        return ()  # said explicitly: an analysis rule with no response steps
     if pb is None:
         category = spec.incident.category or spec.category
         found = next((p for p in playbooks.values() if category in p.categories), None)
-        steps = found.steps if found else []
+        if found is None:
+            # the choice must be explicit: a rule without steps says so, it never gets none by accident (checked
+            # against the playbooks loaded: a rule directory without a playbooks/ folder has nothing to check)
+            if playbooks:
+                errs.items.append(
+                    RuleError(
+                        f"no playbook covers category '{category}': name one (playbook: NAME), write the steps, "
+                        "or say playbook: none for a rule without response steps",
+                        doc.location(("incident",), key=True),
+                        spec.id,
+                    )
+                )
+            return ()
+        steps = found.steps
     elif isinstance(pb, str):
         if pb not in playbooks:
             errs.items.append(
                 RuleError(
-                    f"unknown playbook '{pb}' (known: {', '.join(sorted(playbooks)) or 'none'})",
+                    f"unknown playbook '{pb}'" + (did_you_mean(pb, list(playbooks)) if playbooks else PLAYBOOK_HINT),
                     doc.location(("incident", "playbook")),
                     spec.id,
                 )

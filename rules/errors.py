@@ -25,11 +25,20 @@ class RuleError(SaqshyError):
         return f"{where}{rule}{self.message}"
 
 
-class RuleSetError(SaqshyError):
-    """Several rule errors at once: a lint run reports all of them, not just the first."""
+class RuleErrors(RuleError):
+    """Several problems of one place at once (an expression with more than one wrong token)."""
 
     def __init__(self, errors: list[RuleError]):
         self.errors = errors
+        super().__init__(errors[0].message, errors[0].location, errors[0].rule_id)
+
+
+class RuleSetError(SaqshyError):
+    """Several rule errors at once: a lint run reports all of them, not just the first."""
+
+    def __init__(self, errors: list[RuleError], warnings: list[RuleError] | None = None):
+        self.errors = errors
+        self.warnings = warnings or []  # what lint also lists but does not refuse (rules without tests)
         super().__init__("\n".join(str(e) for e in errors))
 
 
@@ -40,6 +49,14 @@ class ExprError(SaqshyError):
         self.message = message
         self.offset = offset
         super().__init__(f"{message} (at offset {offset})")
+
+
+class ExprErrors(ExprError):
+    """Every problem of one expression, in the order of their offsets."""
+
+    def __init__(self, errors: list[ExprError]):
+        self.errors = sorted(errors, key=lambda e: e.offset)
+        super().__init__(self.errors[0].message, self.errors[0].offset)
 
 
 class CoreError(SaqshyError):

@@ -7,14 +7,15 @@ Pure like the core: events in, a report out. `saqshy rules explain` renders it f
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from rules.compiler import CRule, group_of
-from rules.core.engine import Correlator
+from rules.core.engine import Correlator, incident_event_record
 from rules.core.rule import RuleRuntime
 from rules.loader import RuleSet
+from rules.units import format_duration
 from schemas import Incident, fold_latest
 
 MAX_SAMPLES = 3
@@ -54,6 +55,9 @@ class ExplainReport:
     reasons: list[str]
     events: int = 0
     steps_dropped: int = 0
+    # the rule's state limits in force (a state_ttl left out follows the windows) and what each evicted
+    limits: dict[str, str] = field(default_factory=dict)
+    evictions: dict[str, int] = field(default_factory=dict)
 
 
 def describe_group(rt: RuleRuntime, group: str) -> str:
@@ -64,7 +68,7 @@ def describe_group(rt: RuleRuntime, group: str) -> str:
 def explain(ruleset: RuleSet, rule_id: str, records: Iterable[Any], max_steps: int = 200) -> ExplainReport:
     target = ruleset.rule(rule_id)
     ruleset.reference.reset()
-    core = Correlator(ruleset.subset(rule_id))
+    core = Correlator(ruleset.subset(rule_id), internal=True)
     rt = core.runtimes[target.state_key]
     stats = [SelectionStats(s.name, s.event_type, target.spec.select[s.name].where) for s in target.selections]
     steps: list[Step] = []
@@ -73,10 +77,30 @@ def explain(ruleset: RuleSet, rule_id: str, records: Iterable[Any], max_steps: i
     high = float("-inf")
     events = dropped = 0
 
+    chained = [(sel, st) for sel, st in zip(target.selections, stats, strict=True) if sel.event_type == "incident"]
+
     def collect(updates: list[Incident]) -> list[str]:
+        nonlocal dropped
         mine = [u for u in updates if u.rule_id == rule_id]
         for u in mine:
             fold_latest(incidents, u)
+        if chained:
+            # a rule over incidents takes the versions of the rules it chains on, which the core makes itself:
+            # they are its candidates (not the input's events), counted as the core routes them
+            for u in updates:
+                if u.rule_id in target.depends_on:
+                    record = incident_event_record(u)
+                    for sel, st in chained:
+                        st.candidates += 1
+                        if sel.where is None or sel.where(record):
+                            st.selected += 1
+                            if len(steps) >= max_steps:
+                                dropped += 1
+                                continue
+                            when = u.updated_time.isoformat()
+                            steps.append(Step(when, record.id, sel.name, group_of(sel, record), "(chained input)"))
+                        elif len(st.rejected_samples) < MAX_SAMPLES:
+                            st.rejected_samples.append(record.id)
         return [f"{u.id} v{u.version} {u.status} p{u.priority}" for u in mine]
 
     for rec in records:
@@ -118,8 +142,30 @@ def explain(ruleset: RuleSet, rule_id: str, records: Iterable[Any], max_steps: i
     report = ExplainReport(
         rule_id, target.spec.correlate.kind, stats, steps, incidents, open_partials, [], events, dropped
     )
+    report.limits = effective_limits(rt)
+    report.evictions = core.evictions().get(rule_id, {})
     report.reasons = _reasons(target, report)
+    if report.evictions:
+        counts = ", ".join(f"{n} by limits.{k}" for k, n in report.evictions.items())
+        report.reasons.append(f"state limits evicted state ({counts}): matches may be missing; raise the limit")
     return report
+
+
+def effective_limits(rt: RuleRuntime) -> dict[str, str]:
+    """The limits a rule runs with, in words; a state_ttl left out is what the windows keep (docs/rules.md)."""
+    lim = rt.rule.spec.limits
+    kept = rt.kind.lookback() + 2 * rt.accept if rt.kind.stateful else 0.0
+    ttl = (
+        format_duration(lim.state_ttl)
+        if lim.state_ttl is not None
+        else f"{format_duration(kept)} (derived: the longest window + twice the accepted lateness)"
+    )
+    return {
+        "max_partials": str(lim.max_partials),
+        "max_keys": str(lim.max_keys),
+        "state_ttl": ttl,
+        "max_event_ids": str(lim.max_event_ids),
+    }
 
 
 def _reasons(rule: CRule, report: ExplainReport) -> list[str]:
@@ -128,7 +174,10 @@ def _reasons(rule: CRule, report: ExplainReport) -> list[str]:
         return [f"fired: {len(report.incidents)} incident(s)"]
     out = []
     for st in report.selections:
-        if st.candidates == 0:
+        if st.candidates == 0 and st.event_type == "incident":
+            deps = ", ".join(sorted(rule.depends_on)) or "none"
+            out.append(f"selection '{st.name}': the rules it chains on ({deps}) made no incident on this input")
+        elif st.candidates == 0:
             out.append(f"selection '{st.name}': no '{st.event_type}' event in the input")
         elif st.selected == 0:
             out.append(
@@ -152,3 +201,21 @@ def _reasons(rule: CRule, report: ExplainReport) -> list[str]:
         if corr.inside is not None:
             out.append(f"(the anchor event must be inside a zone '{corr.inside}')")
     return out
+
+
+def report_json(report: ExplainReport) -> dict[str, Any]:
+    """The report as one JSON document (`saqshy rules explain --json`): plain values, incidents as the contract
+    serialises them."""
+    return {
+        "rule_id": report.rule_id,
+        "kind": report.kind,
+        "events": report.events,
+        "selections": [asdict(s) for s in report.selections],
+        "steps": [asdict(s) for s in report.steps],
+        "steps_dropped": report.steps_dropped,
+        "incidents": [inc.model_dump(mode="json") for inc in report.incidents.values()],
+        "open_partials": report.open_partials,
+        "limits": report.limits,
+        "evictions": report.evictions,
+        "verdict": report.reasons,
+    }

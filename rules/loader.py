@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
@@ -9,12 +10,17 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from rules.compiler import CRule, _Collected, compile_rule
+from rules.compiler import CRule, _Collected, compile_rule, open_chains
 from rules.core.reference import ReferenceStore
-from rules.errors import RuleError, RuleSetError
+from rules.errors import RuleError, RuleSetError, SourceLocation
 from rules.expr import ExprEnv
+from rules.messages import validation_errors
 from rules.model import PlaybookSpec, RuleSetSettings, RuleSpec
-from rules.yamlsrc import Path, YamlDoc, load_yaml
+from rules.salvage import salvage_expressions
+from rules.yamlsrc import YamlDoc, load_yaml
+from schemas.yamlpos import MAX_BYTES
+
+__all__ = ["CATALOG", "RuleSet", "display_path", "lint", "load_rules", "validation_errors"]
 
 # the packaged rule catalog: the default rule set of every command, found wherever the package is installed
 CATALOG = FsPath(__file__).resolve().parent / "catalog"
@@ -30,6 +36,7 @@ class RuleSet:
     reference: ReferenceStore
     files: tuple[str, ...] = ()
     docs: dict[str, YamlDoc] = field(default_factory=dict)
+    warnings: tuple[RuleError, ...] = ()  # not errors: rules without tests
 
     def rule(self, rule_id: str) -> CRule:
         for r in self.rules:
@@ -47,79 +54,80 @@ class RuleSet:
                     wanted.add(dep)
                     frontier.append(self.rule(dep))
         rules = tuple(r for r in self.rules if r.id in wanted)
-        return RuleSet(rules, self.settings, self.playbooks, self.reference, self.files, self.docs)
+        return RuleSet(rules, self.settings, self.playbooks, self.reference, self.files, self.docs, self.warnings)
 
 
-def _yaml_files(paths: Sequence[FsPath]) -> tuple[list[FsPath], list[FsPath], list[FsPath]]:
+def _yaml_files(
+    paths: Sequence[FsPath], errors: list[RuleError], allow_outside: bool
+) -> tuple[list[FsPath], list[FsPath], list[FsPath]]:
+    """Rule, playbook and settings files under `paths`. A directory walk keeps to the directory: a file that
+    a symlink takes elsewhere is refused (an error at the link) unless `allow_outside`; files named one by one
+    are read wherever they are. A `playbooks` folder (or a file in one) may be given by itself."""
     rules: list[FsPath] = []
     playbooks: list[FsPath] = []
     settings: list[FsPath] = []
     for path in paths:
         if path.is_dir():
+            root = path.resolve()
             for f in sorted(path.rglob("*.y*ml")):
+                if not allow_outside and f.exists() and not f.resolve().is_relative_to(root):
+                    errors.append(
+                        RuleError(
+                            f"links outside the rule directory {display_path(path)} (to {f.resolve()}); "
+                            "pass --allow-outside to read it",
+                            SourceLocation(display_path(f), 1, 1),
+                        )
+                    )
+                    continue
                 if f.name == SETTINGS_FILE:
                     settings.append(f)
-                elif PLAYBOOK_DIR in f.relative_to(path).parts[:-1]:
+                elif PLAYBOOK_DIR in (path.name, *f.relative_to(path).parts[:-1]):
                     playbooks.append(f)
                 else:
                     rules.append(f)
+        elif path.name == SETTINGS_FILE:
+            settings.append(path)
+        elif path.parent.name == PLAYBOOK_DIR:
+            playbooks.append(path)
         else:
-            (settings if path.name == SETTINGS_FILE else rules).append(path)
+            rules.append(path)
     return rules, playbooks, settings
 
 
 def display_path(path: FsPath) -> str:
-    try:
-        return str(path.resolve().relative_to(FsPath.cwd()))
-    except ValueError:
-        return str(path)
+    """The path as the user sees it (relative to the working directory when inside it): a symlink is named
+    as itself, not as its target."""
+    for absolute in (FsPath(os.path.normpath(os.path.abspath(path))), path.resolve()):
+        try:
+            return str(absolute.relative_to(FsPath.cwd()))
+        except ValueError:
+            continue
+    return str(path)
 
 
 def _read(path: FsPath, errors: list[RuleError]) -> YamlDoc | None:
     name = display_path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:  # refused before reading it (load_yaml checks the text too)
+            errors.append(
+                RuleError(
+                    f"the file is {size:,} bytes; a file may have at most {MAX_BYTES:,}", SourceLocation(name, 1, 1)
+                )
+            )
+            return None
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        errors.append(RuleError(f"cannot read: {exc}", None))
+    except UnicodeDecodeError as exc:
+        errors.append(RuleError(f"not UTF-8 text (byte {exc.start})", SourceLocation(name, 1, 1)))
+        return None
+    except OSError as exc:
+        errors.append(RuleError(f"cannot read: {exc.strerror or exc}", SourceLocation(name, 1, 1)))
         return None
     try:
         return load_yaml(text, name)
     except RuleError as exc:
         errors.append(exc)
         return None
-
-
-def validation_errors(exc: ValidationError, doc: YamlDoc, rule_id: str | None = None) -> list[RuleError]:
-    """pydantic's errors, each placed at the YAML key or value it is about."""
-    out = []
-    for err in exc.errors(include_url=False):
-        path, missing_or_extra = _doc_path(doc.value, err["loc"])
-        key = err["type"] == "extra_forbidden"
-        loc = doc.location(path, key=key)
-        field_name = ".".join(str(p) for p in path) or "(file)"
-        message = err["msg"]
-        if err["type"] == "missing":
-            message = f"missing field '{err['loc'][-1]}'"
-        elif key:
-            message = f"unknown field '{err['loc'][-1]}'"
-        out.append(RuleError(f"{field_name}: {message}" if not missing_or_extra else message, loc, rule_id))
-    return out
-
-
-def _doc_path(value: Any, loc: tuple[int | str, ...]) -> tuple[Path, bool]:
-    """The path into the YAML data for a pydantic error location (which also names union branches)."""
-    path: list[str | int] = []
-    current = value
-    for part in loc:
-        if (isinstance(current, dict) and part in current) or (
-            isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
-        ):
-            path.append(part)
-            current = current[part]  # type: ignore[index]
-        elif isinstance(current, dict) and isinstance(part, str) and part == loc[-1]:
-            # a missing or unknown key: point at the mapping that should (not) have it
-            return tuple(path), True
-    return tuple(path), False
 
 
 def _validate(model: type[BaseModel], doc: YamlDoc, errors: list[RuleError]) -> Any:
@@ -130,14 +138,20 @@ def _validate(model: type[BaseModel], doc: YamlDoc, errors: list[RuleError]) -> 
     try:
         return model.model_validate(doc.value)
     except ValidationError as exc:
-        errors.extend(validation_errors(exc, doc, rule_id if isinstance(rule_id, str) else None))
+        errors.extend(validation_errors(exc, doc, rule_id if isinstance(rule_id, str) else None, model))
         return None
 
 
-def load_rules(paths: Iterable[FsPath | str], reference: ReferenceStore | None = None) -> RuleSet:
-    """Load and compile every rule under `paths`; raises RuleSetError listing every problem found."""
+def load_rules(
+    paths: Iterable[FsPath | str], reference: ReferenceStore | None = None, *, allow_outside: bool = False
+) -> RuleSet:
+    """Load and compile every rule under `paths`; raises RuleSetError listing every problem found. Warnings
+    (rules without tests) ride on the RuleSet, or on the RuleSetError when there are errors too."""
+    from rules.testing import test_event_errors  # rules.testing runs rule sets: it imports this module
+
     errors: list[RuleError] = []
-    rule_files, playbook_files, settings_files = _yaml_files([FsPath(p) for p in paths])
+    warnings: list[RuleError] = []
+    rule_files, playbook_files, settings_files = _yaml_files([FsPath(p) for p in paths], errors, allow_outside)
     settings = RuleSetSettings()
     for f in settings_files[:1]:
         doc = _read(f, errors)
@@ -160,8 +174,13 @@ def load_rules(paths: Iterable[FsPath | str], reference: ReferenceStore | None =
         doc = _read(f, errors)
         if doc is None:
             continue
+        before = len(errors)
         spec = _validate(RuleSpec, doc, errors)
         if spec is None:
+            # the structure is wrong, yet every expression that can be found is checked in the same run
+            raw_id = doc.value.get("id") if isinstance(doc.value, dict) else None
+            taken = {str(e.location) for e in errors[before:]}
+            errors.extend(salvage_expressions(doc, env, raw_id if isinstance(raw_id, str) else None, taken))
             continue
         if spec.id in seen:
             errors.append(
@@ -170,6 +189,9 @@ def load_rules(paths: Iterable[FsPath | str], reference: ReferenceStore | None =
             continue
         seen[spec.id] = doc.file
         docs[spec.id] = doc
+        errors.extend(test_event_errors(spec.id, spec.tests, doc))
+        if not spec.tests and spec.enabled:
+            warnings.append(RuleError("no tests (docs/rules.md, Tests in rule files)", doc.location(("id",)), spec.id))
         try:
             rule = compile_rule(spec, doc, settings, playbooks, env)
         except _Collected as exc:
@@ -180,10 +202,11 @@ def load_rules(paths: Iterable[FsPath | str], reference: ReferenceStore | None =
             continue
         if spec.enabled:
             compiled.append(rule)
+    compiled = open_chains(compiled)  # selections of incidents by priority or category, not by rule id
     failed = set(seen) - {r.id for r in compiled}
     errors.extend(_chain_errors(compiled, docs, failed))
     if errors:
-        raise RuleSetError(errors)
+        raise RuleSetError(errors, warnings)
     return RuleSet(
         rules=tuple(_chain_order(compiled)),
         settings=settings,
@@ -191,6 +214,7 @@ def load_rules(paths: Iterable[FsPath | str], reference: ReferenceStore | None =
         reference=reference,
         files=tuple(display_path(f) for f in rule_files),
         docs=docs,
+        warnings=tuple(warnings),
     )
 
 
@@ -242,9 +266,9 @@ def _chain_order(rules: list[CRule]) -> list[CRule]:
     return ordered
 
 
-def lint(paths: Iterable[FsPath | str]) -> list[RuleError]:
+def lint(paths: Iterable[FsPath | str], *, allow_outside: bool = False) -> list[RuleError]:
     try:
-        load_rules(paths)
+        load_rules(paths, allow_outside=allow_outside)
     except RuleSetError as exc:
         return exc.errors
     return []

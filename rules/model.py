@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from rules.units import parse_distance, parse_duration
 from schemas import UnitType
@@ -16,6 +16,16 @@ Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=100)]
 Expr = Annotated[str, Field(min_length=1, max_length=2000)]
 RESERVED_NAMES = frozenset({"count", "distinct", "sum", "group", "events", "rule", "first", "last", "distance"})
+
+
+def _not_reserved(name: str) -> str:
+    if name in RESERVED_NAMES:
+        raise ValueError(f"'{name}' is reserved; name the selection differently")
+    return name
+
+
+# a selection's name, checked as the key it is (so an error points at that key, not at the file's start)
+SelectionName = Annotated[Name, AfterValidator(_not_reserved)]
 
 
 class Spec(BaseModel):
@@ -154,6 +164,8 @@ class IncidentSpec(Spec):
     location: Literal["first", "latest"] = "first"
     priority: Annotated[PrioritySpec, BeforeValidator(_priority_shorthand)]
     labels: dict[Name, str] = Field(default_factory=dict)
+    # a playbook's name, steps inline, or "none" (an analysis rule: no response steps, said explicitly);
+    # left out, the playbook whose categories include the incident's category (lint: there must be one)
     playbook: str | list[PlaybookStepSpec] | None = None
     # Versions that only add evidence come at most this often (event time); None: the rule set's update_every.
     update_every: Duration | None = None
@@ -162,7 +174,9 @@ class IncidentSpec(Spec):
 class LimitsSpec(Spec):
     max_partials: Annotated[int, Field(ge=1)] = 10_000
     max_keys: Annotated[int, Field(ge=1)] = 100_000
-    state_ttl: Duration = 6 * 3600.0
+    # None: derived from the rule's own windows (the longest window, gaps or timeout, plus the accepted
+    # lateness), so the default never cuts a rule; a value shorter than the longest window is a lint error
+    state_ttl: Duration | None = None
     max_event_ids: Annotated[int, Field(ge=1, le=10_000)] = 100
 
 
@@ -209,20 +223,16 @@ class RuleSpec(Spec):
     description: str = ""
     category: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
     enabled: bool = True
+    # false: an internal helper rule; its incidents feed the rules that chain on it and are never sent
+    # (no incident output, topic or archive row)
+    emit: bool = True
     tags: list[str] = Field(default_factory=list)
-    select: Annotated[dict[Name, Selection], Field(min_length=1)]
+    select: Annotated[dict[SelectionName, Selection], Field(min_length=1)]
     correlate: CorrelateSpec
     incident: IncidentSpec
     limits: LimitsSpec = Field(default_factory=LimitsSpec)
     time: TimeSpec = Field(default_factory=TimeSpec)
     tests: list[TestSpec] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _names(self) -> RuleSpec:
-        for name in self.select:
-            if name in RESERVED_NAMES:
-                raise ValueError(f"'{name}' is reserved; name the selection differently")
-        return self
 
 
 class RuleSetSettings(Spec):

@@ -12,11 +12,12 @@ from pydantic import ValidationError
 from rules.compiler import CRule
 from rules.core.engine import Correlator, longest_wait
 from rules.errors import RuleError, SourceLocation
-from rules.loader import RuleSet, validation_errors
+from rules.loader import RuleSet
+from rules.messages import validation_errors
 from rules.model import ExpectSpec, TestSpec
 from rules.records import record_from_model
 from rules.yamlsrc import YamlDoc
-from schemas import EventBase, Incident, decode_event, fold_latest
+from schemas import EVENT_CLASSES, EventBase, Incident, decode_event, fold_latest
 
 
 @dataclass
@@ -32,8 +33,28 @@ class TestResult:
 
 def build_test_events(rule_id: str, test: TestSpec, index: int, doc: YamlDoc) -> list[EventBase]:
     """The test's events as contract events; invalid ones raise RuleError at their place in the file."""
-    start = datetime.fromisoformat(test.start.replace("Z", "+00:00"))
-    events = []
+    events, errors = _test_events(rule_id, test, index, doc)
+    if errors:
+        raise errors[0]
+    return events
+
+
+def test_event_errors(rule_id: str, tests: list[TestSpec], doc: YamlDoc) -> list[RuleError]:
+    """Every test event of a rule checked against the contract (lint runs this, not only `rules test`)."""
+    return [e for index, test in enumerate(tests) for e in _test_events(rule_id, test, index, doc)[1]]
+
+
+def _test_events(rule_id: str, test: TestSpec, index: int, doc: YamlDoc) -> tuple[list[EventBase], list[RuleError]]:
+    events: list[EventBase] = []
+    errors: list[RuleError] = []
+    try:
+        start = datetime.fromisoformat(test.start.replace("Z", "+00:00"))
+        if start.tzinfo is None:
+            raise ValueError("no offset")
+    except ValueError:
+        where = doc.location(("tests", index, "start"))
+        message = f"test '{test.name}': `start` must be a time like 2026-01-05T12:00:00Z, got {test.start!r}"
+        return events, [RuleError(message, where, rule_id)]
     for i, ev in enumerate(test.events):
         body: dict[str, Any] = {
             "id": ev.id or f"test-{index}-{i}",
@@ -51,10 +72,14 @@ def build_test_events(rule_id: str, test: TestSpec, index: int, doc: YamlDoc) ->
         try:
             events.append(decode_event(orjson.dumps(body)))
         except ValidationError as exc:
-            errs = validation_errors(exc, _subdoc(doc, path), rule_id)
-            first = errs[0] if errs else RuleError("invalid test event", doc.location(path), rule_id)
-            raise RuleError(f"test '{test.name}' event {i + 1}: {first.message}", first.location, rule_id) from None
-    return events
+            sub = _subdoc(doc, path)
+            model = EVENT_CLASSES.get(ev.type)
+            errs = validation_errors(exc, sub, rule_id, model) or [
+                RuleError("invalid test event", doc.location(path), rule_id)
+            ]
+            for err in errs:
+                errors.append(RuleError(f"test '{test.name}' event {i + 1}: {err.message}", err.location, rule_id))
+    return events, errors
 
 
 def _subdoc(doc: YamlDoc, prefix: tuple[str | int, ...]) -> YamlDoc:
@@ -89,7 +114,7 @@ def _run_one(ruleset: RuleSet, rule: CRule, test: TestSpec, index: int, doc: Yam
         result.problems.append(str(exc))
         return result
     ruleset.reference.reset()
-    core = Correlator(ruleset.subset(rule.id))
+    core = Correlator(ruleset.subset(rule.id), internal=True)
     ooo = ruleset.settings.max_out_of_orderness
     updates: list[Incident] = []
     high = float("-inf")

@@ -1,6 +1,6 @@
 """The Saqshy contract: pydantic v2 models of events, incidents, reference records and dead letters."""
 
-from schemas.alert import AlertArea, AlertChannel, PublicAlert
+from schemas.alert import AlertArea, AlertChannel, AlertText, PublicAlert
 from schemas.common import (
     SCHEMA_VERSION,
     AdminLevel,
@@ -79,6 +79,7 @@ __all__ = [
     "AdminPath",
     "AlertArea",
     "AlertChannel",
+    "AlertText",
     "Analytic",
     "AnprRead",
     "AnprReadEvent",

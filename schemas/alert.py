@@ -35,7 +35,27 @@ class AlertChannel(Contract):
     targets: list[str] = Field(default_factory=list)  # device ids; empty for cell broadcast (the area is the target)
 
 
+Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")]
+ResponseType = Literal["Shelter", "Evacuate", "Prepare", "Execute", "Avoid", "Monitor", "Assess", "AllClear", "None"]
+
+
+class AlertText(Contract):
+    """The public wording of an alert in one more language: one more CAP <info> block."""
+
+    language: Language
+    event: str
+    headline: Annotated[str, Field(max_length=160)]
+    description: str = ""
+    instruction: str = ""
+    area_description: str
+
+
 class PublicAlert(Contract):
+    """A public warning. event/headline/description/instruction/area.description are in `language` (the
+    first CAP <info> block); `translations` carry the same warning in the other languages. Public text holds
+    no internal ids (cameras, rules, incidents): the policy's templates may only use the place and named labels.
+    A Cancel says the danger is over (responseType AllClear, urgency Past, severity Minor)."""
+
     id: str
     incident_id: str
     incident_version: Annotated[int, Field(ge=1)]
@@ -70,8 +90,10 @@ class PublicAlert(Contract):
     headline: str
     description: str = ""
     instruction: str = ""
-    language: str = "en"
+    language: Language = "en"
+    response_type: ResponseType | None = None
     expires: UtcDatetime | None = None
     area: AlertArea
     channels: list[AlertChannel] = Field(default_factory=list)
+    translations: list[AlertText] = Field(default_factory=list)
     schema_version: str = SCHEMA_VERSION

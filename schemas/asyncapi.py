@@ -2,10 +2,11 @@
 
     python -m schemas.asyncapi docs/asyncapi      writes asyncapi.json and schemas/*.schema.json
 
-Payload schemas are the models' JSON Schemas (draft 2020-12, also written as files for consumers that
-validate without an AsyncAPI parser); the examples are built from the models, so they validate by
-construction and the test re-validates them with jsonschema. Deterministic output: the document in the
-repository must equal a fresh generation (tests/context/test_asyncapi.py).
+Payload schemas are the models' JSON Schemas (draft 2020-12, declared as such in every message's
+schemaFormat, also written as files for consumers that validate without an AsyncAPI parser); the examples
+are built from the models, so they validate by construction and the test re-validates them with
+jsonschema. Deterministic output: the document in the repository must equal a fresh generation
+(tests/context/test_asyncapi.py).
 """
 
 from __future__ import annotations
@@ -19,15 +20,23 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
-from schemas.alert import AlertArea, AlertChannel, PublicAlert
+from schemas.alert import AlertArea, AlertChannel, AlertText, PublicAlert
 from schemas.common import SCHEMA_VERSION, AdminPath, GeoPoint, UnitType
 from schemas.context import CameraHit, HistoryCount, IncidentContext, UnitArrival, UnitRecommendation
 from schemas.deadletter import DeadLetter, RejectStage, SourcePosition
+from schemas.events import DispatchAction, DispatchActionEvent
 from schemas.incident import Incident, IncidentStatus, PlaybookStep, PriorityTerm
-from schemas.topics import ALERTS, DEAD_LETTERS, INCIDENTS, INCIDENTS_LATEST
+from schemas.topics import ALERTS, DEAD_LETTERS, EVENT_TOPICS, INCIDENTS, INCIDENTS_LATEST
 
-SCHEMA_DIALECT = "application/schema+json;version=draft-07"
-PAYLOADS: dict[str, type[BaseModel]] = {"Incident": Incident, "PublicAlert": PublicAlert, "DeadLetter": DeadLetter}
+# The dialect pydantic emits; AsyncAPI 3 accepts any schemaFormat string, and this one names what we write.
+SCHEMA_DIALECT = "application/schema+json;version=2020-12"
+PAYLOADS: dict[str, type[BaseModel]] = {
+    "Incident": Incident,
+    "PublicAlert": PublicAlert,
+    "DeadLetter": DeadLetter,
+    "DispatchActionEvent": DispatchActionEvent,
+}
+DISPATCH = EVENT_TOPICS["dispatch.action"]
 T = datetime(2026, 11, 22, 13, 20, 2, tzinfo=UTC)
 
 
@@ -37,23 +46,12 @@ def payload_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def component_schemas() -> dict[str, Any]:
-    """Every payload model and the models they use, as components.schemas (refs point there). Draft-07 (the
-    AsyncAPI schema dialect) has no prefixItems, so GeoJSON (lon, lat) pairs become arrays of numbers."""
+    """Every payload model and the models they use, as components.schemas (refs point there), in the same
+    2020-12 dialect as the payload files: GeoJSON (lon, lat) pairs keep their prefixItems."""
     _, top = models_json_schema(
         [(m, "validation") for m in PAYLOADS.values()], ref_template="#/components/schemas/{model}"
     )
-
-    def fix(node: Any) -> Any:
-        if isinstance(node, dict):
-            out = {k: fix(v) for k, v in node.items() if k != "prefixItems"}
-            if "prefixItems" in node:
-                out["items"] = {"type": "number"}
-            return out
-        if isinstance(node, list):
-            return [fix(v) for v in node]
-        return node
-
-    defs: dict[str, Any] = fix(top["$defs"])
+    defs: dict[str, Any] = top["$defs"]
     return {k: defs[k] for k in sorted(defs)}
 
 
@@ -132,12 +130,14 @@ def examples() -> dict[str, list[BaseModel]]:
         sent=T,
         category=["Fire"],
         event="Fire near a crowded place",
+        response_type="Avoid",
         urgency="Immediate",
         severity="Severe",
         certainty="Observed",
         headline="Fire at Barakholka market: keep away from the area",
-        description="Fire confirmed by camera cam-010 and a 112 call",
-        instruction="Keep at least 500 m away.",
+        description="A fire has been confirmed near Barakholka market. The emergency services are on their way.",
+        instruction="Keep at least 500 m away, follow the instructions of the emergency services, keep roads clear.",
+        language="en-US",
         expires=T.replace(hour=15),
         area=AlertArea(
             description="500 m around Barakholka market",
@@ -155,6 +155,16 @@ def examples() -> dict[str, list[BaseModel]]:
             AlertChannel(kind="cell_broadcast"),
             AlertChannel(kind="loudspeaker", targets=["ls-z-barakholka"]),
         ],
+        translations=[
+            AlertText(
+                language="ru-RU",
+                event="Пожар вблизи места скопления людей",
+                headline="Пожар: Barakholka market. Держитесь подальше от этого района",
+                description="Подтверждён пожар. Место: Barakholka market. Экстренные службы направлены на место.",
+                instruction="Держитесь не ближе 500 м, выполняйте указания экстренных служб, не загораживайте дороги.",
+                area_description="500 м вокруг: Barakholka market",
+            )
+        ],
     )
     cancel = alert.model_copy(
         update={
@@ -163,6 +173,22 @@ def examples() -> dict[str, list[BaseModel]]:
             "sent": T.replace(hour=14),
             "incident_version": 5,
             "references": [f"{alert.sender},{alert.id},2026-11-22T13:20:02+00:00"],
+            "response_type": "AllClear",
+            "urgency": "Past",
+            "severity": "Minor",
+            "expires": None,
+            "headline": "All clear: Fire near a crowded place, the danger is over",
+            "description": "The emergency services report that the danger in this area is over.",
+            "instruction": "You may return to the area. Keep following the instructions of the emergency services.",
+            "translations": [
+                alert.translations[0].model_copy(
+                    update={
+                        "headline": "Отбой тревоги: Пожар вблизи места скопления людей",
+                        "description": "Экстренные службы сообщают, что опасность в этом районе миновала.",
+                        "instruction": "Можно вернуться в район. Продолжайте выполнять указания экстренных служб.",
+                    }
+                )
+            ],
         }
     )
     letter = DeadLetter(
@@ -173,7 +199,24 @@ def examples() -> dict[str, list[BaseModel]]:
         event_id="v-9",
         rejected_time=T,
     )
-    return {"Incident": [incident], "PublicAlert": [alert, cancel], "DeadLetter": [letter]}
+    ack = DispatchActionEvent(
+        id="cad-7f3a-0001",
+        source="cad/alatau",
+        time=T.replace(minute=22),
+        data=DispatchAction(incident_id=incident.id, action="ack", operator="op-17"),
+    )
+    assign = DispatchActionEvent(
+        id="cad-7f3a-0002",
+        source="cad/alatau",
+        time=T.replace(minute=23),
+        data=DispatchAction(incident_id=incident.id, action="assign", operator="op-17", unit_id="fs-4-1"),
+    )
+    return {
+        "Incident": [incident],
+        "PublicAlert": [alert, cancel],
+        "DeadLetter": [letter],
+        "DispatchActionEvent": [ack, assign],
+    }
 
 
 def _message(name: str, title: str, summary: str, key: str, found: list[BaseModel]) -> dict[str, Any]:
@@ -211,6 +254,17 @@ ORDERING = {
         "id so an Alert and its Cancel are ordered in one partition. Idempotent by `id`: a repeat is identical; "
         "at most one Alert and one Cancel per incident and alert kind."
     ),
+    "dispatchActions": (
+        "Inbound: what dispatchers (CAD, the console) did with an incident: ack, assign, arrive, close, reject. "
+        "Key: the partition key of the producer's plan (streams.partitioning: 'all' in single mode, the spatial "
+        "cell of `location` in spatial mode, else the event `id`), so send the incident's location with the "
+        "action. Ordering: the engine orders input by event `time`, not by arrival, within the allowed lateness "
+        "(docs/semantics.md); an action's effect on its incident comes before the matches the same event "
+        "triggers (section 5). Idempotent by event `id`: a repeat within the deduplication horizon (the "
+        "rules' longest horizon plus max_out_of_orderness) is dropped as a duplicate, so a CAD retries with the "
+        "same id. `close` closes the named incident at the action's time; unknown or closed incident ids are "
+        "ignored; invalid actions go to saqshy.dlq with the reason."
+    ),
     "deadLetters": (
         "Input the engine could not use, whole, with the reason and the source position. Keyed by "
         "source topic/partition/offset; at-least-once, idempotent by source position (a repeat is identical)."
@@ -238,6 +292,10 @@ def document() -> dict[str, Any]:
             "messages": {"Incident": {"$ref": "#/components/messages/Incident"}},
         },
         "alerts": {"address": ALERTS, "messages": {"PublicAlert": {"$ref": "#/components/messages/PublicAlert"}}},
+        "dispatchActions": {
+            "address": DISPATCH,
+            "messages": {"DispatchActionEvent": {"$ref": "#/components/messages/DispatchActionEvent"}},
+        },
         "deadLetters": {
             "address": DEAD_LETTERS,
             "messages": {"DeadLetter": {"$ref": "#/components/messages/DeadLetter"}},
@@ -245,13 +303,20 @@ def document() -> dict[str, Any]:
     }
     for name, text in ORDERING.items():
         channels[name]["description"] = text
-    operations = {
+    operations: dict[str, Any] = {
         f"publish{name[0].upper()}{name[1:]}": {
             "action": "send",
             "channel": {"$ref": f"#/channels/{name}"},
             "summary": f"The engine produces to {channels[name]['address']}.",
         }
         for name in channels
+        if name != "dispatchActions"
+    }
+    operations["receiveDispatchActions"] = {
+        "action": "receive",
+        "channel": {"$ref": "#/channels/dispatchActions"},
+        "summary": f"The engine consumes dispatcher actions from {DISPATCH}.",
+        "description": ORDERING["dispatchActions"],
     }
     return {
         "asyncapi": "3.0.0",
@@ -260,10 +325,14 @@ def document() -> dict[str, Any]:
             "version": SCHEMA_VERSION,
             "description": (
                 "What the Saqshy correlation engine produces for dispatch (CAD), the operator map and the "
-                "archive. Payloads are JSON (UTF-8), times ISO 8601 UTC. Personal data: phone numbers and caller "
-                "names appear in clear only on incidents (for the dispatcher) and in the raw input of dead "
-                "letters; public alerts never contain them, and copies for archives and logs carry pseudonyms "
-                "'h1:<hex>' (rules.privacy: redact_incident, redact_call, redact_raw_event for dead letters)."
+                "archive, and what it receives back from dispatch (dispatch.action). Payloads are JSON (UTF-8), "
+                "times ISO 8601 UTC. Priority: 1 = most urgent (life at risk, act now) ... 5 = least urgent "
+                "(information, trends). Personal data: phone numbers and caller names appear in clear only on "
+                "incidents (for the dispatcher). Dead letters carry them as pseudonyms 'h1:<hex>' (streams.dlq.redact "
+                "pseudonymises the original's phone and caller name, or phone-like digits of a non-JSON line, "
+                "before it is written), public alerts "
+                "never contain them, and copies for archives and logs carry pseudonyms too (redact_incident, "
+                "redact_call)."
             ),
             "license": {"name": "Apache-2.0"},
         },
@@ -293,9 +362,16 @@ def document() -> dict[str, Any]:
                 "DeadLetter": _message(
                     "DeadLetter",
                     "Dead letter",
-                    "Rejected input with the reason.",
+                    "Rejected input with the reason; phone numbers in the original are pseudonyms (h1:<hex>).",
                     "source position",
                     ex["DeadLetter"],
+                ),
+                "DispatchActionEvent": _message(
+                    "DispatchActionEvent",
+                    "Dispatch action",
+                    "A dispatcher's action on one incident (ack, assign, arrive, close, reject), as an event.",
+                    "partition key of the plan (cell, 'all' or event id)",
+                    ex["DispatchActionEvent"],
                 ),
             },
         },

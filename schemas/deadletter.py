@@ -30,6 +30,10 @@ class SourcePosition(Contract):
 
 
 class DeadLetter(Contract):
+    """Rejected input, whole except for personal data: `original` has a call's phone and caller name (and
+    phone-like digit runs of a line that is not JSON) replaced by pseudonyms 'h1:<hex>' (streams.dlq.redact),
+    so history still matches by phone while the dead-letter topic and files never hold them in clear."""
+
     stage: RejectStage
     reason: str
     original: str

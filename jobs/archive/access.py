@@ -21,7 +21,10 @@ from jobs.archive.errors import MigrationError
 LEVELS = ("republic", "region", "city", "district")
 # Tables whose rows belong to an admin area; the aggregates have the same columns, so they are scoped too.
 SCOPED_TABLES = ("events", "incidents", "incident_events", "map_hourly", "map_daily")
-PUBLIC_TABLES = ("ref_hotlist", "ref_cameras", "ref_zones", "ref_admin_areas", "incidents_latest")
+# Views run with the invoker's rights: the row policies and column grants on events/incidents apply through them.
+PUBLIC_TABLES = (
+    "ref_hotlist", "ref_cameras", "ref_zones", "ref_admin_areas", "incidents_latest", "incidents_local", "events_local",
+)  # fmt: skip
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 

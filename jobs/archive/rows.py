@@ -312,7 +312,8 @@ INCIDENT_COLUMNS: tuple[str, ...] = (
     "id", "version", "rule_id", "rule_version", "category", "status", "priority", "priority_base",
     "priority_terms", "title", "summary", "key_pseudonym", "group_pseudonym", "lat", "lon", "republic", "region",
     "city", "district", "first_time", "last_time", "updated_time", "event_count", "labels", "playbook",
-    "close_reason", "schema_version", "restricted_key", "restricted_group", "restricted_payload",
+    "close_reason", "acknowledged_at", "first_on_scene_at", "time_to_arrive_s", "units_on_scene", "chained",
+    "internal", "schema_version", "restricted_key", "restricted_group", "restricted_payload",
 )  # fmt: skip
 LINK_COLUMNS: tuple[str, ...] = (
     "incident_id", "event_id", "rule_id", "first_version", "incident_time", "republic", "region", "city", "district",
@@ -331,6 +332,16 @@ def scrub(text: str, pseudo: Pseudonymiser) -> str:
     return _PHONE.sub(repl, text)
 
 
+# Evidence that is itself an incident version: rules/core/engine.py incident_event_record ids it "<id>@<version>"
+# with incident ids "inc-" + 20 hex digits (rules/core/book.py), so a meta-incident is told by its evidence.
+_INCIDENT_EVIDENCE = re.compile(r"^inc-[0-9a-f]{20}@\d+$")
+
+
+def is_chained(inc: Incident) -> bool:
+    """Made by a rule over incidents: some of its evidence are other incidents' versions."""
+    return any(_INCIDENT_EVIDENCE.match(eid) for eid in inc.event_ids)
+
+
 def incident_row(inc: Incident, pseudo: Pseudonymiser) -> list[Any]:
     loc, adm = inc.location, inc.admin
     labels = {
@@ -344,7 +355,9 @@ def incident_row(inc: Incident, pseudo: Pseudonymiser) -> list[Any]:
         _s(adm and adm.republic), _s(adm and adm.region), _s(adm and adm.city), _s(adm and adm.district),
         inc.first_time, inc.last_time, inc.updated_time, inc.event_count, labels,
         orjson.dumps([s.model_dump(mode="json", exclude_none=True) for s in inc.playbook]).decode(),
-        inc.close_reason or "", inc.schema_version, inc.key, inc.group, inc.model_dump_json(exclude_none=True),
+        inc.close_reason or "", inc.acknowledged_at, inc.arrivals[0].arrived_time if inc.arrivals else None,
+        inc.time_to_arrive_s, len({a.unit_id for a in inc.arrivals}), int(is_chained(inc)), int(inc.internal),
+        inc.schema_version, inc.key, inc.group, inc.model_dump_json(exclude_none=True),
     ]  # fmt: skip
 
 

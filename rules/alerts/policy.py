@@ -3,12 +3,16 @@
 An incident asks for a public warning either through its label `public_alert: <alert id>` (set by a rule)
 or by matching an alert's categories, priority, labels and nearby zone kinds. The decision is a pure
 function of the incident version and the reference data, so every runtime emits the same alerts.
+
+Wording is the policy's, per language (CAP <info> blocks), never the rule's title: templates may only name
+{place}, {radius} and the alert's public_labels, which the loader checks, so internal ids stay internal.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,10 +22,11 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from rules.alerts.cap import cap_reference, first_text
 from rules.geo import distance_m, metres_per_degree
 from rules.privacy import PERSONAL_LABELS
 from rules.units import parse_duration
-from schemas import AlertArea, AlertChannel, GeoPoint, Incident, PublicAlert
+from schemas import AlertArea, AlertChannel, AlertText, GeoPoint, Incident, PublicAlert
 
 DEFAULT_POLICY = Path(__file__).with_name("default_policy.yaml")
 CIRCLE_POINTS = 24
@@ -40,6 +45,22 @@ CapCategory = Literal[
 ]
 
 
+class Wording(_Spec):
+    event: str
+    headline: str
+    description: str = ""
+    instruction: str = ""
+
+
+class AllClear(_Spec):
+    headline: str
+    description: str = ""
+    instruction: str = ""
+
+
+ResponseType = Literal["Shelter", "Evacuate", "Prepare", "Execute", "Avoid", "Monitor", "Assess", "None"]
+
+
 class AlertSpec(_Spec):
     id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
     categories: list[str] = Field(default_factory=list)
@@ -47,22 +68,53 @@ class AlertSpec(_Spec):
     labels: dict[str, str] = Field(default_factory=dict)
     near_zone_kinds: list[str] = Field(default_factory=list)
     near_m: Annotated[float, Field(ge=0.0)] = 0.0
-    event: str
     cap_category: Annotated[list[CapCategory], Field(min_length=1)]
+    response_type: ResponseType | None = None
     urgency: Literal["Immediate", "Expected", "Future", "Past", "Unknown"]
     severity: Literal["Extreme", "Severe", "Moderate", "Minor", "Unknown"]
     certainty: Literal["Observed", "Likely", "Possible", "Unlikely", "Unknown"]
     radius_m: Annotated[float, Field(gt=0.0, le=100_000.0)]
     expires_after: str = "2h"
-    headline: str
-    description: str = "{title}"
-    instruction: str = ""
+    public_labels: list[str] = Field(default_factory=list)  # incident labels a template may show
+    text: dict[str, Wording]  # language -> wording
 
 
 class AlertPolicySpec(_Spec):
     sender: Annotated[str, Field(pattern=r"^[^\s,<&]+$")]
-    language: str = "en"
+    languages: Annotated[list[Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")]], Field(min_length=1)]
+    area: dict[str, str]  # language -> area description template
+    all_clear: dict[str, AllClear]  # language -> the cancel's wording
     alerts: list[AlertSpec]
+
+
+def _fields(template: str) -> set[str]:
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as e:
+        raise AlertError(f"template {template!r}: {e}") from None
+
+
+def _check_wording(spec: AlertPolicySpec) -> None:
+    """Every language has every text, and templates name only what may be public."""
+    langs = set(spec.languages)
+
+    def check(where: str, texts: Mapping[str, Any], allowed: set[str]) -> None:
+        if set(texts) != langs:
+            raise AlertError(f"{where}: languages {sorted(texts)} differ from languages {spec.languages}")
+        for lang, text in texts.items():
+            parts = text.model_dump() if isinstance(text, BaseModel) else {"text": text}
+            for key, template in parts.items():
+                bad = _fields(template) - allowed
+                if bad:
+                    raise AlertError(
+                        f"{where}.{lang}.{key}: {{{', '.join(sorted(bad))}}} may not appear in public text "
+                        f"(allowed: {', '.join(sorted(allowed))}; add a label to public_labels to show it)"
+                    )
+
+    check("area", spec.area, {"place", "radius"})
+    check("all_clear", spec.all_clear, {"event"})
+    for a in spec.alerts:
+        check(f"alert {a.id}: text", a.text, {"place", "radius", *a.public_labels})
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +141,7 @@ class ZoneNear:
 class AlertPolicy:
     def __init__(self, spec: AlertPolicySpec, devices: Iterable[WarningDevice] = ()) -> None:
         self.spec = spec
+        _check_wording(spec)
         self.by_id = {a.id: a for a in spec.alerts}
         if len(self.by_id) != len(spec.alerts):
             raise AlertError("alert ids must be unique")
@@ -131,11 +184,23 @@ class AlertPolicy:
     def build(self, spec: AlertSpec, incident: Incident, zones_near: list[ZoneNear], place: str) -> PublicAlert:
         loc = incident.location
         assert loc is not None
-        labels = {k: v for k, v in incident.labels.items() if k not in PERSONAL_LABELS}  # never in a public text
-        values = _SafeFormat({**labels, "title": incident.title, "place": place})
+        public = {k: v for k, v in incident.labels.items() if k in spec.public_labels and k not in PERSONAL_LABELS}
+        values = _SafeFormat({**public, "place": place, "radius": f"{spec.radius_m:g}"})
         ring = circle_ring(loc.lat, loc.lon, spec.radius_m)
+        texts = [
+            AlertText(
+                language=lang,
+                event=spec.text[lang].event,
+                headline=spec.text[lang].headline.format_map(values)[:160],
+                description=spec.text[lang].description.format_map(values),
+                instruction=spec.text[lang].instruction.format_map(values),
+                area_description=self.spec.area[lang].format_map(values),
+            )
+            for lang in self.spec.languages
+        ]
+        first = texts[0]
         area = AlertArea(
-            description=f"{spec.radius_m:g} m around {place}",
+            description=first.area_description,
             polygon=[GeoPoint(lat=lat, lon=lon) for lat, lon in ring],
             circle_center=GeoPoint(lat=loc.lat, lon=loc.lon),
             circle_radius_km=spec.radius_m / 1000.0,
@@ -154,17 +219,58 @@ class AlertPolicy:
             sender=self.spec.sender,
             sent=sent,
             category=list(spec.cap_category),
-            event=spec.event,
+            event=first.event,
+            response_type=spec.response_type,
             urgency=spec.urgency,
             severity=spec.severity,
             certainty=spec.certainty,
-            headline=spec.headline.format_map(values)[:160],
-            description=spec.description.format_map(values),
-            instruction=spec.instruction.format_map(values),
-            language=self.spec.language,
+            headline=first.headline,
+            description=first.description,
+            instruction=first.instruction,
+            language=first.language,
             expires=sent + timedelta(seconds=parse_duration(spec.expires_after)),
             area=area,
             channels=channels,
+            translations=texts[1:],
+        )
+
+    def cancel(self, sent: PublicAlert, incident: Incident) -> PublicAlert:
+        """The all-clear for an alert sent earlier: CAP msgType Cancel referencing it, responseType AllClear,
+        urgency Past and severity Minor (the event no longer poses a threat), the policy's all-clear wording in
+        every language, and the same area and channels so the devices that warned now release."""
+        texts = [first_text(sent), *sent.translations]
+
+        def clear(t: AlertText) -> AlertText:
+            words = self.spec.all_clear.get(t.language)
+            if words is None:  # a language the current policy dropped: keep the event, say it is over
+                words = self.spec.all_clear[self.spec.languages[0]]
+            values = _SafeFormat({"event": t.event})
+            return t.model_copy(
+                update={
+                    "headline": words.headline.format_map(values)[:160],
+                    "description": words.description.format_map(values),
+                    "instruction": words.instruction.format_map(values),
+                }
+            )
+
+        first, *rest = [clear(t) for t in texts]
+        return sent.model_copy(
+            update={
+                "id": sent.id + ".cancel",
+                "msg_type": "Cancel",
+                "sent": incident.updated_time,
+                "incident_version": incident.version,
+                "references": [cap_reference(sent)],
+                "response_type": "AllClear",
+                "urgency": "Past",
+                "severity": "Minor",
+                "certainty": "Observed",
+                "expires": None,
+                "headline": first.headline,
+                "description": first.description,
+                "instruction": first.instruction,
+                "translations": rest,
+            }
         )
 
 

@@ -20,7 +20,6 @@ from typing import Any
 
 import orjson
 
-from rules.alerts.cap import cap_reference
 from rules.alerts.policy import AlertPolicy, ZoneNear
 from rules.context.errors import ContextError
 from rules.context.history import DEFAULT_HISTORY_INDEX, History, normalise_address
@@ -219,18 +218,7 @@ class Enricher:
         if incident.status == IncidentStatus.CLOSED:
             if sent is not None:
                 del self._alerted[incident.id]
-                self._out.append(
-                    sent.model_copy(
-                        update={
-                            "id": sent.id + ".cancel",
-                            "msg_type": "Cancel",
-                            "sent": incident.updated_time,
-                            "incident_version": incident.version,
-                            "references": [cap_reference(sent)],
-                            "headline": "All clear: " + sent.headline,
-                        }
-                    )
-                )
+                self._out.append(self.alerts.cancel(sent, incident))  # all clear, in every language
             return
         if sent is not None or not self.alerts.may_apply(incident):
             return

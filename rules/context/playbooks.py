@@ -40,6 +40,6 @@ def check_playbooks(ruleset: RuleSet) -> list[PlaybookProblem]:
             else:
                 owner[category] = name
     for rule in ruleset.rules:
-        if not rule.playbook:
+        if not rule.playbook and rule.spec.incident.playbook != "none":  # none: said explicitly (analysis rules)
             problems.append(PlaybookProblem(None, f"rule {rule.id} (category {rule.category}) has no playbook"))
     return problems

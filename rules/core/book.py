@@ -46,7 +46,7 @@ def incident_id(rule: CRule, key: str, opening_evidence: list[str]) -> str:
 # journal can put them back (the evidence set and list grow in place and are undone by their own records).
 _FIELDS = (
     "lat", "lon", "admin", "updated", "first_ts", "last_ts", "priority", "terms", "ctx", "group", "version",
-    "state", "made_at", "pending", "event_count", "arrivals", "closed", "alarm",
+    "state", "made_at", "pending", "event_count", "arrivals", "closed", "alarm", "acked",
 )  # fmt: skip
 
 
@@ -55,6 +55,7 @@ _get_fields = attrgetter(*_FIELDS)
 
 class OpenIncident:
     __slots__ = (
+        "acked",
         "admin",
         "alarm",
         "arrivals",
@@ -105,6 +106,7 @@ class OpenIncident:
         self.seen: set[str] = set()
         self.event_count = 0
         self.arrivals: tuple[UnitArrival, ...] = ()
+        self.acked: float | None = None  # event time of the first dispatcher acknowledgement (ack or assign)
         self.closed = False
         self.alarm: float | None = None  # when its closing timer is set for
         self.touched = 0  # journal mark of the latest record about this incident
@@ -309,6 +311,8 @@ class IncidentBook:
             close_reason=reason,
             arrivals=arrivals,
             time_to_arrive_s=arrivals[0].time_to_arrive_s if arrivals else None,
+            acknowledged_at=None if inc.acked is None else utc(inc.acked),
+            internal=not rule.spec.emit,
         )
         inc.version += 1
         inc.state = state
@@ -361,6 +365,19 @@ class IncidentBook:
         self._record(("fields", inc, inc.fields()))
         inc.closed = True
         self._version(inc, IncidentStatus.CLOSED, at, reason, render=inc.pending)
+
+    def ack(self, inc_id: str, ts: float) -> bool:
+        """A dispatcher acknowledged (or assigned) the incident at `ts`: the earliest such time is kept and goes
+        out with the incident's next version (an acknowledgement alone makes none: the dispatch system that sent
+        it knows; the closing version always carries it). Order-free: the earliest wins whatever the arrival."""
+        inc = self.by_id.get(inc_id)
+        if inc is None or inc.closed or inc.state is None or (inc.acked is not None and inc.acked <= ts):
+            return False
+        if not self._catch_up(inc, ts):
+            return False
+        self._record(("fields", inc, inc.fields()))
+        inc.acked = ts
+        return True
 
     def arrive(self, inc_id: str, unit_id: str, unit_type: str, ts: float) -> bool:
         """A unit reported on_scene for an open incident: a version records it (once per unit)."""

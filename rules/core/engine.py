@@ -71,8 +71,11 @@ def accepted_lateness(rule: CRule) -> float:
 
 
 class Correlator:
-    def __init__(self, ruleset: RuleSet, max_out_of_orderness: float | None = None):
+    def __init__(self, ruleset: RuleSet, max_out_of_orderness: float | None = None, internal: bool = False):
+        """`internal`: also return the incidents of internal rules (`emit: false`), which are otherwise only
+        inputs of the rules that chain on them; for `rules test` and `rules explain`, never for a runtime."""
         self.ruleset = ruleset
+        self._silent = frozenset() if internal else frozenset(r.id for r in ruleset.rules if not r.spec.emit)
         self.reference = ruleset.reference
         self.timers = Timers()
         self.watermark = float("-inf")
@@ -173,7 +176,8 @@ class Correlator:
             for key, pairs in sels.items():
                 if items is None:
                     items = {}
-                pairs.sort()  # an event taken by several selections of a rule: in the rule file's order
+                if len(pairs) > 1:  # an event taken by several selections of a rule: in the order of their
+                    pairs.sort(key=self.runtimes[key].rule.name_order)  # names, never of the file's keys
                 item = items.get(key)
                 if item is None:
                     items[key] = Item(event, ts, tuple(pairs), replica)
@@ -260,6 +264,8 @@ class Correlator:
         for u in made:
             out.append(self._send(u))
             self.stats.updates[rt.rule.id] = self.stats.updates.get(rt.rule.id, 0) + 1
+        if rt.rule.id in self._silent:
+            out = []  # an internal rule (emit: false): tracked as sent, so corrections stay exact; never sent
         if self.dependents.get(rt.rule.id):
             out.extend(self._chain(made, [], rt, depth))
         if self._orphans:
@@ -338,7 +344,7 @@ class Correlator:
             if sel.where is not None and not sel.where(record):
                 continue
             pairs.append((sel.index, group_of(sel, record)))
-        pairs.sort()
+        pairs.sort(key=dep.rule.name_order)
         return Item(record, ts, tuple(pairs)) if pairs else None
 
     def _correct(self, rt: RuleRuntime, rewind: Rewind, depth: int) -> list[Incident]:
@@ -371,6 +377,8 @@ class Correlator:
                 fixed = current.model_copy(update={"version": max(sent.version + 1, current.version)})
                 self.sent[inc_id] = fixed
                 out.append(fixed)
+        if rt.rule.id in self._silent:
+            out = []  # an internal rule: its corrections and retractions are not sent either
         old_by = {(u.id, u.version): u for u in old}
         new_by = {(u.id, u.version): u for u in new}
         removed = [u for k, u in old_by.items() if new_by.get(k) != u]
@@ -450,8 +458,19 @@ class Correlator:
         return sizes
 
     def overflow(self) -> dict[str, int]:
-        out = {rt.rule.id: rt.kind.overflow + rt.overflow_keys for rt in self.runtimes.values()}
-        return {k: v for k, v in out.items() if v}
+        """State evicted by a limit, per rule (every kind of eviction together)."""
+        return {k: sum(v.values()) for k, v in self.evictions().items()}
+
+    def evictions(self) -> dict[str, dict[str, int]]:
+        """State evicted by each limit, per rule: `max_partials` (oldest buffered events), `max_keys` (least
+        recently used groups), `state_ttl` (buffered events older than a configured state_ttl). Only rules
+        with some."""
+        out = {}
+        for rt in self.runtimes.values():
+            counts = {"max_partials": rt.kind.overflow, "max_keys": rt.overflow_keys, "state_ttl": rt.evicted_ttl}
+            if any(counts.values()):
+                out[rt.rule.id] = {k: v for k, v in counts.items() if v}
+        return out
 
     # --- snapshots ---------------------------------------------------------------------------
     def snapshot(self) -> bytes:
@@ -483,10 +502,16 @@ def _depths(rules: Any) -> dict[str, int]:
 
 
 def _action(event: Any) -> tuple[Any, ...] | None:
-    """The incident lifecycle inputs: a dispatcher's close, a unit on scene at its assigned incident."""
+    """The incident lifecycle inputs: a dispatcher's close or acknowledgement (ack, or an assignment, which
+    acknowledges too), a unit on scene at its assigned incident."""
     etype = event.type
-    if etype == "dispatch.action" and event.data.action == "close":
-        return ("close", event.data.incident_id)
+    if etype == "dispatch.action":
+        action = event.data.action
+        if action == "close":
+            return ("close", event.data.incident_id)
+        if action in ("ack", "assign"):
+            return ("ack", event.data.incident_id)
+        return None
     if etype == "unit.gps" and event.data.assigned_incident and event.data.status == "on_scene":
         data = event.data
         return ("arrive", data.assigned_incident, data.unit_id, str(data.unit_type))

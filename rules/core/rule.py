@@ -56,7 +56,8 @@ class Item:
         self.key: Key = (ts, ev.id)
         self.sels = sels  # (selection index, group) pairs, in selection order
         self.replica = replica
-        self.action = action  # ("close", incident id) or ("arrive", incident id, unit id, unit type)
+        # ("close", incident id), ("ack", incident id) or ("arrive", incident id, unit id, unit type)
+        self.action = action
         self.entries: list[Entry] = []
         self.seq = -1
         self.mark = 0
@@ -107,6 +108,7 @@ class RuleRuntime:
         self.matches = 0  # canonical matches (undone with their items)
         self.rewinds = 0
         self.overflow_keys = 0
+        self.evicted_ttl = 0  # buffered entries dropped by a configured limits.state_ttl before the windows did
         self._item_seqs: list[int] = []  # seq of each item, for bisect
         self._replay_due: list[tuple[float, str, str, str]] | None = None  # during a rewind: timers already due
         self._replay_wm = float("-inf")
@@ -187,6 +189,8 @@ class RuleRuntime:
             self.book.close(action[1], ts)
         elif action[0] == "arrive":
             self.book.arrive(action[1], action[2], action[3], ts)
+        elif action[0] == "ack":
+            self.book.ack(action[1], ts)
 
     def _adopt(self) -> None:
         """Right after an operation raised incidents that actions were waiting for: those actions, in their own
@@ -396,7 +400,20 @@ class RuleRuntime:
         # a rollback redoes items back to `horizon - accept`, whose triggers look back `lookback` more
         cutoff = horizon - self.accept - self.kind.lookback()
         if self.kind.stateful:
-            for group in [g for g, state in self.groups.items() if self.kind.expire(state, cutoff) == 0]:
+            # a configured state_ttl (lint: never shorter than the longest window) may cut sooner than what
+            # late input can reach: what it drops beyond the windows is counted, never silent
+            ttl = self.rule.spec.limits.state_ttl
+            ttl_cut = watermark - ttl if ttl is not None and watermark - ttl > cutoff else None
+            gone = []
+            for group, state in self.groups.items():
+                left = self.kind.expire(state, cutoff)
+                if ttl_cut is not None and left:
+                    after = self.kind.expire(state, ttl_cut)
+                    self.evicted_ttl += left - after
+                    left = after
+                if left == 0:
+                    gone.append(group)
+            for group in gone:
                 del self.groups[group]
         # items a rollback can still redo: those after any item or firing keyed past `horizon`
         keep_from = horizon - self.accept

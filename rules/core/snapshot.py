@@ -58,14 +58,14 @@ class _Writer:
 
     def fields(self, inc: OpenIncident, values: tuple[Any, ...]) -> list[Any]:
         (lat, lon, admin, updated, first_ts, last_ts, priority, terms, ctx, group, version, state, made_at,
-         pending, event_count, arrivals, closed, alarm) = values  # fmt: skip
+         pending, event_count, arrivals, closed, alarm, acked) = values  # fmt: skip
         return [
             lat, lon,
             None if admin is None else {k: getattr(admin, k) for k in ("republic", "region", "city", "district")},
             _f(updated), _f(first_ts), _f(last_ts), priority, [list(t) for t in terms],
             {k: self.value(v) for k, v in shown(ctx).items()}, group, version,
             None if state is None else state.model_dump(mode="json"), _f(made_at), pending, event_count,
-            [a.model_dump(mode="json") for a in arrivals], closed, alarm,
+            [a.model_dump(mode="json") for a in arrivals], closed, alarm, None if acked is None else _f(acked),
         ]  # fmt: skip
 
 
@@ -83,13 +83,16 @@ class _Reader:
         return msgspec.convert(v[1], struct_of(HotlistEntry))
 
     def fields(self, raw: list[Any]) -> tuple[Any, ...]:
+        if len(raw) == 18:  # written before acknowledgements were kept: none known
+            raw = [*raw, None]
         (lat, lon, admin, updated, first_ts, last_ts, priority, terms, ctx, group, version, state, made_at,
-         pending, event_count, arrivals, closed, alarm) = raw  # fmt: skip
+         pending, event_count, arrivals, closed, alarm, acked) = raw  # fmt: skip
         return (
             lat, lon, None if admin is None else AdminPath(**admin), _uf(updated), _uf(first_ts), _uf(last_ts),
             priority, tuple((str(n), int(d)) for n, d in terms), {k: self.value(x) for k, x in ctx.items()}, group,
             version, None if state is None else Incident.model_validate(state), _uf(made_at), pending, event_count,
             tuple(UnitArrival.model_validate(a) for a in arrivals), closed, alarm,
+            None if acked is None else _uf(acked),
         )  # fmt: skip
 
 
@@ -134,7 +137,7 @@ def _dump_rule(rt: RuleRuntime, w: _Writer) -> dict[str, Any]:
         "incidents": incidents,
         "journal": [rt.journal.base, ops],
         "orphans": {inc_id: [_item(it, w) for it in waiting] for inc_id, waiting in rt.orphans.items()},
-        "counters": [rt.seq, rt.matches, rt.rewinds, rt.overflow_keys, rt.kind.overflow],
+        "counters": [rt.seq, rt.matches, rt.rewinds, rt.overflow_keys, rt.kind.overflow, rt.evicted_ttl],
     }
 
 
@@ -232,7 +235,8 @@ def _load_rule(rt: RuleRuntime, state: dict[str, Any], r: _Reader) -> None:
     for i, op in enumerate(rt.journal.ops):
         if op[0] in ("fields", "evidence", "open"):
             op[1].touched = rt.journal.base + i  # as when recorded: forgotten only once trimmed
-    rt.seq, rt.matches, rt.rewinds, rt.overflow_keys, rt.kind.overflow = (int(x) for x in state["counters"])
+    counters = [int(x) for x in state["counters"]] + [0]  # snapshots before evicted_ttl have five
+    rt.seq, rt.matches, rt.rewinds, rt.overflow_keys, rt.kind.overflow, rt.evicted_ttl = counters[:6]
 
 
 def load_core(core: Correlator, data: bytes) -> None:

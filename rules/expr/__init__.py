@@ -45,7 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rules.errors import ExprError, RuleError, SourceLocation
+from rules.errors import ExprError, ExprErrors, RuleError, RuleErrors, SourceLocation
 from rules.expr.compiler import Compiler, ExprEnv, Path, Scope, equalities
 from rules.expr.functions import FUNCTIONS, Point, to_string
 from rules.expr.parser import parse
@@ -84,10 +84,12 @@ def _compile(
 ) -> CompiledExpr:
     try:
         node = parse(text, lambda off: col_of(off + base))
-        compiler = Compiler(scope, env)
-        typed = compiler.compile(node)
     except ExprError as exc:
         raise ExprError(exc.message, exc.offset + base) from None
+    compiler = Compiler(scope, env)
+    typed = compiler.compile(node)
+    if compiler.errors:
+        raise ExprErrors([ExprError(e.message, e.offset + base) for e in compiler.errors])
     if expect is bool and typed.type.kind not in ("bool", "null", "dyn"):
         raise ExprError(f"condition must be a boolean, got {typed.type}", base)
     if expect is bool and typed.type.kind == "null":
@@ -108,7 +110,14 @@ def compile_expr(
     try:
         return _compile(text, scope, env or ExprEnv(), expect, lambda off: origin.shifted(text, off).col)
     except ExprError as exc:
-        raise RuleError(exc.message, origin.shifted(text, exc.offset)) from None
+        raise _rule_errors(exc, text, origin) from None
+
+
+def _rule_errors(exc: ExprError, text: str, origin: SourceLocation) -> RuleError:
+    """An expression's problems as one RuleError (RuleErrors carrying each when there are several)."""
+    each = exc.errors if isinstance(exc, ExprErrors) else [exc]
+    errors = [RuleError(e.message, origin.shifted(text, e.offset)) for e in each]
+    return errors[0] if len(errors) == 1 else RuleErrors(errors)
 
 
 def compile_template(
@@ -118,15 +127,22 @@ def compile_template(
     origin = origin or SourceLocation("<template>", 1, 1)
     env = env or ExprEnv()
     parts: list[str | Callable[[Any], str]] = []
+    problems: list[ExprError] = []
     try:
-        for piece in split_template(text):
-            if not piece.expr:
-                parts.append(piece.text)
-                continue
+        pieces = split_template(text)
+    except ExprError as exc:
+        raise _rule_errors(exc, text, origin) from None
+    for piece in pieces:  # every placeholder is checked, whatever the others hold
+        if not piece.expr:
+            parts.append(piece.text)
+            continue
+        try:
             c = _compile(piece.text, scope, env, None, lambda off: origin.shifted(text, off).col, piece.offset)
             parts.append(_renderer(c, env, piece.offset))
-    except ExprError as exc:
-        raise RuleError(exc.message, origin.shifted(text, exc.offset)) from None
+        except ExprError as exc:
+            problems.extend(exc.errors if isinstance(exc, ExprErrors) else [exc])
+    if problems:
+        raise _rule_errors(ExprErrors(problems), text, origin)
     return CompiledTemplate(text, join_parts(parts))
 
 

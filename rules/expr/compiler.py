@@ -24,6 +24,7 @@ from rules.expr.parser import Binary, Call, Cond, Index, ListLit, Lit, Name, Nod
 from rules.expr.types import (
     BOOL,
     DURATION,
+    DYN,
     FLOAT,
     INT,
     NULL,
@@ -124,6 +125,10 @@ _FAST_ORDER: dict[str, Callable[[Fn, Any], Fn]] = {
 }
 
 
+def _null(_o: Any) -> None:
+    return None
+
+
 class Compiler:
     def __init__(self, scope: Scope, env: ExprEnv):
         self.scope = scope
@@ -131,6 +136,7 @@ class Compiler:
         self.timezone = env.timezone
         self._tz: ZoneInfo | None = None
         self.paths: dict[int, _Path] = {}  # id(node) -> path, for nodes that are plain field paths
+        self.errors: list[ExprError] = []  # every problem found, see compile()
 
     def tz(self, offset: int) -> ZoneInfo:
         if self._tz is None:
@@ -142,7 +148,16 @@ class Compiler:
 
     def compile(self, node: Node) -> Typed:
         method = getattr(self, "_" + type(node).__name__.lower())
-        result: Typed = method(node)
+        before = len(self.errors)
+        try:
+            result: Typed = method(node)
+        except ExprError as exc:
+            # every problem of an expression at once (lint shows them in one run): a part that fails stands in
+            # as a value of unknown type, and a node whose part already failed adds no error of its own (it
+            # would only be a consequence)
+            if len(self.errors) == before:
+                self.errors.append(exc)
+            return Typed(DYN, _null)
         return result
 
     # --- leaves and paths ------------------------------------------------------------------------
@@ -442,7 +457,9 @@ def _check_choice(t: Type, other: Typed, node: Node) -> None:
     for v in values:
         if v is not None and v not in t.choices:
             shown = sorted(map(str, t.choices))
-            raise ExprError(f"{v!r} is not a possible value here (one of: {', '.join(shown)})", node.offset)
+            close = difflib.get_close_matches(str(v), shown, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise ExprError(f"{v!r} is not a possible value here ({hint}one of: {', '.join(shown)})", node.offset)
 
 
 def _unify(a: Type, b: Type) -> Type | None:

@@ -296,6 +296,13 @@ def _duration(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
 _MAX_DURATION_S = 10_000 * 366 * 86400.0
 
 
+def _seconds(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
+    """A duration as a number of seconds (a float), for arithmetic with numbers: a speed in m/s is
+    `distance_m(a.location, b.location) / seconds(b.time - a.time)`."""
+    _need(call, args, 0, "duration")
+    return _result(FLOAT.maybe_null() if args[0].type.nullable else FLOAT, lift1(float, args[0].fn), args)
+
+
 def _bad_duration(value: Any) -> float:
     raise ValueError(f'duration() takes a string such as "90s", "5m", "2h", "1d", not {value!r}')
 
@@ -377,7 +384,9 @@ def _make_point(lat: Any, lon: Any) -> Point | None:
 def _distance(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
     _geo(call, args, 0)
     _geo(call, args, 1)
-    return Typed(FLOAT, lift2(lambda a, b: distance_m(a.lat, a.lon, b.lat, b.lon), args[0].fn, args[1].fn))
+    # an event without a location has no distance: null, so the result is nullable when an argument is
+    t = FLOAT.maybe_null() if any(a.type.nullable for a in args) else FLOAT
+    return Typed(t, lift2(lambda a, b: distance_m(a.lat, a.lon, b.lat, b.lon), args[0].fn, args[1].fn))
 
 
 def _in_zone(ctx: Ctx, args: list[Typed], call: Call) -> Typed:
@@ -427,6 +436,7 @@ FUNCTIONS: dict[str, Func] = {
     "min": Func("min(a, b, ...)", 1, None, _extreme(min)),
     "max": Func("max(a, b, ...)", 1, None, _extreme(max)),
     "duration": Func('duration("5m") -> duration', 1, 1, _duration),
+    "seconds": Func("seconds(duration) -> float", 1, 1, _seconds),
     "hour": Func("hour(timestamp) -> int", 1, 1, _local(lambda d: d.hour, INT)),
     "minute": Func("minute(timestamp) -> int", 1, 1, _local(lambda d: d.minute, INT)),
     "weekday": Func("weekday(timestamp) -> int (1 = Monday)", 1, 1, _local(_weekday, INT)),

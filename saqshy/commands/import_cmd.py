@@ -42,7 +42,12 @@ def _importer(name: str) -> Callable[[Path], ImportResult]:
 )
 def import_(kind: str, input_path: Path, out: Path) -> None:
     """Turn a real public data file (KIND: sf-fire, nyc-collisions, sf-police) into contract events."""
-    res = _importer(kind)(input_path)
+    from streams.importers import ImportFormatError
+
+    try:
+        res = _importer(kind)(input_path)
+    except ImportFormatError as exc:
+        raise click.ClickException(str(exc)) from None
     n = res.write(out)
     table = Table(title=f"{kind}: {res.rows:,} rows -> {n:,} events")
     table.add_column("")

@@ -21,21 +21,56 @@ DEFAULT_RULES = CATALOG
 
 
 def _console() -> Console:
-    return Console(stderr=False, highlight=False, soft_wrap=True)
+    # piped or redirected: no terminal width to fit, so never cut or wrap a line at rich's default 80 columns
+    if sys.stdout.isatty():
+        return Console(stderr=False, highlight=False, soft_wrap=True)
+    return Console(stderr=False, highlight=False, soft_wrap=True, width=400, no_color=True)
+
+
+def _in_order(errors: list[RuleError]) -> list[RuleError]:
+    """By file, line and column: the order of the files and of the text, whatever check found them."""
+
+    def key(e: RuleError) -> tuple[str, int, int]:
+        loc = e.location
+        return (loc.file, loc.line, loc.col) if loc else ("", 0, 0)
+
+    return sorted(errors, key=key)
 
 
 def _print_errors(errors: list[RuleError]) -> None:
-    for err in errors:
+    for err in _in_order(errors):
         click.echo(str(err), err=True)
     click.echo(f"{len(errors)} error(s)", err=True)
 
 
-def _load(paths: tuple[Path, ...]) -> RuleSet:
+def _print_warnings(warnings: list[RuleError] | tuple[RuleError, ...]) -> None:
+    """Rules without tests: listed (docs/rules.md promises it), not refused."""
+    for w in _in_order(list(warnings)):
+        where = f"{w.location}: " if w.location else ""
+        click.echo(f"{where}[{w.rule_id}] warning: {w.message}", err=True)
+    if warnings:
+        ids = ", ".join(sorted(w.rule_id or "?" for w in warnings))
+        click.echo(f"{len(warnings)} rule(s) without tests: {ids}", err=True)
+
+
+def _load(paths: tuple[Path, ...], allow_outside: bool = False, warnings: bool = False) -> RuleSet:
     try:
-        return load_rules(paths or (Path(DEFAULT_RULES),))
+        ruleset = load_rules(paths or (Path(DEFAULT_RULES),), allow_outside=allow_outside)
     except RuleSetError as exc:
         _print_errors(exc.errors)
+        if warnings:
+            _print_warnings(exc.warnings)
         sys.exit(1)
+    if warnings:
+        _print_warnings(ruleset.warnings)
+    return ruleset
+
+
+allow_outside_option = click.option(
+    "--allow-outside",
+    is_flag=True,
+    help="Read rule files that symlinks in a rule directory take outside it (refused by default).",
+)
 
 
 @click.group("rules")
@@ -46,10 +81,12 @@ def rules() -> None:
 @rules.command("lint")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
-def lint(paths: tuple[Path, ...], quiet: bool) -> None:
-    """Check the rule files in PATHS (files or directories) [default: the packaged catalog]; every error is printed
-    as FILE:LINE:COL, the exit code is 1 if any."""
-    ruleset = _load(paths)
+@allow_outside_option
+def lint(paths: tuple[Path, ...], quiet: bool, allow_outside: bool) -> None:
+    """Check the rule files in PATHS (files or directories) [default: the packaged catalog]; every error of every
+    file is printed as FILE:LINE:COL, rules without tests as warnings, and the exit code is 1 if any error.
+    Playbooks are read from a playbooks/ folder of a directory in PATHS (or give the folder itself)."""
+    ruleset = _load(paths, allow_outside, warnings=not quiet)
     if not quiet:
         click.echo(
             f"ok: {len(ruleset.rules)} rule(s), {len(ruleset.playbooks)} playbook(s) in {len(ruleset.files)} file(s)"
@@ -60,11 +97,12 @@ def lint(paths: tuple[Path, ...], quiet: bool) -> None:
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--rule", "rule_ids", multiple=True, help="Only the tests of this rule (repeatable).")
 @click.option("--verbose", "-v", is_flag=True, help="Show every test, not only failures.")
-def test(paths: tuple[Path, ...], rule_ids: tuple[str, ...], verbose: bool) -> None:
+@allow_outside_option
+def test(paths: tuple[Path, ...], rule_ids: tuple[str, ...], verbose: bool, allow_outside: bool) -> None:
     """Run the tests written in the rule files of PATHS (files or directories) [default: the packaged catalog]."""
     from rules.testing import run_rule_tests
 
-    ruleset = _load(paths)
+    ruleset = _load(paths, allow_outside)
     results = run_rule_tests(ruleset, set(rule_ids) if rule_ids else None)
     failed = [r for r in results if not r.passed]
     for r in results:
@@ -109,13 +147,17 @@ def schema(out: Path | None) -> None:
     help="Events file (.jsonl or .jsonl.gz) to explain the rule on.",
 )
 @click.option("--steps", default=50, show_default=True, help="How many selected events to list.")
-def explain_cmd(rule_id: str, rule_paths: tuple[Path, ...], input_path: Path, steps: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON document.")
+@allow_outside_option
+def explain_cmd(
+    rule_id: str, rule_paths: tuple[Path, ...], input_path: Path, steps: int, as_json: bool, allow_outside: bool
+) -> None:
     """Why RULE_ID did or did not fire on an events file: selections, groups, partial matches, incidents."""
-    from rules.explain import explain
+    from rules.explain import explain, report_json
     from rules.records import RecordDecodeError, decode_record
     from streams.embedded import open_lines
 
-    ruleset = _load(rule_paths)
+    ruleset = _load(rule_paths, allow_outside)
     try:
         ruleset.rule(rule_id)
     except KeyError:
@@ -132,6 +174,9 @@ def explain_cmd(rule_id: str, rule_paths: tuple[Path, ...], input_path: Path, st
                         continue  # replay reports bad lines; explain is about the rule
 
     report = explain(ruleset, rule_id, records(), max_steps=steps)
+    if as_json:
+        click.echo(json.dumps(report_json(report), ensure_ascii=False))
+        return
     console = _console()
     console.print(f"[bold]{rule_id}[/bold] ({report.kind}) over {report.events} event(s)")
     table = Table("selection", "type", "candidates", "selected", "late", "condition")
@@ -157,6 +202,9 @@ def explain_cmd(rule_id: str, rule_paths: tuple[Path, ...], input_path: Path, st
         console.print("[bold]partial matches at the end of input[/bold]")
         for p in report.open_partials:
             console.print(f"  {p}")
+    limits = ", ".join(f"{k} {v}" for k, v in report.limits.items())
+    evicted = ", ".join(f"{n} by {k}" for k, n in report.evictions.items()) or "none"
+    console.print(f"[bold]state limits[/bold] {limits}; evicted: {evicted}")
     console.print("[bold]verdict[/bold]")
     for reason in report.reasons:
         console.print(f"  {reason}")

@@ -1,7 +1,9 @@
 """Importers: real public data files turned into contract events (sorted by event time, tz-aware UTC).
 
 Rows without a usable time or place are counted per reason and skipped, never fatal. Event ids derive
-from the source's own ids, so importing the same file twice gives the same events.
+from the source's own ids, so importing the same file twice gives the same events. Each importer knows the
+export layouts of its source and picks one from the file's header (`detect_layout`); a file that fits none is
+refused with the columns each layout misses, before any row is read.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +41,41 @@ class ImportResult:
             for ev in self.events:
                 fh.write(encode_event(ev) + b"\n")
         return len(self.events)
+
+
+class ImportFormatError(ValueError):
+    """The file is not an export layout the importer knows; the message names the columns each one misses."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One known export layout of a source: a name people recognise and the columns it must have."""
+
+    name: str
+    required: tuple[str, ...]
+
+
+def read_header(path: str | Path) -> list[str]:
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        return [h.strip() for h in next(csv.reader(fh), [])]
+
+
+def detect_layout(path: str | Path, kind: str, layouts: Sequence[Layout]) -> Layout:
+    """The first layout whose required columns are all in the header, else ImportFormatError saying what
+    each known layout misses (the closest first)."""
+    header = read_header(path)
+    if not header:
+        raise ImportFormatError(f"{path}: empty file, expected a CSV export of {kind} with a header row")
+    have = set(header)
+    missing = [(layout, [c for c in layout.required if c not in have]) for layout in layouts]
+    for layout, gone in missing:
+        if not gone:
+            return layout
+    shown = ", ".join(header[:12]) + (f", ... ({len(header)} columns)" if len(header) > 12 else "")
+    known = "; ".join(
+        f"{layout.name} misses {', '.join(gone)}" for layout, gone in sorted(missing, key=lambda m: len(m[1]))
+    )
+    raise ImportFormatError(f"{path}: not a known {kind} export (its header: {shown}). {known}")
 
 
 def read_rows(path: str | Path) -> Iterator[dict[str, str]]:

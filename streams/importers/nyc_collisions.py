@@ -9,11 +9,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from schemas import AccidentRecord, AccidentRecordEvent, GeoPoint, Severity
-from streams.importers import ImportResult, lat_lon, local_time, read_rows
+from streams.importers import ImportResult, Layout, detect_layout, lat_lon, local_time, read_rows
 
 TZ = ZoneInfo("America/New_York")
 FMT = "%m/%d/%Y %H:%M"
 SOURCE = "nyc-open-data/mv-collisions"
+LAYOUTS = (
+    Layout("Motor Vehicle Collisions - Crashes", ("COLLISION_ID", "CRASH_DATE", "CRASH_TIME", "LATITUDE", "LONGITUDE")),
+)
 
 
 def _int(value: str | None) -> int:
@@ -32,6 +35,7 @@ def severity(injured: int, killed: int) -> Severity:
 
 
 def import_nyc_collisions(path: str | Path) -> ImportResult:
+    detect_layout(path, "NYC collisions", LAYOUTS)  # refuses another file, naming the missing columns
     res = ImportResult()
     seen: set[str] = set()
     for row in read_rows(path):

@@ -21,7 +21,7 @@ from schemas import (
     UnitStatus,
     UnitType,
 )
-from streams.importers import ImportResult, local_time, paren_lat_lon, read_rows
+from streams.importers import ImportResult, Layout, detect_layout, local_time, paren_lat_lon, read_rows
 
 TZ = ZoneInfo("America/Los_Angeles")
 FMT = "%m/%d/%Y %I:%M:%S %p"
@@ -71,9 +71,13 @@ STATUS_COLUMNS = (
     ("Available DtTm", UnitStatus.AVAILABLE),
 )
 SOURCE = "datasf/fire-calls-for-service"
+LAYOUTS = (
+    Layout("Fire Department Calls for Service", ("Call Number", "Unit ID", "Call Type", "Received DtTm", "Location")),
+)
 
 
 def import_sf_fire(path: str | Path) -> ImportResult:
+    detect_layout(path, "SFFD calls for service", LAYOUTS)  # refuses another file, naming the missing columns
     res = ImportResult()
     calls: set[str] = set()
     for row in read_rows(path):

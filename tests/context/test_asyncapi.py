@@ -15,14 +15,19 @@ from pydantic import BaseModel
 
 from rules.alerts import load_alert_policy
 from rules.context import ContextCorrelator
-from schemas import DeadLetter, Incident, PublicAlert
+from schemas import DeadLetter, DispatchActionEvent, Incident, PublicAlert
 from schemas.asyncapi import PAYLOADS, document, dumps, payload_schema
-from schemas.topics import ALERTS, DEAD_LETTERS, INCIDENTS, INCIDENTS_LATEST
+from schemas.topics import ALERTS, DEAD_LETTERS, EVENT_TOPICS, INCIDENTS, INCIDENTS_LATEST
 from tests.context.support import call_rules, feed
 from tests.support import event
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "asyncapi"
-MODELS: dict[str, type[BaseModel]] = {"Incident": Incident, "PublicAlert": PublicAlert, "DeadLetter": DeadLetter}
+MODELS: dict[str, type[BaseModel]] = {
+    "Incident": Incident,
+    "PublicAlert": PublicAlert,
+    "DeadLetter": DeadLetter,
+    "DispatchActionEvent": DispatchActionEvent,
+}
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +93,7 @@ def test_every_output_topic_is_documented_with_key_and_ordering(doc: dict[str, A
 def _validators(doc: dict[str, Any], name: str) -> list[Any]:
     file_schema = json.loads((DOCS / "schemas" / f"{name}.schema.json").read_text())
     inline = {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
-    return [jsonschema.Draft202012Validator(file_schema), jsonschema.Draft7Validator(inline)]
+    return [jsonschema.Draft202012Validator(file_schema), jsonschema.Draft202012Validator(inline)]
 
 
 def test_examples_validate_against_their_payload_schemas(doc: dict[str, Any]) -> None:
@@ -102,7 +107,47 @@ def test_examples_validate_against_their_payload_schemas(doc: dict[str, Any]) ->
                 assert not validator.is_valid(bad)  # the schemas are closed, like the models
             MODELS[name].model_validate(ex["payload"])  # and the models accept them
             checked += 1
-    assert checked >= 4
+    assert checked >= 6
+
+
+def test_dispatch_action_is_an_operation_the_engine_receives(doc: dict[str, Any]) -> None:
+    received = [o for o in doc["operations"].values() if o["action"] == "receive"]
+    assert len(received) == 1
+    channel = doc["channels"][received[0]["channel"]["$ref"].rsplit("/", 1)[1]]
+    assert channel["address"] == EVENT_TOPICS["dispatch.action"]
+    text = channel["description"].lower()
+    for word in ("key", "ordering", "idempotent", "ack", "assign", "arrive", "close"):
+        assert word in text, word
+    msg = doc["components"]["messages"]["DispatchActionEvent"]
+    actions = {ex["payload"]["data"]["action"] for ex in msg["examples"]}
+    assert {"ack", "assign"} <= actions
+    action_enum = doc["components"]["schemas"]["DispatchAction"]["properties"]["action"]["enum"]
+    assert set(action_enum) == {"ack", "assign", "arrive", "close", "reject"}
+
+
+def test_every_incident_field_is_described_and_the_priority_scale_stated(doc: dict[str, Any]) -> None:
+    props = doc["components"]["schemas"]["Incident"]["properties"]
+    assert set(props) == set(Incident.model_fields)
+    undocumented = [name for name, p in props.items() if not p.get("description")]
+    assert undocumented == []
+    assert "1 = most urgent" in props["priority"]["description"]
+    assert "1 = most urgent" in doc["info"]["description"]
+
+
+def test_dead_letter_text_says_pseudonyms_not_phones_in_clear(doc: dict[str, Any]) -> None:
+    info = doc["info"]["description"]
+    assert "raw input of dead letters" not in info
+    assert "Dead letters carry them as pseudonyms" in info
+    assert "pseudonym" in doc["components"]["schemas"]["DeadLetter"]["description"]
+    assert "pseudonym" in doc["components"]["messages"]["DeadLetter"]["summary"]
+
+
+def test_schema_format_names_the_dialect_emitted(doc: dict[str, Any]) -> None:
+    for name, msg in doc["components"]["messages"].items():
+        assert msg["payload"]["schemaFormat"] == "application/schema+json;version=2020-12", name
+        file_schema = json.loads((DOCS / "schemas" / f"{name}.schema.json").read_text())
+        assert file_schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert "draft-07" not in json.dumps(doc)
 
 
 def test_real_engine_output_validates(doc: dict[str, Any], tmp_path: Path) -> None:

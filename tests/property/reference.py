@@ -337,10 +337,31 @@ class RuleEval:
             self.selected[sel.name] = chosen
         self.cross_names: set[str] = set()
         self.cross = self._cross_condition(ruleset)
+        self._by_group: dict[str, Any] = {}
 
     # helpers ------------------------------------------------------------------------------------------------
     def group(self, sel: str, ev: Ev) -> tuple[Any, ...]:
         return self.groups[(sel, ev.id)]
+
+    def in_group(self, sel: str, gx: tuple[Any, ...]) -> list[Ev]:
+        """The selected events of `sel` that can be in group `gx` (canonical order): only a shortcut, so that
+        a sequence over every ANPR read of a day stays quadratic per plate, not per day; callers still test
+        the group. Groups that cannot be hashed fall back to every selected event."""
+        index = self._by_group.get(sel)
+        if index is None:
+            index = {}
+            try:
+                for y in self.selected[sel]:
+                    index.setdefault(self.group(sel, y), []).append(y)
+            except TypeError:
+                index = False
+            self._by_group[sel] = index
+        if index is False:
+            return self.selected[sel]
+        try:
+            return index.get(gx, [])  # type: ignore[union-attr]
+        except TypeError:
+            return self.selected[sel]
 
     def inside_ok(self, anchor: Ev) -> bool:
         return self.spec.inside is None or self.zones.inside(anchor, self.spec.inside)
@@ -483,15 +504,16 @@ class RuleEval:
         return out
 
     def _cooccur(self, spec: CooccurSpec) -> list[Match]:
-        of = spec.of or [s.name for s in self.rule.selections]
+        # partners in the order of their names, never of the keys of `select` or `of`
+        of = sorted(spec.of or [s.name for s in self.rule.selections])
         need = spec.min or len(of)
         window = dur_us(spec.window)
         radius = spec.within
         anchor_name = spec.anchor
         out = []
-        position = [sel.name for sel in self.rule.selections]
+        position = sorted(sel.name for sel in self.rule.selections)
         for s in of:
-            order = position.index(s)  # one event triggering under two selections: the rule file's order
+            order = position.index(s)  # one event triggering under two selections: by selection name
             for x in self.selected[s]:
                 gx = self.group(s, x)
                 centre = x
@@ -562,7 +584,7 @@ class RuleEval:
             used = {e.id for _, e in bound}
             cands = [
                 y
-                for y in self.selected[step.select]
+                for y in self.in_group(step.select, gx)
                 if y.key < z.key
                 and y.id not in used
                 and self.group(step.select, y) == gx
@@ -967,7 +989,10 @@ def run_reference(ruleset: RuleSet, records: Iterable[Any], choices: Choices = D
     for rule in rule_order(ruleset.rules):
         pool = events
         if any(s.event_type == "incident" for s in rule.selections):
-            pool = sorted([*events, *chained], key=lambda e: e.key)
+            # section 6: the versions of the rules it chains on (named, or for a rule that names none, every rule
+            # whose incidents are sent, as the loader resolved them into depends_on)
+            mine = [c for c in chained if c.rec.data.rule_id in rule.depends_on]
+            pool = sorted([*events, *mine], key=lambda e: e.key)
         ev = RuleEval(rule, pool, zones, ruleset, choices)
         matches = ev.matches(hotlist)
         result.matches[rule.id] = matches
@@ -1022,9 +1047,10 @@ def run_reference(ruleset: RuleSet, records: Iterable[Any], choices: Choices = D
                 else:
                     act(kind, e)
         book.fire(INF, inclusive=True)
-        result.rules[rule.id] = [inc.id for inc in book.incidents]
+        result.rules[rule.id] = [inc.id for inc in book.incidents] if rule.spec.emit else []
         for inc in book.incidents:
-            result.versions[inc.id] = inc.versions
+            if rule.spec.emit:  # an internal rule's (emit: false) incidents are inputs of chains, never sent
+                result.versions[inc.id] = inc.versions
             chained.extend(incident_event(v) for v in inc.versions)
     return result
 

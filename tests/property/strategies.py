@@ -472,7 +472,7 @@ def cooccur_cases(draw: st.DrawFn, overlap: bool = False, cross: bool = False) -
     elif group == "map":
         correlate["group_by"] = {n: ["data.address" if n == "call" else "data.camera_id"] for n in names}
     if cross:
-        correlate["where"] = "call == null || fire == null || call.data.injured > 0 || fire.data.confidence > 0.9"
+        correlate["where"] = draw(st.sampled_from(COOCCUR_WHERE))
     zone = _inside(draw, correlate)
     inc = draw(incident_params([None, "{call.data.address}"], d))
     title = " ".join(f"{n} {{{n}.id}}" for n in names)
@@ -491,6 +491,19 @@ def cooccur_cases(draw: st.DrawFn, overlap: bool = False, cross: bool = False) -
     )
     kind = "cooccur-overlap" if overlap else "cooccur-where" if cross else "cooccur"
     return _case(kind, [rule], draw(settings_text()), events, zone)
+
+
+# correlate.where across the bound events: fields, and distances and durations as numbers (metres, seconds)
+COOCCUR_WHERE = [
+    "call == null || fire == null || call.data.injured > 0 || fire.data.confidence > 0.9",
+    "call == null || fire == null"
+    " || distance_m(fire.location, call.location) <= 150 + 2 * abs(seconds(call.time - fire.time))",
+]
+SEQUENCE_WHERE = [
+    "a.data.camera_id != b.data.camera_id",
+    # impossible travel (anpr.cloned_plate's shape): faster than 5 m/s, two reads at one instant included
+    "a.data.camera_id != b.data.camera_id && distance_m(a.location, b.location) > 5 * seconds(b.time - a.time)",
+]
 
 
 @st.composite
@@ -536,7 +549,7 @@ def sequence_cases(draw: st.DrawFn, cross: bool = False) -> Case:
     correlate: dict[str, Any] = {"kind": "sequence", "steps": steps}
     if cross:
         correlate["where"] = (
-            "a.data.camera_id != b.data.camera_id" if same_type else "loiter.data.confidence <= breach.data.confidence"
+            draw(st.sampled_from(SEQUENCE_WHERE)) if same_type else "loiter.data.confidence <= breach.data.confidence"
         )
     if group is not None:
         correlate["group_by"] = group
@@ -604,10 +617,14 @@ def chain_cases(draw: st.DrawFn) -> Case:
     correlate["window"] = f"{draw(st.sampled_from([d.grid, 3 * d.grid, 120]))}s"
     if draw(st.booleans()):
         correlate["group_by"] = ['data.labels["addr"]']
+    if draw(st.booleans()):
+        upstream += "emit: false\n"  # an internal helper: its incidents feed the chains and are never sent
     status = draw(st.sampled_from(['data.status != "closed"', 'data.status == "open"', "true"]))
+    # by rule id, or by priority (every rule whose incidents are sent: p.calls, p.unanswered)
+    pick = draw(st.sampled_from(['data.rule_id == "p.calls"', "data.priority <= 3"]))
     downstream = rule_text(
         "p.busy",
-        {"seen": {"type": "incident", "where": f'data.rule_id == "p.calls" && {status}'}},
+        {"seen": {"type": "incident", "where": f"{pick} && {status}"}},
         correlate,
         draw(incident_params([None, '{seen.data.labels["addr"]}'], d)),
         "{count} updates, last {seen.data.title}",

@@ -61,7 +61,9 @@ def test_spatial_plan_refuses_rules_that_are_not_cell_local() -> None:
 
 
 def test_spatial_plan_cell_covers_the_largest_radius(tmp_path: Path) -> None:
-    root = catalog_subset(tmp_path, ["fire", "calls/mass_incident.yaml", "traffic"])
+    root = catalog_subset(
+        tmp_path, ["fire", "calls/mass_incident.yaml", "traffic/accident_confirmed.yaml", "traffic/mass_casualty.yaml"]
+    )
     plan = plan_for(load_rules([root]), "spatial")
     # traffic.mass_casualty matches within 2 km and (no key) merges within 2 km: replicas reach 2 + 2 + 2 km,
     # and cells are as wide, so an event has at most 8 neighbours to be copied to

@@ -19,7 +19,8 @@ class CooccurKind(Kind):
         super().__init__(rule, reference, schedule)
         spec = rule.spec.correlate
         assert isinstance(spec, CooccurSpec)
-        names = spec.of or [s.name for s in rule.selections]
+        # partners are bound in the order of their names, not of `select` or `of` (docs/semantics.md, cooccur)
+        names = sorted(spec.of or [s.name for s in rule.selections])
         self.of = [rule.by_name[n].index for n in names]
         self.need = spec.min or len(self.of)
         self.window = spec.window
