@@ -89,6 +89,7 @@ class Correlator:
         for order, rule in enumerate(ruleset.rules):
             rt = RuleRuntime(rule, self.reference, self.timers, accepted_lateness(rule), every, depth[rule.id])
             self.runtimes[rule.state_key] = rt
+            rt.take_shared = self._take_orphans
             for sel in rule.selections:
                 routes.append(Route(order, rule.state_key, sel))
             horizon = max(horizon, rt.accept + longest_wait(rule))
@@ -271,6 +272,19 @@ class Correlator:
         if self._orphans:
             out.extend(self._adopt_orphans(rt, made))
         return out
+
+    def _take_orphans(self, inc_id: str, at: float) -> list[Item] | None:
+        """The waiting actions for `inc_id` at or before its raising at `at`; later ones stay, for
+        _adopt_orphans to feed at their own places."""
+        waiting = self._orphans.get(inc_id) if self._orphans else None
+        if not waiting:
+            return None
+        before = [it for it in waiting if it.ts <= at]
+        if len(before) == len(waiting):
+            del self._orphans[inc_id]
+        elif before:
+            self._orphans[inc_id] = [it for it in waiting if it.ts > at]
+        return before
 
     def _adopt_orphans(self, rt: RuleRuntime, made: list[Incident]) -> list[Incident]:
         """Actions that named an incident no rule knew go to the rule that raised it, at their own place in

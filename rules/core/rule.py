@@ -17,6 +17,7 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,6 +116,10 @@ class RuleRuntime:
         self._replay_upto: Key = (float("-inf"), "")
         self._max_fired: Key | None = None
         self.orphans: dict[str, list[Item]] = {}  # actions waiting for the incident they name to be raised
+        # the engine's actions that named an incident no rule knew yet (Correlator._orphans) and come before its
+        # raising: taken by the rule that raises it at the raising itself, so they apply right after it as
+        # section 5 says (fed later, they would rewind the rule: a correction on sorted input)
+        self.take_shared: Callable[[str, float], list[Item] | None] | None = None
 
     @property
     def last_key(self) -> Key | None:
@@ -196,11 +201,18 @@ class RuleRuntime:
         """Right after an operation raised incidents that actions were waiting for: those actions, in their own
         canonical order, when the raising is at most the allowed lateness after them."""
         raised = self.book.take_raised()
-        if not raised or not self.orphans:
+        if not raised:
             return
+        take = self.take_shared
         for inc_id, at in raised:
-            waiting = self.orphans.pop(inc_id, None)
-            if waiting is None:
+            waiting = self.orphans.pop(inc_id, None) if self.orphans else None
+            shared = take(inc_id, at) if take is not None else None
+            if shared:
+                mark = self.journal.mark()  # kept by a rollback like the rule's own orphans from here on
+                for item in shared:
+                    item.orphaned = mark
+                waiting = sorted([*(waiting or ()), *shared], key=lambda it: it.key)
+            if not waiting:
                 continue
             self.journal.add(("adopted", inc_id, waiting))
             for item in waiting:
