@@ -66,7 +66,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
 )
 @click.option("--audit-database", default="saqshy", show_default=True, help="ClickHouse database of the audit table.")
 @click.option("--tile-url", default=None, help="An optional raster tile URL template for the map's background.")
-@click.option("--partitioning", type=click.Choice(["spatial", "single"]), default="spatial", show_default=True,
+@click.option("--partitioning", type=click.Choice(["spatial", "single"]), default="single", show_default=True,
               help="Live: the workers' partition plan, to key the actions like `saqshy produce` does.")  # fmt: skip
 @click.pass_context
 def console(

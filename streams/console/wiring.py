@@ -65,7 +65,7 @@ def live_console(
     bootstrap: str,
     *,
     rule_paths: Iterable[Path] | None = None,
-    partitioning: str = "spatial",
+    partitioning: str = "single",
     devices: Path | None = None,
     session_ttl_s: float = 8 * 3600,
     audit_sinks: list[Sink] | None = None,

@@ -35,7 +35,8 @@ from jobs.flink.job import FlinkJobConfig, collect, environment  # noqa: E402
 
 SPATIAL = [  # the catalog's rules that run on spatial cells
     "fire",
-    "traffic",
+    "traffic/accident_confirmed.yaml",
+    "traffic/mass_casualty.yaml",
     "sos",
     "calls/mass_incident.yaml",
     "calls/gas_leak_cluster.yaml",

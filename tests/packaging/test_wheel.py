@@ -88,7 +88,7 @@ def test_installed_commands_run_outside_the_checkout(installed: tuple[Path, Path
     where = _run([str(bin_dir / "python"), "-c", "import rules, infra; print(rules.__file__, infra.__file__)"], work)
     assert str(ROOT) not in where and str(bin_dir.parent) in where
 
-    assert "ok: 18 rule(s)" in _run([saqshy, "rules", "lint"], work, env)
+    assert "ok: 20 rule(s)" in _run([saqshy, "rules", "lint"], work, env)
     _run([saqshy, "simulate", "--hours", "2", "--seed", "5", "--out", "events.jsonl.gz"], work, env)
     _run([saqshy, "replay", "--input", "events.jsonl.gz", "--out", "incidents.jsonl", "--no-progress"], work, env)
     assert (work / "incidents.jsonl").read_text().count("\n") > 0
