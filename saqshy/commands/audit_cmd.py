@@ -7,19 +7,12 @@ from datetime import datetime
 import click
 import orjson
 
+from saqshy.commands.options import aware_time
 from saqshy.settings import archive_options, archive_settings
 
 
 def _time(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 time, e.g. 2026-11-22T00:00:00Z") from None
-    if when.tzinfo is None:
-        raise click.BadParameter(f"{value!r} needs an offset, e.g. 2026-11-22T00:00:00Z")
-    return when
+    return None if value is None else aware_time(value)
 
 
 @click.command("audit")

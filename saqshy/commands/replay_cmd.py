@@ -22,7 +22,7 @@ from rules.context.roster import load_roster
 from rules.errors import RuleSetError
 from rules.loader import load_rules
 from rules.privacy import PrivacySettings
-from saqshy.commands.options import rules_option
+from saqshy.commands.options import aware_time, rules_option
 from saqshy.settings import DSN
 from schemas import Incident, PublicAlert
 from streams.dlq import FileDeadLetters
@@ -32,12 +32,7 @@ from streams.sim.truth import write_truth
 
 
 def _check_time(value: str) -> str:
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 time, e.g. 2026-11-22T00:00:00Z") from None
-    if when.tzinfo is None:
-        raise click.BadParameter(f"{value!r} needs an offset, e.g. 2026-11-22T00:00:00Z")
+    aware_time(value)
     return value
 
 
