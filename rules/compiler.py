@@ -41,6 +41,8 @@ class CSelection:
     equalities: tuple[tuple[tuple[str, ...], frozenset[Any]], ...]
     group: tuple[Fn, ...]
     measure: Fn | None = None
+    # the group_by texts: selections of one event type with equal texts give an event the same group
+    group_texts: tuple[str, ...] = ()
 
 
 def group_of(sel: CSelection, record: Any) -> str:
@@ -206,6 +208,7 @@ def compile_rule(
                 equalities=equalities,
                 group=tuple(group_fns),
                 measure=measure,
+                group_texts=(sel.type, *(t for _, t in group_exprs.get(name, []))),
             )
         )
     by_name = {s.name: s for s in selections}

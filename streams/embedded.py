@@ -224,13 +224,16 @@ class EmbeddedRunner:
                 alert_sink(alert)
 
 
+LONG_LIVED_GC = (50_000, 20, 100)  # gc.set_threshold for a process that keeps a growing state
+
+
 @contextmanager
 def long_lived_heap() -> Iterator[None]:
     """A replay allocates small objects steadily and keeps most of them (windows, open incidents): Python's
     default collector thresholds make it walk that growing heap over and over (a quarter of a burst's time).
     Collections come 50x less often while it runs; the state holds no reference cycles to wait for."""
     before = gc.get_threshold()
-    gc.set_threshold(50_000, 20, 100)
+    gc.set_threshold(*LONG_LIVED_GC)
     try:
         yield
     finally:

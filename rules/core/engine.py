@@ -31,6 +31,7 @@ from schemas import REFERENCE_TYPES, Incident, IncidentEvent, IncidentStatus
 
 MAX_CHAIN_DEPTH = 16
 _RANK = {MATCH_TIMER: 1.0, FLUSH: 2.0, CLOSE: 3.0}  # timer kinds at one time, in their order
+_FINAL = (IncidentStatus.CLOSED, IncidentStatus.RETRACTED)  # an incident sent so changes no more
 SWEEP_EVERY = 300.0  # seconds of event time between state sweeps
 # Returned when nothing happened (most events): one shared empty list, so callers must not mutate results.
 _NOTHING: list[Incident] = []
@@ -109,6 +110,9 @@ class Correlator:
         self._next_sweep = float("-inf")
         # The last version sent of each incident (what a consumer holds), to correct or retract it.
         self.sent: dict[str, Incident] = {}
+        # (updated time, id) of the closed and retracted versions in `sent`, so a sweep forgets those past the
+        # horizon without walking every incident sent
+        self._final: list[tuple[float, str]] = []
         self._by_owner = {rt.owner: rt for rt in self.runtimes.values()}
         self._high = float("-inf")  # the newest event time seen
         # Inputs of rules that chain on others (the versions they select and their events) wait until the
@@ -160,6 +164,7 @@ class Correlator:
             wm = self.watermark
             late_rules: list[str] | None = None
             sels: dict[str, list[tuple[int, str]]] = {}
+            groups: dict[tuple[str, ...], str] = {}  # one event's group per group_by text (selections share)
             for route in routes:
                 sel = route.sel
                 if sel.where is not None and not sel.where(event):
@@ -169,7 +174,12 @@ class Correlator:
                         late_rules = []
                     late_rules.append(route.rt.rule.id)
                     continue
-                group = group_of(sel, event) if sel.group else ""
+                if sel.group:
+                    group = groups.get(sel.group_texts)
+                    if group is None:
+                        group = groups[sel.group_texts] = group_of(sel, event)
+                else:
+                    group = ""
                 sels.setdefault(route.state_key, []).append((sel.index, group))
             if late_rules:
                 stats.late_dropped += 1
@@ -302,8 +312,18 @@ class Correlator:
         prev = self.sent.get(u.id)
         if prev is not None and prev.version >= u.version:
             u = u.model_copy(update={"version": prev.version + 1})
-        self.sent[u.id] = u
+        self._keep_sent(u)
         return u
+
+    def _keep_sent(self, u: Incident) -> None:
+        self.sent[u.id] = u
+        if u.status in _FINAL:
+            heapq.heappush(self._final, (u.updated_time.timestamp(), u.id))
+
+    def reindex_sent(self) -> None:
+        """Rebuild the index of final versions sent (after a restore filled `sent`)."""
+        self._final = [(u.updated_time.timestamp(), i) for i, u in self.sent.items() if u.status in _FINAL]
+        heapq.heapify(self._final)
 
     def _chain(self, added: list[Incident], removed: list[Incident], rt: RuleRuntime, depth: int) -> list[Incident]:
         """Canonical versions of `rt`'s incidents added (and removed, after a correction) as chained inputs."""
@@ -383,13 +403,13 @@ class Correlator:
                     retracted = sent.model_copy(
                         update={"version": sent.version + 1, "status": IncidentStatus.RETRACTED}
                     )
-                    self.sent[inc_id] = retracted
+                    self._keep_sent(retracted)
                     out.append(retracted)
                 continue
             if current.model_copy(update={"version": sent.version}) != sent:
                 stats.corrections += 1
                 fixed = current.model_copy(update={"version": max(sent.version + 1, current.version)})
-                self.sent[inc_id] = fixed
+                self._keep_sent(fixed)
                 out.append(fixed)
         if rt.rule.id in self._silent:
             out = []  # an internal rule: its corrections and retractions are not sent either
@@ -456,9 +476,12 @@ class Correlator:
             _, eid = order.popleft()
             seen.pop(eid, None)
         # a sent incident closed (or retracted) long enough ago can never change again
-        final = (IncidentStatus.CLOSED, IncidentStatus.RETRACTED)
-        for inc_id in [i for i, u in self.sent.items() if u.status in final and u.updated_time.timestamp() < cutoff]:
-            del self.sent[inc_id]
+        final, sent = self._final, self.sent
+        while final and final[0][0] < cutoff:
+            _, inc_id = heapq.heappop(final)
+            u = sent.get(inc_id)
+            if u is not None and u.status in _FINAL and u.updated_time.timestamp() < cutoff:
+                del sent[inc_id]
 
     # --- observability -----------------------------------------------------------------------
     def matches(self) -> dict[str, int]:

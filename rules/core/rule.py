@@ -102,6 +102,11 @@ class RuleRuntime:
         self.kind = KINDS[rule.spec.correlate.kind](rule, reference, self._schedule_kind)
         self.book = IncidentBook(rule, self.journal, self._schedule_book, accept_lateness, update_every)
         self.groups: OrderedDict[str, Any] = OrderedDict()
+        # When each group may next have something to expire: a heap of (time, group) with, per group, a time
+        # at or before its oldest entry (`_due` holds the smallest pushed), so a sweep visits only the groups
+        # it changes instead of every group (an ANPR rule keyed by plate holds tens of thousands).
+        self._expiry: list[tuple[float, str]] = []
+        self._due: dict[str, float] = {}
         self.items: list[Item] = []  # canonical order, seq increasing along the list
         self.firings: list[Firing] = []  # seq order
         self.outputs: list[tuple[int, Incident]] = []  # (seq of the operation, canonical version)
@@ -156,7 +161,7 @@ class RuleRuntime:
         stateful = kind.stateful
         seen: list[list[str]] | None = [] if len(item.sels) > 1 else None
         for sel, group in item.sels:
-            state = self._group(group) if stateful else None
+            state = self._group(group, item.ts) if stateful else None
             entry = Entry(item.ev, item.ts, sel, item.replica, group)
             item.entries.append(entry)
             kind.add(state, entry)
@@ -211,24 +216,43 @@ class RuleRuntime:
                 mark = self.journal.mark()  # kept by a rollback like the rule's own orphans from here on
                 for item in shared:
                     item.orphaned = mark
-                waiting = sorted([*(waiting or ()), *shared], key=lambda it: it.key)
-            if not waiting:
+            # Kept for the undo in the order that undoing the rule's own "orphan" records needs: each takes
+            # the last one back, so the rule's own waiting actions (in the order they came) go last.
+            pending = [*(shared or ()), *(waiting or ())]
+            if not pending:
                 continue
-            self.journal.add(("adopted", inc_id, waiting))
-            for item in waiting:
+            self.journal.add(("adopted", inc_id, pending))
+            # applied in canonical order: after a rollback, a redo appends actions to those the undo gave back,
+            # whatever their times
+            for item in sorted(pending, key=lambda it: it.key):
                 if at - item.ts <= self.rule.lateness:
                     self._act(item)
 
-    def _group(self, group: str) -> Any:
+    def _group(self, group: str, ts: float) -> Any:
+        """The state of `group`, about to take an entry at `ts`."""
         state = self.groups.get(group)
         if state is None:
             if len(self.groups) >= self.rule.spec.limits.max_keys:
-                self.groups.popitem(last=False)  # a state limit: the least recently used group goes
+                evicted, _ = self.groups.popitem(last=False)  # a state limit: the least recently used group goes
+                self._due.pop(evicted, None)
                 self.overflow_keys += 1
             state = self.groups[group] = self.kind.new_group()
         else:
             self.groups.move_to_end(group)
+        due = self._due.get(group)
+        if due is None or ts < due:
+            self._due[group] = ts
+            heapq.heappush(self._expiry, (ts, group))
         return state
+
+    def reindex_expiry(self) -> None:
+        """Rebuild the expiry heap from the groups (after a restore filled them)."""
+        self._due = {}
+        for group, state in self.groups.items():
+            oldest = _oldest(state)
+            self._due[group] = oldest if oldest != float("inf") else float("-inf")  # empty: goes at the next sweep
+        self._expiry = [(t, g) for g, t in self._due.items()]
+        heapq.heapify(self._expiry)
 
     def _drain(self, seq: int) -> list[Incident]:
         out = self.book.out
@@ -280,7 +304,7 @@ class RuleRuntime:
         added: list[tuple[Any, Entry]] = []
         quiet = True
         for entry in entries:
-            state = self._group(entry.group) if stateful else None
+            state = self._group(entry.group, entry.ts) if stateful else None
             kind.add(state, entry)
             added.append((state, entry))
             if kind.trigger(state, entry):
@@ -401,7 +425,7 @@ class RuleRuntime:
             if not waiting:
                 del self.orphans[op[1]]
         elif code == "adopted":
-            self.orphans[op[1]] = op[2]
+            self.orphans[op[1]] = list(op[2])  # a copy: a redo appends to it, the journal's record stays as it was
         else:
             self.book.undo(op)
 
@@ -416,17 +440,37 @@ class RuleRuntime:
             # late input can reach: what it drops beyond the windows is counted, never silent
             ttl = self.rule.spec.limits.state_ttl
             ttl_cut = watermark - ttl if ttl is not None and watermark - ttl > cutoff else None
-            gone = []
-            for group, state in self.groups.items():
-                left = self.kind.expire(state, cutoff)
+            # only groups with an entry older than the cut can change (or be empty: a group is listed from
+            # its creation, at a time at or before its first entry, so an empty one goes at its first cut)
+            cut = cutoff if ttl_cut is None else ttl_cut
+            heap, due, groups, kind = self._expiry, self._due, self.groups, self.kind
+            while heap and heap[0][0] < cut:
+                t, group = heapq.heappop(heap)
+                if due.get(group) != t:
+                    continue  # superseded by an earlier time pushed later
+                state = groups.get(group)
+                if state is None:
+                    del due[group]
+                    continue
+                for buf in state:
+                    es = buf.entries
+                    if len(es) > buf.start and es[-1].ts >= cutoff:
+                        break
+                else:  # every entry is older than the cutoff (most groups of a keyed rule): the group goes
+                    del groups[group]
+                    del due[group]
+                    continue
+                left = kind.expire(state, cutoff)
                 if ttl_cut is not None and left:
-                    after = self.kind.expire(state, ttl_cut)
+                    after = kind.expire(state, ttl_cut)
                     self.evicted_ttl += left - after
                     left = after
                 if left == 0:
-                    gone.append(group)
-            for group in gone:
-                del self.groups[group]
+                    del groups[group]
+                    del due[group]
+                else:
+                    due[group] = oldest = _oldest(state)
+                    heapq.heappush(heap, (oldest, group))
         # items a rollback can still redo: those after any item or firing keyed past `horizon`
         keep_from = horizon - self.accept
         i = bisect_left(self.items, (keep_from, ""), key=lambda it: it.key)
@@ -462,6 +506,11 @@ class RuleRuntime:
     def describe(self, group: str) -> str:
         state = self.groups.get(group)
         return "no state" if state is None else self.kind.describe(state)
+
+
+def _oldest(state: Any) -> float:
+    """The time of a group's oldest live entry (+inf when it holds none)."""
+    return min((buf.entries[buf.start].ts for buf in state if len(buf)), default=float("inf"))
 
 
 def route_matches(rule: RuleRuntime, matches: list[Match]) -> None:

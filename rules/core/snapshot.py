@@ -201,6 +201,7 @@ def _load_rule(rt: RuleRuntime, state: dict[str, Any], r: _Reader) -> None:
                     buf.add(entry)
                     entries[(eid, int(sel))] = entry
             rt.groups[g] = group_state
+        rt.reindex_expiry()
     for raw in state["items"]:
         item = _read_item(raw, r)
         eid = item.ev.id
@@ -261,6 +262,7 @@ def load_core(core: Correlator, data: bytes) -> None:
     core.timers._heap = [(float(t), o, k, ref) for t, o, k, ref in doc["timers"] if o in core._by_owner]
     heapq.heapify(core.timers._heap)
     core.sent = {k: Incident.model_validate(u) for k, u in doc["sent"].items()}
+    core.reindex_sent()
     core._seen_order = deque((float(ts), eid) for ts, eid in doc["seen"])
     core._seen = {eid: ts for ts, eid in core._seen_order}
     core.stats.events, core.stats.duplicates = doc["stats"]

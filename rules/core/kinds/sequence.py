@@ -24,6 +24,14 @@ class SequenceKind(Kind):
         # the location: the step that `anchor` names (its first step if several), else the first step
         self.anchor_step = self.names.index(spec.anchor) if spec.anchor else 0
         self.where = rule.match_where
+        # the steps whose bindings the condition reads: it is ready to evaluate once these are bound
+        names = self.where.names if self.where is not None else frozenset()
+        self._need = tuple(j for j, name in enumerate(self.names) if name in names)
+        self._ready_never = bool(names - set(self.names))  # it names a selection no step binds
+        self._ctx0: dict[str, Any] = {s.name: None for s in rule.selections}
+        # Two steps, the first required, the condition ready once both are bound: the search below is a
+        # single loop (the common shape: A then B within a gap), same answer as the general search.
+        self._pair = len(self.steps) == 2 and not self.steps[0][2] and not self._ready_never
 
     def lookback(self) -> float:
         return sum(gap for _, gap, _ in self.steps)
@@ -31,6 +39,8 @@ class SequenceKind(Kind):
     def trigger(self, state: list[Buffer], x: Entry) -> list[Match]:
         if x.sel != self.last:
             return []
+        if self._pair:
+            return self._trigger_pair(state, x)
         n = len(self.steps)
         bound: list[Entry | None] = [None] * n
         bound[n - 1] = x
@@ -81,10 +91,33 @@ class SequenceKind(Kind):
         names = {self.names[j]: e.ev for j, e in enumerate(bound) if e is not None}
         return [Match(x, anchor, names, entries, x.group, x.ts, len(entries))]
 
+    def _trigger_pair(self, state: list[Buffer], x: Entry) -> list[Match]:
+        """`back` of trigger for two steps: the newest eligible first-step event (not x itself) for which the
+        condition holds."""
+        where = self.where
+        bound: list[Entry | None] = [None, x]
+        if where is not None and 0 not in self._need and not self._where_holds(bound):
+            return []  # the condition reads only x: it fails whatever the first step binds
+        xid = x.ev.id
+        first = self.steps[0][0]
+        for y in self.latest(state[first], x, x.ts - self.steps[1][1], x.key):
+            if y.ev.id == xid:
+                continue
+            bound[0] = y
+            if where is None or 0 not in self._need or self._where_holds(bound):
+                break
+        else:
+            return []
+        anchor = bound[self.anchor_step] or y
+        if not self.inside_ok(anchor):
+            return []
+        names = {self.names[0]: y.ev, self.names[1]: x.ev}
+        return [Match(x, anchor, names, [y, x], x.group, x.ts, 2)]
+
     def _where_ready(self, bound: list[Entry | None]) -> bool:
-        assert self.where is not None
-        have = {self.names[j] for j, e in enumerate(bound) if e is not None}
-        return bool(self.where.names <= have)
+        if self._ready_never:
+            return False
+        return all(bound[j] is not None for j in self._need)
 
     def _where_holds(self, bound: list[Entry | None]) -> bool:
         assert self.where is not None
@@ -92,7 +125,7 @@ class SequenceKind(Kind):
 
     def _eval(self, bound: list[Entry | None]) -> Any:
         assert self.where is not None
-        ctx: dict[str, Any] = {s.name: None for s in self.rule.selections}
+        ctx = dict(self._ctx0)
         for j, e in enumerate(bound):
             if e is not None:
                 ctx[self.names[j]] = e.ev
