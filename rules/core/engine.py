@@ -29,6 +29,8 @@ from rules.loader import RuleSet
 from rules.records import record_from_model
 from schemas import REFERENCE_TYPES, Incident, IncidentEvent, IncidentStatus
 
+ACTION_TYPES = ("dispatch.action", "unit.gps")  # the types _action reads
+
 MAX_CHAIN_DEPTH = 16
 _RANK = {MATCH_TIMER: 1.0, FLUSH: 2.0, CLOSE: 3.0}  # timer kinds at one time, in their order
 _FINAL = (IncidentStatus.CLOSED, IncidentStatus.RETRACTED)  # an incident sent so changes no more
@@ -85,15 +87,20 @@ class Correlator:
         self.runtimes: dict[str, RuleRuntime] = {}
         routes: list[Route] = []
         horizon = 0.0
+        by_type: dict[str, float] = {}  # per event type: the longest that a rule selecting it can still use it
+        max_accept = 0.0
         every = ruleset.settings.update_every
         depth = _depths(ruleset.rules)
         for order, rule in enumerate(ruleset.rules):
             rt = RuleRuntime(rule, self.reference, self.timers, accepted_lateness(rule), every, depth[rule.id])
             self.runtimes[rule.state_key] = rt
             rt.take_shared = self._take_orphans
+            reach = rt.accept + longest_wait(rule)
             for sel in rule.selections:
                 routes.append(Route(order, rule.state_key, sel))
-            horizon = max(horizon, rt.accept + longest_wait(rule))
+                by_type[sel.event_type] = max(by_type.get(sel.event_type, 0.0), reach)
+            horizon = max(horizon, reach)
+            max_accept = max(max_accept, rt.accept)
         for route in routes:
             route.rt = self.runtimes[route.state_key]
             route.lateness = route.rt.accept
@@ -105,8 +112,18 @@ class Correlator:
         self.lookups = [rt for rt in self.runtimes.values() if rt.rule.spec.correlate.kind == "lookup"]
         ooo = ruleset.settings.max_out_of_orderness if max_out_of_orderness is None else max_out_of_orderness
         self._dedup_horizon = horizon + ooo
+        # An event's id is kept for dedup as long as some rule that selects its type can still use it (one
+        # 24-hour window on accident records must not keep a day of ANPR read ids); reference records as long
+        # as the longest rule; an action at least as long as a rule takes one (`accept`).
+        self._dedup_of: dict[str, float] = {t: h + ooo for t, h in by_type.items()}
+        for t in ACTION_TYPES:
+            self._dedup_of[t] = max(self._dedup_of.get(t, 0.0), max_accept + ooo)
+        for t in REFERENCE_TYPES:
+            self._dedup_of[t] = self._dedup_horizon
+        self._dedup_default = max_accept + ooo  # a type no rule selects
         self._seen: dict[str, float] = {}
-        self._seen_order: deque[tuple[float, str]] = deque()
+        # (time, id) per dedup horizon, in arrival order: a sweep forgets each at its own horizon
+        self._seen_orders: dict[float, deque[tuple[float, str]]] = {}
         self._next_sweep = float("-inf")
         # The last version sent of each incident (what a consumer holds), to correct or retract it.
         self.sent: dict[str, Incident] = {}
@@ -140,7 +157,7 @@ class Correlator:
             stats.duplicates += 1
             return _NOTHING
         seen[eid] = ts
-        self._seen_order.append((ts, eid))
+        self._seen_queue(event.type).append((ts, eid))
         released: list[Incident] = _NOTHING
         if ts > self._high:
             self._high = ts
@@ -471,10 +488,12 @@ class Correlator:
         cutoff = wm - self._dedup_horizon
         for inc_id in [i for i, items in self._orphans.items() if all(it.ts < cutoff for it in items)]:
             del self._orphans[inc_id]
-        seen, order = self._seen, self._seen_order
-        while order and order[0][0] < cutoff:
-            _, eid = order.popleft()
-            seen.pop(eid, None)
+        seen = self._seen
+        for h, order in self._seen_orders.items():
+            cut = wm - h
+            while order and order[0][0] < cut:
+                _, eid = order.popleft()
+                seen.pop(eid, None)
         # a sent incident closed (or retracted) long enough ago can never change again
         final, sent = self._final, self.sent
         while final and final[0][0] < cutoff:
@@ -482,6 +501,30 @@ class Correlator:
             u = sent.get(inc_id)
             if u is not None and u.status in _FINAL and u.updated_time.timestamp() < cutoff:
                 del sent[inc_id]
+
+    def _seen_queue(self, event_type: str) -> deque[tuple[float, str]]:
+        h = self._dedup_of.get(event_type, self._dedup_default)
+        order = self._seen_orders.get(h)
+        if order is None:
+            order = self._seen_orders[h] = deque()
+        return order
+
+    def seen_entries(self) -> list[tuple[float, str, float]]:
+        """(time, id, dedup horizon) of every id kept for dedup, for snapshots."""
+        return [(ts, eid, h) for h, order in self._seen_orders.items() for ts, eid in order]
+
+    def restore_seen(self, entries: list[Any]) -> None:
+        """The ids of seen_entries(); an entry of an older snapshot has no horizon: the longest."""
+        self._seen_orders = {}
+        self._seen = {}
+        for entry in sorted(entries, key=lambda e: float(e[0])):
+            ts, eid = float(entry[0]), entry[1]
+            h = float(entry[2]) if len(entry) > 2 else self._dedup_horizon
+            order = self._seen_orders.get(h)
+            if order is None:
+                order = self._seen_orders[h] = deque()
+            order.append((ts, eid))
+            self._seen[eid] = ts
 
     # --- observability -----------------------------------------------------------------------
     def matches(self) -> dict[str, int]:

@@ -9,7 +9,6 @@ Events are written once, in a table by id; entries, items and incidents refer to
 from __future__ import annotations
 
 import heapq
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -167,7 +166,7 @@ def dump_core(core: Correlator) -> bytes:
         "watermark": _f(core.watermark),
         "next_sweep": _f(core._next_sweep),
         "rules": rules,
-        "seen": list(core._seen_order),
+        "seen": core.seen_entries(),
         "reference": [[ts, record_to_builtins(ev)] for ts, ev in core.reference.applied()],
         "timers": [list(t) for t in core.timers._heap],
         "sent": {k: u.model_dump(mode="json") for k, u in core.sent.items()},
@@ -263,8 +262,7 @@ def load_core(core: Correlator, data: bytes) -> None:
     heapq.heapify(core.timers._heap)
     core.sent = {k: Incident.model_validate(u) for k, u in doc["sent"].items()}
     core.reindex_sent()
-    core._seen_order = deque((float(ts), eid) for ts, eid in doc["seen"])
-    core._seen = {eid: ts for ts, eid in core._seen_order}
+    core.restore_seen(doc["seen"])
     core.stats.events, core.stats.duplicates = doc["stats"]
     core._chained, core._orphans = [], {}
     for state_key, depth, raw in doc.get("chained", []):
