@@ -23,7 +23,6 @@ Outputs are (kind, key, value) with kind "incident", "alert" or "dlq"; job.py ro
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ from jobs.flink.references import COUNT_KEY, BroadcastReferences
 from jobs.flink.routing import REJECTED
 from rules.loader import load_rules
 from schemas import RejectStage
-from streams.embedded import LONG_LIVED_GC, ContextOptions
+from streams.embedded import ContextOptions
 from streams.live import Output
 
 LOG_MIN_BYTES = 64 * 1024  # a log this small is never worth a snapshot of its own
@@ -102,9 +101,6 @@ class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         self.snapshot_every = snapshot_every
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        # the Python worker process is this operator's: collect young objects as rarely as saqshy replay does,
-        # its state is long-lived and holds no reference cycles
-        gc.set_threshold(*LONG_LIVED_GC)
         self.template = RuleTemplate(load_rules([Path(p) for p in self.rules]))
         self.snap = runtime_context.get_state(ValueStateDescriptor("snapshot", Types.PICKLED_BYTE_ARRAY()))
         self.log = runtime_context.get_list_state(ListStateDescriptor("log", Types.PICKLED_BYTE_ARRAY()))

@@ -40,7 +40,6 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from schemas import DeadLetter
-from streams.embedded import long_lived_heap
 from streams.kafka.metrics import WorkerMetrics
 from streams.kafka.offsets import deleted_before_read, latest_by_key, watermarks
 from streams.kafka.outputs import OutputTopics
@@ -521,8 +520,7 @@ class FaustWorker:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         try:
-            with long_lived_heap():
-                loop.run_until_complete(self._main(stop_after))
+            loop.run_until_complete(self._main(stop_after))
         finally:
             # as asyncio.run, but it would wait for every task Faust left behind, and some swallow their cancellation
             tasks = asyncio.all_tasks(loop)

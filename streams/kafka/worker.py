@@ -32,7 +32,7 @@ from confluent_kafka import (
 
 from schemas import DeadLetter
 from schemas.topics import EVENT_TOPICS
-from streams.embedded import LONG_LIVED_GC, ContextOptions
+from streams.embedded import ContextOptions
 from streams.kafka.metrics import WorkerMetrics
 from streams.kafka.offsets import deleted_before_read, latest_by_key
 from streams.kafka.outputs import OutputTopics
@@ -650,8 +650,6 @@ class Worker:
         deadline = None if stop_after is None or bounded else time.monotonic() + stop_after
         watch = BoundedWatch(self.config.bounded_stall, stop_after) if bounded else None
         started = time.monotonic()
-        gc_before = gc.get_threshold()
-        gc.set_threshold(*LONG_LIVED_GC)  # as saqshy replay: young collections 70x less often
         log.info(
             "worker %s of group %s starting: %d rules, %s partitioning, %s",
             self.config.instance_id,
@@ -721,7 +719,6 @@ class Worker:
                 self.txn.abort("the run failed")
             raise
         finally:
-            gc.set_threshold(*gc_before)
             self.running = False
             ref.close()
             self.consumer.close()
