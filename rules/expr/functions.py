@@ -274,6 +274,16 @@ def _extreme(pick: Callable[..., Any]) -> Builder:
             values = [f(o) for f in fns]
             return None if None in values else pick(values)
 
+        if t.kind == "float":  # ints and floats mixed: the result is a float, whichever argument won
+
+            def as_float(o: Any) -> Any:
+                v = fn(o)
+                try:
+                    return None if v is None else float(v)
+                except OverflowError:  # an event's int beyond a float's range
+                    return None
+
+            return _result(t, as_float, args)
         return _result(t, fn, args)
 
     return build

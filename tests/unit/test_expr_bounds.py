@@ -427,3 +427,31 @@ def test_lists_compare_as_sequences_and_join_with_one_item_type() -> None:
     assert ev('([] + data.factors)[1] == "ice"', a, ACCIDENT) is True
     assert "cannot join list(string) and list(int)" in err("data.factors + [1] == []", ACCIDENT).message
     assert "unary '-' needs" in err("-([] + data.factors)[0] > 0", ACCIDENT).message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("string(max(data.injured, 1.5))", None),  # an int beyond a float's range, typed float: null
+        ("string(-max(data.injured, 1.5))", None),
+        ("max(data.injured, 1.5) > 2.0", None),
+        ("string(min(data.injured, 1.5))", "1.5"),
+    ],
+)
+def test_min_and_max_of_an_int_and_a_float_are_floats_or_null(text: str, expected: Any) -> None:
+    """Found by the typed-expression fuzz: max() of an event's huge int and a float returned the int under a
+    float type, and showing it raised OverflowError in the engine."""
+    from schemas.events import EmergencyCallEvent
+
+    event = EmergencyCallEvent.model_validate(
+        {
+            "id": "x",
+            "type": "call.112",
+            "source": "s",
+            "time": "2026-01-01T00:00:00Z",
+            "data": {"call_id": "c", "category": "fire", "injured": 10**400},
+        }
+    )
+    fn = compile_expr(text, Scope.event(EmergencyCallEvent)).fn
+    for target in (event, record_from_model(event)):
+        assert fn(target) == expected
