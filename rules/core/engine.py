@@ -514,10 +514,11 @@ class Correlator:
         return [(ts, eid, h) for h, order in self._seen_orders.items() for ts, eid in order]
 
     def restore_seen(self, entries: list[Any]) -> None:
-        """The ids of seen_entries(); an entry of an older snapshot has no horizon: the longest."""
+        """The ids of seen_entries(), each horizon's in the order they came (a sweep forgets from the front, so
+        the order is the uninterrupted run's); an entry of an older snapshot has no horizon: the longest."""
         self._seen_orders = {}
         self._seen = {}
-        for entry in sorted(entries, key=lambda e: float(e[0])):
+        for entry in entries:
             ts, eid = float(entry[0]), entry[1]
             h = float(entry[2]) if len(entry) > 2 else self._dedup_horizon
             order = self._seen_orders.get(h)
