@@ -124,6 +124,7 @@ class Correlator:
         self._seen: dict[str, float] = {}
         # (time, id) per dedup horizon, in arrival order: a sweep forgets each at its own horizon
         self._seen_orders: dict[float, deque[tuple[float, str]]] = {}
+        self._seen_by_type: dict[str, deque[tuple[float, str]]] = {}  # each type's deque of _seen_orders
         self._next_sweep = float("-inf")
         # The last version sent of each incident (what a consumer holds), to correct or retract it.
         self.sent: dict[str, Incident] = {}
@@ -503,10 +504,13 @@ class Correlator:
                 del sent[inc_id]
 
     def _seen_queue(self, event_type: str) -> deque[tuple[float, str]]:
-        h = self._dedup_of.get(event_type, self._dedup_default)
-        order = self._seen_orders.get(h)
+        order = self._seen_by_type.get(event_type)  # one lookup an event once its type has been seen
         if order is None:
-            order = self._seen_orders[h] = deque()
+            h = self._dedup_of.get(event_type, self._dedup_default)
+            order = self._seen_orders.get(h)
+            if order is None:
+                order = self._seen_orders[h] = deque()
+            self._seen_by_type[event_type] = order
         return order
 
     def seen_entries(self) -> list[tuple[float, str, float]]:
@@ -517,6 +521,7 @@ class Correlator:
         """The ids of seen_entries(), each horizon's in the order they came (a sweep forgets from the front, so
         the order is the uninterrupted run's); an entry of an older snapshot has no horizon: the longest."""
         self._seen_orders = {}
+        self._seen_by_type = {}
         self._seen = {}
         for entry in entries:
             ts, eid = float(entry[0]), entry[1]
