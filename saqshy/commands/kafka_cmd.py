@@ -249,6 +249,7 @@ def tail(bootstrap: str | None, topic: str, from_beginning: bool, max_messages: 
 )
 @setting(WorkerSettings, "commit_interval", "--commit-interval", type=click.FloatRange(min=0, min_open=True))
 @setting(WorkerSettings, "snapshot_interval", "--snapshot-interval", type=click.FloatRange(min=0, min_open=True))
+@setting(WorkerSettings, "snapshot_in_child", "--snapshot-in-child/--snapshot-on-loop")
 @setting(WorkerSettings, "idle_after", "--idle-after", type=click.FloatRange(min=0))
 @setting(WorkerSettings, "metrics_port", "--metrics-port", type=click.IntRange(1, 65535))
 @context_options
@@ -262,6 +263,7 @@ def worker(
     bounded: bool,
     commit_interval: float | None,
     snapshot_interval: float | None,
+    snapshot_in_child: bool | None,
     idle_after: float | None,
     metrics_port: int | None,
     with_context: bool,
@@ -282,6 +284,7 @@ def worker(
         instance_id=instance_id,
         commit_interval=commit_interval,
         snapshot_interval=snapshot_interval,
+        snapshot_in_child=snapshot_in_child,
         idle_after=idle_after,
         metrics_port=metrics_port,
     )
@@ -292,6 +295,7 @@ def worker(
         partitioning=partitioning,  # type: ignore[arg-type]
         commit_interval=ws.commit_interval,
         snapshot_interval=ws.snapshot_interval,
+        snapshot_in_child=ws.snapshot_in_child,
         idle_after=ws.idle_after or None,
         bounded=bounded,
         metrics_port=ws.metrics_port,

@@ -35,6 +35,12 @@ class WorkerMetrics:
         self.state_bytes = Gauge(
             "saqshy_state_bytes", "Size of the last snapshot of each partition", ["partition"], registry=r
         )
+        self.snapshot_seconds = Histogram(
+            "saqshy_snapshot_seconds",
+            "From forking the child that serializes the periodic snapshots to having them (streams.kafka.bgsnapshot)",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=r,
+        )
         self.transactions = Counter(
             "saqshy_transactions", "Transactions ended, by outcome (committed, aborted)", ["outcome"], registry=r
         )

@@ -75,6 +75,11 @@ class WorkerSettings(ServiceSettings):
     )
     commit_interval: float = Field(0.025, gt=0, description="Seconds between transactions (the latency floor).")
     snapshot_interval: float = Field(5.0, gt=0, description="Seconds between state snapshots on the state topic.")
+    snapshot_in_child: bool = Field(
+        True,
+        description="Serialize the periodic snapshots in a forked child, off the event loop (confluent engine); "
+        "false: on the loop, which holds every incident update back for as long as a snapshot takes.",
+    )
     idle_after: float = Field(
         5.0,
         ge=0,

@@ -12,6 +12,7 @@ Reference topics are read whole by every worker and applied to every partition.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import time
@@ -33,6 +34,8 @@ from confluent_kafka import (
 from schemas import DeadLetter
 from schemas.topics import EVENT_TOPICS
 from streams.embedded import ContextOptions
+from streams.kafka import bgsnapshot
+from streams.kafka.bgsnapshot import SnapshotFailed, SnapshotJob
 from streams.kafka.metrics import WorkerMetrics
 from streams.kafka.offsets import deleted_before_read, latest_by_key
 from streams.kafka.outputs import OutputTopics
@@ -67,6 +70,9 @@ class WorkerConfig:
     # in a backlog (full polls) it is 4x
     commit_interval: float = 0.025
     snapshot_interval: float = 5.0
+    # periodic snapshots are serialized in a forked child (streams.kafka.bgsnapshot), off the loop; False (or
+    # no fork on the platform): on the loop, which stops it for 100-200 ms per snapshot of a city's state
+    snapshot_in_child: bool = True
     reload_interval: float = 2.0
     batch: int = 2000
     # a partition with nothing to read for this long follows the event time of the worker's busiest partition,
@@ -248,12 +254,14 @@ class Worker:
         self._last_commit = self._last_snapshot = self._last_reload = time.monotonic()
         self._commit_cost = 0.0  # seconds a commit blocks the loop, smoothed
         self._snapshots_since_thaw = 0
+        self._job: SnapshotJob | None = None  # periodic snapshots being serialized in a child
 
     # --- rules and reference ------------------------------------------------------------------
     def maybe_reload(self) -> bool:
         ruleset = self.rules.changed()
         if ruleset is None:
             return False
+        self._cancel_snapshots()  # of the runtimes replaced now
         for part in self.parts.values():  # the snapshot carries the reference tables across
             part.runtime = part.runtime.with_rules(self.rules.load())
         self.ruleset = ruleset
@@ -357,6 +365,7 @@ class Worker:
         consumer.unassign()
 
     def _drop(self, tps: list[TopicPartition]) -> None:
+        self._cancel_snapshots()
         for p in {tp.partition for tp in tps}:
             self.parts.pop(p, None)
             if self.running:  # handed to another worker; at shutdown the last values stay for a final scrape
@@ -380,6 +389,7 @@ class Worker:
     def _rewind(self) -> None:
         """Forget every partition's uncommitted state; the loop restores it from the committed snapshot and
         offsets (`_try_restore`) before it reads on, so the aborted outputs are made again, exactly."""
+        self._cancel_snapshots()  # a child's state may include the aborted transaction's inputs
         self.parts.clear()
         self.done.clear()
         self.fetched.clear()
@@ -453,27 +463,36 @@ class Worker:
         but still waiting in a merge buffer are not processed, so a restart reads them again)."""
         return {k: v for k, v in self.done.items() if partition is None or int(k.rsplit(":", 1)[1]) == partition}
 
-    def commit(self, snapshot: bool = False) -> None:
-        """Close the transaction: outputs, offsets and (when due) snapshots become visible together. A failure
-        aborts it (Transactions) and rewinds every partition to its committed state."""
+    def commit(self, snapshot: bool = False, background: bool = False) -> None:
+        """Close the transaction: outputs, offsets and (when due, or `snapshot`) snapshots become visible
+        together. `background`: periodic snapshots may be serialized in a child and go in a later transaction
+        (streams.kafka.bgsnapshot); forced ones (after a correction or an idle advance), those at a revocation
+        and the last one are written here. A failure aborts it (Transactions) and rewinds every partition to
+        its committed state."""
         if self._rewind_due:
             return  # nothing uncommitted to keep: the state is being restored
         try:
-            self._commit(snapshot)
+            self._commit(snapshot, background)
         except TransactionAborted:
             self._rewind()
         except KafkaException as exc:  # a produce into a transaction in an error state
             self._abort(f"produce failed: {exc.args[0]}")
 
-    def _commit(self, snapshot: bool) -> None:
+    def _commit(self, snapshot: bool, background: bool = False) -> None:
+        self._collect_snapshots()
+        if snapshot and not background:
+            self._cancel_snapshots()  # its partitions are dirty again: written here, as of now
         forced = [p for p, part in self.parts.items() if part.must_snapshot]
         if snapshot or forced:
-            for p, part in self.parts.items():
-                if part.dirty and (snapshot or part.must_snapshot):
-                    data = part.runtime.snapshot(self._processed(p))
-                    self.txn.produce(self.state_topic, data, self._state_key(p))
-                    self.metrics.state_bytes.labels(str(p)).set(len(data))
-                    part.dirty = part.must_snapshot = False
+            due = [p for p, part in self.parts.items() if part.dirty and (snapshot or part.must_snapshot)]
+            if snapshot and background and self._fork_snapshots(due, forced):
+                due = [p for p in due if p in forced]
+            for p in due:
+                part = self.parts[p]
+                self._write_snapshot(p, part.runtime.snapshot(self._processed(p)))
+                part.dirty = part.must_snapshot = False
+                if self._job is not None:
+                    self._job.superseded.add(p)  # the child's state of p is older than this one
             if snapshot:
                 self._last_snapshot = time.monotonic()
                 self._gc_after_snapshot()
@@ -487,6 +506,60 @@ class Worker:
         now = time.monotonic()
         self._commit_cost += 0.2 * (now - began - self._commit_cost)
         self._last_commit = now
+
+    def _write_snapshot(self, p: int, data: bytes) -> None:
+        self.txn.produce(self.state_topic, data, self._state_key(p))
+        self.metrics.state_bytes.labels(str(p)).set(len(data))
+        self._pending = True
+
+    def _fork_snapshots(self, due: list[int], forced: list[int]) -> bool:
+        """Start a child serializing the due partitions that are not forced; False: write them here (fork is
+        not available or failed). A child still running from the last interval: they wait for the next."""
+        todo = [p for p in due if p not in forced]
+        if not todo or not self.config.snapshot_in_child or not bgsnapshot.available():
+            return False
+        if self._job is not None:
+            return True  # still dirty: the next interval takes them
+        snapshots = {p: functools.partial(self.parts[p].runtime.snapshot, self._processed(p)) for p in todo}
+        try:
+            self._job = SnapshotJob.start(snapshots)
+        except OSError as exc:
+            log.warning("cannot fork for the snapshots (%s): writing them on the loop", exc)
+            return False
+        for p in todo:
+            self.parts[p].dirty = False
+        return True
+
+    def _collect_snapshots(self) -> None:
+        """A finished child's snapshots go into the open transaction (a failed child's partitions are due
+        again at the next interval)."""
+        job = self._job
+        if job is None:
+            return
+        try:
+            got = job.poll()
+        except SnapshotFailed as exc:
+            log.warning("background snapshot of partitions %s failed (%s); retrying", sorted(job.partitions), exc)
+            self._job = None
+            for p in job.partitions:
+                if p in self.parts:
+                    self.parts[p].dirty = True
+            return
+        if got is None:
+            return
+        self._job = None
+        self.metrics.snapshot_seconds.observe(time.monotonic() - job.started)
+        for p, data in sorted(got.items()):
+            if p in self.parts:
+                self._write_snapshot(p, data)
+
+    def _cancel_snapshots(self) -> None:
+        job, self._job = self._job, None
+        if job is not None:
+            job.cancel()
+            for p in job.partitions - job.superseded:
+                if p in self.parts:
+                    self.parts[p].dirty = True
 
     def _positions(self) -> list[tuple[str, int]]:
         """The input offsets a commit records: what is processed, but never less than what is committed. While
@@ -687,7 +760,7 @@ class Worker:
                 now = time.monotonic()
                 # a full poll means a backlog: commit 4x less often (a transaction costs ~10 ms), latency is moot
                 if now - self._last_commit >= self._interval(full=len(msgs) >= poll):
-                    self.commit(snapshot=now - self._last_snapshot >= self.config.snapshot_interval)
+                    self.commit(snapshot=now - self._last_snapshot >= self.config.snapshot_interval, background=True)
                     self._lag()
                 if now - self._last_reload >= self.config.reload_interval:
                     self._last_reload = now
@@ -720,6 +793,7 @@ class Worker:
             raise
         finally:
             self.running = False
+            self._cancel_snapshots()
             ref.close()
             self.consumer.close()
             self.txn.flush(10)
