@@ -13,7 +13,8 @@ import heapq
 import math
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -141,13 +142,15 @@ class _Cells:
 class Buffer:
     """The entries of one selection in one group, sorted by key; with a radius, also a grid of cells."""
 
-    __slots__ = ("entries", "grid", "radius", "start")
+    __slots__ = ("entries", "gen", "grid", "memo", "radius", "start")
 
     def __init__(self, radius: float | None):
         self.entries: list[Entry] = []
         self.start = 0  # entries before this index have expired
         self.radius = radius
         self.grid: _Cells | None = _Cells(radius) if radius else None
+        self.gen = 0  # counts changes other than appends and expiry (a pop, an insert): what a memo must check
+        self.memo: Any = None  # a kind's incremental summary of the entries (SlidingDistinct); never persisted
 
     def __len__(self) -> int:
         return len(self.entries) - self.start
@@ -164,6 +167,7 @@ class Buffer:
             if i < len(entries) and entries[i].key == entry.key:
                 raise AssertionError(f"buffer add of a key it holds: {entry.key}")
             entries.insert(i, entry)
+            self.gen += 1
         else:
             entries.append(entry)
         if self.grid is not None and entry.lat is not None:
@@ -172,6 +176,7 @@ class Buffer:
     def pop(self, entry: Entry) -> None:
         """Remove `entry`: the newest one in a rollback (O(1)); anywhere when a quiet insert is taken back."""
         entries = self.entries
+        self.gen += 1
         if entries and entries[-1] is entry:
             entries.pop()
         else:
@@ -213,6 +218,12 @@ class Buffer:
             n = bisect_left(grid.coords[key][2], cutoff)
             if n:
                 grid.trim(key, n)
+
+    def count(self, lo: float, before: Key) -> int:
+        """How many entries have lo <= time and key < before (what `latest` yields), by bisection."""
+        entries, start = self.entries, self.start
+        first = bisect_left(entries, (lo, ""), lo=start, key=_key)
+        return max(0, bisect_left(entries, before, lo=start, key=_key) - first)
 
     def latest(self, lo: float, before: Key) -> Iterator[Entry]:
         """Entries with lo <= time and key < before, newest first."""
@@ -375,6 +386,65 @@ class Buffer:
             return
         for bucket in self.grid.around(lat, lon):
             yield from _cell_latest(bucket, lo, before)
+
+
+class SlidingDistinct:
+    """The distinct values of a buffer's entries with lo <= time and key < upto, kept as the window slides
+    forward: a query costs the entries that entered or left since the previous one, so a burst's versions each
+    show their exact distinct count without a scan of the whole window. A query further back in time (a late
+    event), or after a pop or an insert (gen), starts from scratch."""
+
+    __slots__ = ("counts", "gen", "items", "lo", "upto")
+
+    def __init__(self, gen: int):
+        self.gen = gen
+        self.lo = float("-inf")
+        self.upto: Key = (float("-inf"), "")
+        self.items: deque[tuple[Entry, Any]] = deque()  # (entry, its hashable value or None), key order
+        self.counts: dict[Any, int] = {}
+
+    @staticmethod
+    def of(buf: Buffer, lo: float, before: Key) -> SlidingDistinct:
+        memo = buf.memo
+        if type(memo) is not SlidingDistinct or memo.gen != buf.gen or lo < memo.lo or before < memo.upto:
+            memo = buf.memo = SlidingDistinct(buf.gen)
+        return memo
+
+    def advance(self, buf: Buffer, lo: float, before: Key, value: Callable[[Any], Any]) -> int:
+        """Slide to the window (lo, before); returns how many entries it holds (the distinct values: counts)."""
+        entries, start = buf.entries, buf.start
+        items, counts = self.items, self.counts
+        i = bisect_left(entries, self.upto, lo=start, key=_key)
+        j = bisect_left(entries, before, lo=i, key=_key)
+        for k in range(i, j):
+            e = entries[k]
+            v = value(e.ev)
+            h = None if v is None else _hashable(v)
+            items.append((e, h))
+            if h is not None:
+                counts[h] = counts.get(h, 0) + 1
+        first = entries[start].key if start < len(entries) else before  # entries before it left (expiry, limits)
+        while items and (items[0][0].ts < lo or items[0][0].key < first):
+            _, h = items.popleft()
+            if h is not None:
+                n = counts[h] - 1
+                if n:
+                    counts[h] = n
+                else:
+                    del counts[h]
+        self.lo, self.upto = lo, before
+        return len(items)
+
+
+def _hashable(v: Any) -> Any:
+    """A value as a set member: unhashable values (lists, maps) by their repr."""
+    if type(v) in (str, int, float):
+        return v
+    try:
+        hash(v)
+    except TypeError:
+        return repr(v)
+    return v
 
 
 def _key(e: Entry) -> Key:

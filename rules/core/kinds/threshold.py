@@ -13,23 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 from rules.compiler import comparison_cap, referenced_names, template_names
-from rules.core.buffer import Buffer, Entry
+from rules.core.buffer import Buffer, Entry, SlidingDistinct, _hashable
 from rules.core.kinds.base import Kind, Schedule
 from rules.core.match import Match
 from rules.core.reference import ReferenceStore
 from rules.model import ThresholdSpec
 
 _MEASURES = ("count", "distinct", "sum")
-
-
-def _hashable(v: Any) -> Any:
-    if type(v) in (str, int, float):
-        return v
-    try:
-        hash(v)
-    except TypeError:
-        return repr(v)
-    return v
 
 
 def _as_number(v: Any) -> float | None:
@@ -164,8 +154,14 @@ class ThresholdKind(Kind):
 
         def exact() -> dict[str, Any]:
             if radius is None:
-                members = [x, *buf.latest(lo, key)]
-            elif self.measure == "count":
+                if self.measure == "count" or value is None:
+                    return {"count": 1 + buf.count(lo, key)}
+                memo = SlidingDistinct.of(buf, lo, key)
+                n = memo.advance(buf, lo, key, value)
+                v = value(x.ev)
+                fresh = v is not None and _hashable(v) not in memo.counts
+                return {"count": 1 + n, "distinct": len(memo.counts) + fresh}
+            if self.measure == "count":
                 return {"count": 1 + buf.count_near(lat, lon, radius, lo, key)}  # type: ignore[arg-type]
             else:
                 members = [x, *buf.newest_near(lat, lon, radius, lo, key, None)]
