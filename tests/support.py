@@ -89,6 +89,21 @@ def latest(updates: Iterable[Incident]) -> dict[str, Incident]:
     return out
 
 
+SPATIAL = [  # the catalog's rules that run on spatial cells
+    "fire",
+    "traffic/accident_confirmed.yaml",
+    "traffic/mass_casualty.yaml",
+    "sos",
+    "calls/mass_incident.yaml",
+    "calls/gas_leak_cluster.yaml",
+    "video/abandoned_object_crowded.yaml",
+    "video/fall_medical.yaml",
+    "video/fight_with_call.yaml",
+    "video/crowd_in_zone.yaml",
+    "video/night_intrusion_critical.yaml",
+]
+
+
 def catalog_subset(tmp: Path, parts: Iterable[str]) -> Path:
     """A rules directory with some of the catalog's rule files (dirs or files), its settings and playbooks."""
     import shutil

@@ -86,3 +86,42 @@ def test_cells_with_replicas_emit_exactly_the_embedded_incidents(tmp_path: Path,
     assert set(got) == expected
     merged = [v for (_, v, _) in expected if v > 1]
     assert merged, "the stream must exercise merges"
+
+
+@pytest.mark.slow
+def test_a_simulated_hour_on_cells_gives_the_embedded_runners_updates(tmp_path: Path) -> None:
+    """The catalog's spatial rules over an hour of the simulated city, every event with a place on its cell and
+    its neighbours' (reference tables on every cell, events without a place on a key of their own): the same
+    updates, whole, as one embedded runner. Without enrichment: a cell's enricher sees only the units and
+    history of its neighbourhood (issue 17, tests/flink/test_timeguard.py)."""
+    from streams.sim import SimConfig, simulate
+    from tests.support import SPATIAL
+    from tests.unit.test_timeguard_runtimes import CITY, START
+
+    root = catalog_subset(tmp_path, SPATIAL)
+    sim = tmp_path / "sim.jsonl"
+    simulate(SimConfig(CITY, 1.0, 3, START, rate_scale=0.3), sim, tmp_path / "truth.jsonl")
+    lines = [line for line in sim.read_bytes().splitlines() if line.strip()]
+    plan = plan_for(load_rules([root]), "spatial")
+    per_key: dict[bytes, list[tuple[int, bytes, bool]]] = defaultdict(list)
+    tables: list[tuple[int, bytes, bool]] = []
+    for i, raw in enumerate(lines):
+        doc = orjson.loads(raw)
+        if doc["type"].startswith("ref."):
+            tables.append((i, raw, False))
+            continue
+        loc = doc.get("location") or {}
+        lat, lon = loc.get("lat"), loc.get("lon")
+        per_key[plan.key(lat, lon, doc["id"])].append((i, raw, False))
+        for key in plan.replica_keys(lat, lon):
+            per_key[key].append((i, raw, True))
+    got: list[Incident] = []
+    for events in per_key.values():
+        runtime = PartitionRuntime(load_rules([root]))
+        for offset, (_, raw, replica) in enumerate(sorted(events + tables, key=lambda e: e[0])):
+            got.extend(runtime.feed(raw, "t", 0, offset, replica).incidents)
+        got.extend(runtime.finish().incidents)
+    expected: list[Incident] = []
+    EmbeddedRunner(load_rules([root])).run(lines, expected.append)
+    assert len(per_key) > 4 and len(expected) > 10
+    assert sorted(u.model_dump_json() for u in got) == sorted(u.model_dump_json() for u in expected)
