@@ -255,6 +255,7 @@ class Worker:
         self._commit_cost = 0.0  # seconds a commit blocks the loop, smoothed
         self._snapshots_since_thaw = 0
         self._job: SnapshotJob | None = None  # periodic snapshots being serialized in a child
+        self._fork_failed = False
 
     # --- rules and reference ------------------------------------------------------------------
     def maybe_reload(self) -> bool:
@@ -516,15 +517,16 @@ class Worker:
         """Start a child serializing the due partitions that are not forced; False: write them here (fork is
         not available or failed). A child still running from the last interval: they wait for the next."""
         todo = [p for p in due if p not in forced]
-        if not todo or not self.config.snapshot_in_child or not bgsnapshot.available():
+        if not todo or self._fork_failed or not self.config.snapshot_in_child or not bgsnapshot.available():
             return False
         if self._job is not None:
             return True  # still dirty: the next interval takes them
         snapshots = {p: functools.partial(self.parts[p].runtime.snapshot, self._processed(p)) for p in todo}
         try:
             self._job = SnapshotJob.start(snapshots)
-        except OSError as exc:
-            log.warning("cannot fork for the snapshots (%s): writing them on the loop", exc)
+        except OSError as exc:  # e.g. ENOMEM under strict overcommit: said once, on the loop from here on
+            log.warning("cannot fork for the snapshots (%s): writing them on the loop from now on", exc)
+            self._fork_failed = True
             return False
         for p in todo:
             self.parts[p].dirty = False
