@@ -72,7 +72,12 @@ class SnapshotJob:
         while it runs. Raises SnapshotFailed when the child did not finish its file."""
         if self.done:
             raise SnapshotFailed("this job was collected or cancelled already")
-        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:  # reaped by someone else (SIGCHLD ignored): its exit status is gone
+            self.done = True
+            os.close(self.fd)
+            raise SnapshotFailed("the snapshot child was reaped by someone else (is SIGCHLD ignored?)") from None
         if pid == 0:
             return None
         self.done = True

@@ -49,6 +49,8 @@ from streams.live import AlignedMerge, Output, PartitionRuntime
 from streams.partitioning import Mode, plan_for
 
 log = logging.getLogger("saqshy.worker")
+CHILD_FAILURES = 3  # snapshot children failing in a row before the worker snapshots on its loop instead
+CHILD_TIMEOUT = 60.0  # seconds a snapshot child may take (a city's state: well under one)
 GC_THAW_SNAPSHOTS = 120  # at the default 5 s between snapshots: every 10 minutes
 INPUT_TOPICS = (*(t for k, t in EVENT_TOPICS.items() if not k.startswith("ref.")), UNSORTED)
 
@@ -256,6 +258,7 @@ class Worker:
         self._snapshots_since_thaw = 0
         self._job: SnapshotJob | None = None  # periodic snapshots being serialized in a child
         self._fork_failed = False
+        self._child_failures = 0  # in a row
 
     # --- rules and reference ------------------------------------------------------------------
     def maybe_reload(self) -> bool:
@@ -540,9 +543,20 @@ class Worker:
             return
         try:
             got = job.poll()
+            if got is None and time.monotonic() - job.started > CHILD_TIMEOUT:
+                job.cancel()  # stuck (a lock held at the fork?): killed, and its partitions due again
+                raise SnapshotFailed(f"the snapshot child ran past {CHILD_TIMEOUT:.0f} s and was killed")
         except SnapshotFailed as exc:
-            log.warning("background snapshot of partitions %s failed (%s); retrying", sorted(job.partitions), exc)
             self._job = None
+            self._child_failures += 1
+            if self._child_failures >= CHILD_FAILURES:  # not a passing fault: on the loop from now on
+                self._fork_failed = True
+            log.warning(
+                "background snapshot of partitions %s failed (%s); %s",
+                sorted(job.partitions),
+                exc,
+                "writing snapshots on the loop from now on" if self._fork_failed else "retrying",
+            )
             for p in job.partitions:
                 if p in self.parts:
                     self.parts[p].dirty = True
@@ -550,6 +564,7 @@ class Worker:
         if got is None:
             return
         self._job = None
+        self._child_failures = 0
         self.metrics.snapshot_seconds.observe(time.monotonic() - job.started)
         for p, data in sorted(got.items()):
             if p in self.parts:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -100,3 +101,14 @@ def test_no_file_is_left_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     job = SnapshotJob.start({0: lambda: b"x" * 1000})
     assert list(tmp_path.iterdir()) == []  # unlinked at once: a worker killed now leaves nothing
     assert _wait(job) == {0: b"x" * 1000}
+
+
+def test_a_child_reaped_elsewhere_is_a_failure_not_a_crash() -> None:
+    old = signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps children itself
+    try:
+        job = SnapshotJob.start({0: lambda: b"x"})
+        time.sleep(0.5)
+        with pytest.raises(SnapshotFailed, match="reaped by someone else"):
+            job.poll()
+    finally:
+        signal.signal(signal.SIGCHLD, old)
