@@ -13,7 +13,7 @@ import pytest
 
 from rules.loader import RuleSet, load_rules
 from schemas import Incident
-from streams.embedded import EmbeddedRunner
+from streams.embedded import ContextOptions, EmbeddedRunner
 from streams.live import PartitionRuntime
 from streams.partitioning import METRES_PER_DEGREE, plan_for
 from tests.support import catalog_subset
@@ -88,12 +88,8 @@ def test_cells_with_replicas_emit_exactly_the_embedded_incidents(tmp_path: Path,
     assert merged, "the stream must exercise merges"
 
 
-@pytest.mark.slow
-def test_a_simulated_hour_on_cells_gives_the_embedded_runners_updates(tmp_path: Path) -> None:
-    """The catalog's spatial rules over an hour of the simulated city, every event with a place on its cell and
-    its neighbours' (reference tables on every cell, events without a place on a key of their own): the same
-    updates, whole, as one embedded runner. Without enrichment: a cell's enricher sees only the units and
-    history of its neighbourhood (issue 17, tests/flink/test_timeguard.py)."""
+def _city_hour(tmp_path: Path) -> tuple[Path, list[bytes]]:
+    """The catalog's spatial rules and an hour of the simulated city (seed 3, as tests/flink/test_timeguard.py)."""
     from streams.sim import SimConfig, simulate
     from tests.support import SPATIAL
     from tests.unit.test_timeguard_runtimes import CITY, START
@@ -101,7 +97,12 @@ def test_a_simulated_hour_on_cells_gives_the_embedded_runners_updates(tmp_path: 
     root = catalog_subset(tmp_path, SPATIAL)
     sim = tmp_path / "sim.jsonl"
     simulate(SimConfig(CITY, 1.0, 3, START, rate_scale=0.3), sim, tmp_path / "truth.jsonl")
-    lines = [line for line in sim.read_bytes().splitlines() if line.strip()]
+    return root, [line for line in sim.read_bytes().splitlines() if line.strip()]
+
+
+def _cells(root: Path, lines: list[bytes], context: ContextOptions | None) -> list[Incident]:
+    """Every event with a place on its cell and its neighbours' (as replicas), reference tables on every cell,
+    events without a place on a key of their own: one PartitionRuntime per key, in stream order."""
     plan = plan_for(load_rules([root]), "spatial")
     per_key: dict[bytes, list[tuple[int, bytes, bool]]] = defaultdict(list)
     tables: list[tuple[int, bytes, bool]] = []
@@ -115,13 +116,40 @@ def test_a_simulated_hour_on_cells_gives_the_embedded_runners_updates(tmp_path: 
         per_key[plan.key(lat, lon, doc["id"])].append((i, raw, False))
         for key in plan.replica_keys(lat, lon):
             per_key[key].append((i, raw, True))
+    assert len(per_key) > 4
     got: list[Incident] = []
     for events in per_key.values():
-        runtime = PartitionRuntime(load_rules([root]))
+        runtime = PartitionRuntime(load_rules([root]), context)
         for offset, (_, raw, replica) in enumerate(sorted(events + tables, key=lambda e: e[0])):
             got.extend(runtime.feed(raw, "t", 0, offset, replica).incidents)
         got.extend(runtime.finish().incidents)
+    return got
+
+
+@pytest.mark.slow
+def test_a_simulated_hour_on_cells_gives_the_embedded_runners_updates(tmp_path: Path) -> None:
+    """The catalog's spatial rules over an hour of the simulated city on cells: the same updates, whole, as one
+    embedded runner, without enrichment (with it, see the next test)."""
+    root, lines = _city_hour(tmp_path)
     expected: list[Incident] = []
     EmbeddedRunner(load_rules([root])).run(lines, expected.append)
-    assert len(per_key) > 4 and len(expected) > 10
+    assert len(expected) > 10
+    got = _cells(root, lines, None)
+    assert sorted(u.model_dump_json() for u in got) == sorted(u.model_dump_json() for u in expected)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    reason="issue 17: a cell's enricher knows only the units (and incident history) of its neighbourhood; unit fixes "
+    "and history would have to reach every cell's enricher, not its core, in event-time order",
+    strict=True,
+)
+def test_cells_enrich_as_the_embedded_runner(tmp_path: Path) -> None:
+    from saqshy.commands.kafka_cmd import live_context
+
+    root, lines = _city_hour(tmp_path)
+    context = live_context(True, None, None, None)
+    expected: list[Incident] = []
+    EmbeddedRunner(load_rules([root]), context=context).run(lines, expected.append)
+    got = _cells(root, lines, context)
     assert sorted(u.model_dump_json() for u in got) == sorted(u.model_dump_json() for u in expected)
