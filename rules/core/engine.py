@@ -506,11 +506,15 @@ class Correlator:
     def _seen_queue(self, event_type: str) -> deque[tuple[float, str]]:
         order = self._seen_by_type.get(event_type)  # one lookup an event once its type has been seen
         if order is None:
-            h = self._dedup_of.get(event_type, self._dedup_default)
-            order = self._seen_orders.get(h)
-            if order is None:
-                order = self._seen_orders[h] = deque()
-            self._seen_by_type[event_type] = order
+            order = self._seen_by_type[event_type] = self._horizon_queue(
+                self._dedup_of.get(event_type, self._dedup_default)
+            )
+        return order
+
+    def _horizon_queue(self, h: float) -> deque[tuple[float, str]]:
+        order = self._seen_orders.get(h)
+        if order is None:
+            order = self._seen_orders[h] = deque()
         return order
 
     def seen_entries(self) -> list[tuple[float, str, float]]:
@@ -526,10 +530,7 @@ class Correlator:
         for entry in entries:
             ts, eid = float(entry[0]), entry[1]
             h = float(entry[2]) if len(entry) > 2 else self._dedup_horizon
-            order = self._seen_orders.get(h)
-            if order is None:
-                order = self._seen_orders[h] = deque()
-            order.append((ts, eid))
+            self._horizon_queue(h).append((ts, eid))
             self._seen[eid] = ts
 
     # --- observability -----------------------------------------------------------------------
