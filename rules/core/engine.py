@@ -301,17 +301,18 @@ class Correlator:
             out.extend(self._adopt_orphans(rt, made))
         return out
 
-    def _take_orphans(self, inc_id: str, at: float) -> list[Item] | None:
-        """The waiting actions for `inc_id` at or before its raising at `at`; later ones stay, for
-        _adopt_orphans to feed at their own places."""
+    def _take_orphans(self, inc_id: str, at_key: Key) -> list[Item] | None:
+        """The waiting actions for `inc_id` that come before its raising (the operation at `at_key`):
+        they apply right after it. Later ones, a tie at the same time included, stay for _adopt_orphans to feed
+        at their own places, so an event between the raising and the action still comes before the action."""
         waiting = self._orphans.get(inc_id) if self._orphans else None
         if not waiting:
             return None
-        before = [it for it in waiting if it.ts <= at]
+        before = [it for it in waiting if it.key < at_key]
         if len(before) == len(waiting):
             del self._orphans[inc_id]
         elif before:
-            self._orphans[inc_id] = [it for it in waiting if it.ts > at]
+            self._orphans[inc_id] = [it for it in waiting if not it.key < at_key]
         return before
 
     def _adopt_orphans(self, rt: RuleRuntime, made: list[Incident]) -> list[Incident]:

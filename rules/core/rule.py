@@ -124,7 +124,7 @@ class RuleRuntime:
         # the engine's actions that named an incident no rule knew yet (Correlator._orphans) and come before its
         # raising: taken by the rule that raises it at the raising itself, so they apply right after it as
         # section 5 says (fed later, they would rewind the rule: a correction on sorted input)
-        self.take_shared: Callable[[str, float], list[Item] | None] | None = None
+        self.take_shared: Callable[[str, Key], list[Item] | None] | None = None
 
     @property
     def last_key(self) -> Key | None:
@@ -173,7 +173,7 @@ class RuleRuntime:
                     seen.append(evidence)
                 item.matches += 1
                 book.on_match(m)
-        self._adopt()
+        self._adopt(item.key)
         self.matches += item.matches
         return self._drain(item.seq)
 
@@ -202,16 +202,17 @@ class RuleRuntime:
         elif action[0] == "ack":
             self.book.ack(action[1], ts)
 
-    def _adopt(self) -> None:
-        """Right after an operation raised incidents that actions were waiting for: those actions, in their own
-        canonical order, when the raising is at most the allowed lateness after them."""
+    def _adopt(self, at_key: Key) -> None:
+        """Right after the operation at `at_key` raised incidents that actions were waiting for: those actions
+        that come before it, in their own canonical order, when the raising is at most the allowed lateness after
+        them. (The rule's own waiting actions all come before it: they ran before it.)"""
         raised = self.book.take_raised()
         if not raised:
             return
         take = self.take_shared
         for inc_id, at in raised:
             waiting = self.orphans.pop(inc_id, None) if self.orphans else None
-            shared = take(inc_id, at) if take is not None else None
+            shared = take(inc_id, at_key) if take is not None else None
             if shared:
                 mark = self.journal.mark()  # kept by a rollback like the rule's own orphans from here on
                 for item in shared:
@@ -278,7 +279,7 @@ class RuleRuntime:
                     self.matches += 1
                     self.book.on_match(m)
                     self.journal.add(("matched",))
-                self._adopt()
+                self._adopt(firing.key)
         else:
             self.book.on_timer(kind, ref, ts)
         return self._drain(firing.seq)

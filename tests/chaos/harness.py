@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "build" / "chaos.jsonl"
 PARTITIONS = 3
 PROBES: list[tuple[float, object]] = []  # (when, committed sum or the error): the last ones explain a timeout
+LOGS: dict[int, Path] = {}  # worker pid -> its log: a timeout's message ends with the log's tail
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,11 @@ def broker_restarts(broker: Broker, settings: KafkaSettings, lines: list[bytes],
 
     try:
         wait_for(lambda: committed_inputs(settings, group) > 0, 120, "the worker committed nothing", worker)
-        results = fault_cycles(settings, group, worker, chunks[1:], restart, "broker restart")
+        try:
+            results = fault_cycles(settings, group, worker, chunks[1:], restart, "broker restart")
+        except AssertionError as exc:  # what the broker said too: a coordinator that never loaded shows there
+            said = tail(broker.data / "server.log", 40, only="WARN")
+            raise AssertionError(f"{exc}\nthe broker's warnings, the last ones:\n{said}") from None
         ends = end_offsets(settings)
         wait_for(lambda: committed_inputs(settings, group) >= ends, 180, "the worker did not catch up", worker)
         stopping = time.monotonic()
@@ -135,7 +140,21 @@ def start_worker(
     cmd = [sys.executable, "-m", "saqshy", "--log-format", "text", "worker", "--rules", str(CATALOG)]
     cmd += ["--group", group, "--instance-id", instance, "--snapshot-interval", "0.5", *extra]
     with log.open("ab") as out:
-        return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=out, cwd=ROOT)
+        worker = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=out, cwd=ROOT)
+    LOGS[worker.pid] = log
+    return worker
+
+
+def tail(
+    path: Path, lines: int, noise: tuple[str, ...] = ("Disconnected", "Connection refused"), only: str = ""
+) -> str:
+    """The last `lines` lines of a log that say something (librdkafka's reconnect chatter left out), those that
+    contain `only` if given."""
+    if not path.exists():
+        return f"(no {path})"
+    text = path.read_text(errors="replace").splitlines()
+    kept = [ln for ln in text if ln.strip() and only in ln and not any(n in ln for n in noise)]
+    return "\n".join(kept[-lines:])
 
 
 def _inputs(settings: KafkaSettings) -> list[TopicPartition]:
@@ -172,10 +191,13 @@ def wait_for(
         if worker is not None and worker.poll() is not None:
             raise AssertionError(f"{what}: the worker exited with {worker.returncode}")
         if time.monotonic() > deadline:
+            said = ""
             if worker is not None:  # PYTHONFAULTHANDLER: where it hangs goes into its log
                 worker.send_signal(signal.SIGABRT)
                 worker.wait(10)
-            raise AssertionError(f"{what} (within {timeout:.0f} s); last committed probes: {PROBES[-3:]}")
+                if worker.pid in LOGS:
+                    said = f"\nthe worker's log ({LOGS[worker.pid]}), its end:\n{tail(LOGS[worker.pid], 60)}"
+            raise AssertionError(f"{what} (within {timeout:.0f} s); last committed probes: {PROBES[-3:]}{said}")
         time.sleep(0.5)
 
 

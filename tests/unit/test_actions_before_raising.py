@@ -55,10 +55,10 @@ def _arrive(eid: str, sec: int, incident: str) -> dict[str, object]:
     }
 
 
-def _run(tmp_path: Path, events: list[dict[str, object]]) -> dict[str, Incident]:
+def _run(tmp_path: Path, events: list[dict[str, object]], settings: str = SETTINGS) -> dict[str, Incident]:
     root = tmp_path / "rules"
     root.mkdir(exist_ok=True)
-    (root / "ruleset.yaml").write_text(SETTINGS)
+    (root / "ruleset.yaml").write_text(settings)
     (root / "calls.yaml").write_text(RULE)
     got: list[Incident] = []
     EmbeddedRunner(load_rules([root])).run([orjson.dumps(e) for e in events], got.append)
@@ -112,3 +112,20 @@ def test_waiting_actions_apply_in_canonical_order_through_rollbacks(tmp_path: Pa
     expected = _view(_run(tmp_path, _sorted(events)))
     assert expected[gas][0] == "closed" and expected[gas][3] == ["u1"]  # arrived, then closed at the raising
     assert _view(_run(tmp_path, events)) == expected
+
+
+def test_a_close_at_the_raisings_time_but_after_it_lets_a_tied_call_in_first(tmp_path: Path) -> None:
+    """A close that arrives before its incident is raised, at the raising's time but canonically after both
+    calls of that time (ids "1b" < "4" < "act-0"): the second call joins, then the close applies, as on the
+    sorted stream. Applied right at the raising, the close used to shut the incident before "4", which then
+    opened a second one (found by the `dispatch` property test, with no out-of-orderness allowed)."""
+    settings = SETTINGS.replace("10s", "0s")
+    earlier = [_call(i, 0, "fire") for i in ("0", "1", "2")]  # an incident of 12:00:00 whose timers are pending
+    tied = [_call("1b", 1, "gas"), _call("4", 1, "gas")]
+    calls = _run(tmp_path, _sorted([*earlier, *tied]), settings)
+    (second,) = [i for i, u in calls.items() if "1b" in u.event_ids]
+    close = _close("act-0", 1, second)
+    expected = _view(_run(tmp_path, _sorted([*earlier, *tied, close]), settings))
+    assert expected[second][0] == "closed" and expected[second][2] == ["1b", "4"]
+    assert len(expected) == 2
+    assert _view(_run(tmp_path, [*earlier, close, *tied], settings)) == expected
