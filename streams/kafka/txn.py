@@ -66,6 +66,9 @@ class Transactions:
         self.call_timeout, self.retry_for = call_timeout, retry_for
         self.on_abort = on_abort
         self.aborts = 0
+        # the last commit failed once commit_transaction was asked: the broker may have committed it (a timeout
+        # or a hang says nothing about the outcome); one that failed before (sending offsets) did not commit
+        self.in_doubt = False
         self.abandoned: list[Producer] = []  # producers a hung call still blocks in; never destroyed
         self.producer = self._new_producer()
 
@@ -83,13 +86,16 @@ class Transactions:
         """Commit the open transaction with the consumed offsets, then open the next one.
         Raises TransactionAborted (after aborting, or replacing the producer) when it could not commit."""
         producer = self.producer
+        self.in_doubt = False
         try:
             if offsets:
                 self._retrying(
                     "send_offsets_to_transaction",
                     lambda: producer.send_offsets_to_transaction(offsets, group_metadata, self.call_timeout),
                 )
+            self.in_doubt = True
             self._retrying("commit_transaction", lambda: producer.commit_transaction(self.call_timeout))
+            self.in_doubt = False
         except CallHung as exc:
             self._count_abort(f"commit failed: {exc}")
             self._abandon()

@@ -24,12 +24,14 @@ from confluent_kafka import (
     OFFSET_BEGINNING,
     OFFSET_INVALID,
     Consumer,
+    ConsumerGroupTopicPartitions,
     KafkaError,
     KafkaException,
     Message,
     Producer,
     TopicPartition,
 )
+from confluent_kafka.admin import AdminClient
 
 from schemas import DeadLetter
 from schemas.topics import EVENT_TOPICS
@@ -98,6 +100,9 @@ class WorkerConfig:
     session_timeout: float = 10.0
     # restores failing this long (the group's offsets unreadable): name the likely hanging transaction and the fix
     hanging_after: float = 60.0
+    # restores failing this long (a restore tries for 5 s): no transaction of ours can be legitimately open then
+    # (a failed commit aborted it, or a new producer's init fenced it), so close one the broker left hanging
+    reclose_after: float = 5.0
 
     @property
     def pause_at(self) -> int:
@@ -192,6 +197,11 @@ def _tp(topic: str, partition: int) -> str:
     return f"{topic}:{partition}"
 
 
+def _split(key: str) -> tuple[str, int]:
+    topic, _, p = key.rpartition(":")
+    return topic, int(p)
+
+
 class Worker:
     def __init__(
         self, config: WorkerConfig, settings: KafkaSettings, on_output: Callable[[Output], None] | None = None
@@ -251,6 +261,9 @@ class Worker:
         self._assigned: set[tuple[str, int]] = set()  # what the group gave this worker, as (topic, partition)
         self._rewind_due = False  # a transaction aborted and the partitions' state is not yet restored
         self._restore_failing_since: float | None = None  # monotonic: since when a restore keeps failing
+        self._closed_hanging_at = 0.0  # monotonic: the last try of _close_hanging
+        # "topic:p" -> the input offset our last successful commit of that partition wrote (kept while we own it)
+        self._committed: dict[str, int] = {}
         self._hanging_hinted = False
         self._pending = False
         self._last_commit = self._last_snapshot = self._last_reload = time.monotonic()
@@ -313,7 +326,7 @@ class Worker:
         suppressed up to the group's committed offsets; then the consumer reads from there."""
         numbers = {tp.partition for tp in tps} - set(self.parts)
         snapshots = self._read_snapshots(numbers) if numbers else {}
-        committed = {_tp(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=10)}
+        committed = {_tp(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=5)}
         for p in numbers:
             # the wall clock judges event times (docs/semantics.md, 8): no event more than max_future ahead of
             # it is correlated, so no single device with a wrong clock can move the watermark; nothing is held
@@ -357,6 +370,8 @@ class Worker:
         if not self._consumer_dead:
             self.commit(snapshot=True)  # a failure aborts: the next owner restores the committed state either way
         self._drop(tps)
+        for tp in tps:  # the next owner commits them from here
+            self._committed.pop(_tp(tp.topic, tp.partition), None)
         consumer.unassign()
 
     def _on_lost(self, consumer: Consumer, tps: list[TopicPartition]) -> None:
@@ -403,6 +418,48 @@ class Worker:
             self.paused.clear()
         self._pending = False
         self._rewind_due = bool(self._assigned)
+
+    def _close_hanging(self) -> None:
+        """Committed offsets unreadable past every transaction timeout: a transaction of ours that the broker
+        left open on __consumer_offsets. Seen with Kafka 4.3 when a commit lands in the broker's shutdown window:
+        the transaction coordinator records the commit complete, but the group coordinator never gets its
+        marker, so the group's offsets stay "unstable" (tests/chaos/test_broker_restart.py found it; the
+        broker's logs showed the offset records with no marker after them).
+
+        A committed transaction of the same transactional id (the same producer id) that sends offsets to the
+        group writes a commit marker that closes it. It sends what our last successful commit wrote, for the
+        partitions we still own, so it moves nothing (the left-open records are that commit's or a later,
+        aborted one's), and only where the group has no newer offset on record (read without requiring stable
+        offsets). A worker that was restarted knows no last commit: `_hint_hanging` tells the operator."""
+        since, now = self._restore_failing_since, time.monotonic()
+        if since is None or now - since < self.config.reclose_after or now - self._closed_hanging_at < 10.0:
+            return
+        self._closed_hanging_at = now
+        ours = {k: v for k, v in self._committed.items() if _split(k) in self._assigned}
+        if not ours:
+            return
+        try:
+            on_record = self._offsets_on_record(list(ours))
+            offsets = [TopicPartition(*_split(k), v) for k, v in ours.items() if on_record.get(k, -1) <= v]
+            if offsets:
+                self.txn.commit(offsets, self.consumer.consumer_group_metadata())
+        except (KafkaException, TransactionAborted, ProducerUnavailable, TimeoutError) as exc:
+            log.warning("closing a transaction left open on the group's offsets failed (%s); retrying", exc)
+            return
+        log.warning(
+            "the group's committed offsets stayed unreadable for %.0f s: re-committed the last offsets of %d "
+            "partitions to close a transaction the broker left open",
+            now - since,
+            len(offsets),
+        )
+
+    def _offsets_on_record(self, keys: list[str]) -> dict[str, int]:
+        """The group's committed offsets as the coordinator holds them now, an open transaction's left out."""
+        admin = AdminClient(self.settings.admin_config())
+        request = ConsumerGroupTopicPartitions(self.config.group, [TopicPartition(*_split(k)) for k in keys])
+        futures = admin.list_consumer_group_offsets([request], require_stable=False, request_timeout=10)
+        got = futures[self.config.group].result(timeout=15)
+        return {_tp(tp.topic, tp.partition): tp.offset for tp in got.topic_partitions if tp.error is None}
 
     def _hint_hanging(self, exc: KafkaException) -> None:
         """The group's committed offsets stay unreadable while a transaction that wrote them is open. Ours time
@@ -455,6 +512,7 @@ class Worker:
         except KafkaException as exc:
             log.warning("restoring %d input partitions failed (%s); retrying", len(tps), exc.args[0])
             self._restore_failing_since = self._restore_failing_since or time.monotonic()
+            self._close_hanging()
             self._hint_hanging(exc)
             time.sleep(1.0)
             return
@@ -478,6 +536,8 @@ class Worker:
         try:
             self._commit(snapshot, background)
         except TransactionAborted:
+            if self.txn.in_doubt:  # the broker may have committed newer offsets than we know of
+                self._committed.clear()
             self._rewind()
         except KafkaException as exc:  # a produce into a transaction in an error state
             self._abort(f"produce failed: {exc.args[0]}")
@@ -505,6 +565,7 @@ class Worker:
         began = time.monotonic()
         positions = [TopicPartition(k.rsplit(":", 1)[0], int(k.rsplit(":", 1)[1]), v) for k, v in self._positions()]
         self.txn.commit(positions, self.consumer.consumer_group_metadata())
+        self._committed.update((_tp(tp.topic, tp.partition), tp.offset) for tp in positions)
         self.metrics.transactions.labels("committed").inc()
         self._pending = False
         now = time.monotonic()

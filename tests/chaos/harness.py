@@ -3,8 +3,10 @@ the final comparison of every incident version with the embedded runner on the s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -112,8 +114,14 @@ def broker_restarts(broker: Broker, settings: KafkaSettings, lines: list[bytes],
         try:
             results = fault_cycles(settings, group, worker, chunks[1:], restart, "broker restart")
         except AssertionError as exc:  # what the broker said too: a coordinator that never loaded shows there
+            with contextlib.suppress(OSError):  # kept with the test's files; the broker's go with its session
+                shutil.copy(broker.data / "server.log", tmp / "broker-server.log")
+                for part in (broker.data / "log").glob("__*"):  # offsets and transaction state, for kafka-dump-log
+                    shutil.copytree(part, tmp / "broker-log" / part.name)
             said = tail(broker.data / "server.log", 40, only="WARN")
-            raise AssertionError(f"{exc}\nthe broker's warnings, the last ones:\n{said}") from None
+            raise AssertionError(
+                f"{exc}\nthe broker's warnings, the last ones:\n{said}\n{transactions(broker.bootstrap)}"
+            ) from None
         ends = end_offsets(settings)
         wait_for(lambda: committed_inputs(settings, group) >= ends, 180, "the worker did not catch up", worker)
         stopping = time.monotonic()
@@ -125,6 +133,21 @@ def broker_restarts(broker: Broker, settings: KafkaSettings, lines: list[bytes],
             worker.kill()
             worker.wait()
     return RestartRun(group, results, stopped_s, worker.returncode, log.read_text(errors="replace"))
+
+
+def transactions(bootstrap: str) -> str:
+    """The broker's own view of open and hanging transactions (Kafka's kafka-transactions tool): what a
+    timeout on unreadable committed offsets needs explained."""
+    lib = ROOT / "infra" / "kafka" / "target" / "lib" / "*"
+    out = []
+    for args in (["list"], ["find-hanging", "--broker-id", "1"]):
+        cmd = ["java", "-cp", str(lib), "org.apache.kafka.tools.TransactionsCommand"]
+        try:
+            done = subprocess.run([*cmd, "--bootstrap-server", bootstrap, *args], capture_output=True, timeout=60)
+            out.append(f"kafka-transactions {' '.join(args)}:\n{done.stdout.decode()}{done.stderr.decode()[-2000:]}")
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            out.append(f"kafka-transactions {' '.join(args)}: {exc}")
+    return "\n".join(out)
 
 
 def start_worker(
