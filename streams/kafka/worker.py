@@ -202,6 +202,16 @@ def _split(key: str) -> tuple[str, int]:
     return topic, int(p)
 
 
+def offsets_on_record(settings: KafkaSettings, group: str, keys: list[str]) -> dict[str, int]:
+    """The group's committed offsets ("topic:p" keys) as its coordinator holds them now, without requiring
+    stable offsets: a transaction's pending offsets are left out instead of failing the read."""
+    admin = AdminClient(settings.admin_config())
+    request = ConsumerGroupTopicPartitions(group, [TopicPartition(*_split(k)) for k in keys])
+    futures = admin.list_consumer_group_offsets([request], require_stable=False, request_timeout=10)
+    got = futures[group].result(timeout=15)
+    return {_tp(tp.topic, tp.partition): tp.offset for tp in got.topic_partitions if tp.error is None}
+
+
 class Worker:
     def __init__(
         self, config: WorkerConfig, settings: KafkaSettings, on_output: Callable[[Output], None] | None = None
@@ -420,11 +430,12 @@ class Worker:
         self._rewind_due = bool(self._assigned)
 
     def _close_hanging(self) -> None:
-        """Committed offsets unreadable past every transaction timeout: a transaction of ours that the broker
-        left open on __consumer_offsets. Seen with Kafka 4.3 when a commit lands in the broker's shutdown window:
-        the transaction coordinator records the commit complete, but the group coordinator never gets its
-        marker, so the group's offsets stay "unstable" (tests/chaos/test_broker_restart.py found it; the
-        broker's logs showed the offset records with no marker after them).
+        """Committed offsets that stay unreadable once our own open transaction was aborted (or fenced by a new
+        producer's init): a transaction of ours that the broker left open on __consumer_offsets. Seen with
+        Kafka 4.3 when a commit lands in the broker's shutdown window: the transaction coordinator records the
+        commit complete, but the group coordinator never gets its marker, so the group's offsets stay
+        "unstable" (tests/chaos/test_broker_restart.py found it; the broker's logs showed the offset records
+        with no marker after them).
 
         A committed transaction of the same transactional id (the same producer id) that sends offsets to the
         group writes a commit marker that closes it. It sends what our last successful commit wrote, for the
@@ -439,7 +450,7 @@ class Worker:
         if not ours:
             return
         try:
-            on_record = self._offsets_on_record(list(ours))
+            on_record = offsets_on_record(self.settings, self.config.group, list(ours))
             offsets = [TopicPartition(*_split(k), v) for k, v in ours.items() if on_record.get(k, -1) <= v]
             if offsets:
                 self.txn.commit(offsets, self.consumer.consumer_group_metadata())
@@ -452,14 +463,6 @@ class Worker:
             now - since,
             len(offsets),
         )
-
-    def _offsets_on_record(self, keys: list[str]) -> dict[str, int]:
-        """The group's committed offsets as the coordinator holds them now, an open transaction's left out."""
-        admin = AdminClient(self.settings.admin_config())
-        request = ConsumerGroupTopicPartitions(self.config.group, [TopicPartition(*_split(k)) for k in keys])
-        futures = admin.list_consumer_group_offsets([request], require_stable=False, request_timeout=10)
-        got = futures[self.config.group].result(timeout=15)
-        return {_tp(tp.topic, tp.partition): tp.offset for tp in got.topic_partitions if tp.error is None}
 
     def _hint_hanging(self, exc: KafkaException) -> None:
         """The group's committed offsets stay unreadable while a transaction that wrote them is open. Ours time
