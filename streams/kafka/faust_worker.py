@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from schemas import DeadLetter
@@ -48,7 +48,7 @@ from streams.kafka.reference import ReferenceLog, ReferenceReader
 from streams.kafka.rulewatch import RuleWatcher
 from streams.kafka.settings import KafkaSettings
 from streams.kafka.topics import STATE, UNSORTED
-from streams.kafka.worker import INPUT_TOPICS, BoundedWatch, WorkerConfig, WorkerError
+from streams.kafka.worker import INPUT_TOPICS, BoundedWatch, WorkerConfig, WorkerError, hanging_hint
 from streams.live import AlignedMerge, Output, PartitionRuntime
 from streams.partitioning import plan_for
 
@@ -160,6 +160,7 @@ class FaustWorker:
         # sends not yet checked, per transactional id: future, "topic[partition]"
         self._sends: dict[str, list[tuple[asyncio.Future[Any], str]]] = {}
         self._failure: WorkerError | None = None  # a send or commit that failed: the worker stops with it
+        self._checks: set[asyncio.Future[None]] = set()  # reads of the committed offsets after an assignment
         self._stop: asyncio.Event | None = None
         self._ref: ReferenceReader | None = None
 
@@ -226,7 +227,11 @@ class FaustWorker:
         consumer = Consumer(conf)  # same group, never subscribes: only reads its committed offsets
         try:
             tps = [TopicPartition(t, p) for t in self.inputs]
-            committed = {_tp(tp.topic, p): tp.offset for tp in consumer.committed(tps, timeout=30)}
+            asked = time.monotonic()
+            try:
+                committed = {_tp(tp.topic, p): tp.offset for tp in consumer.committed(tps, timeout=30)}
+            except KafkaException as exc:  # a transaction left open on the offsets: say which, and what frees it
+                raise WorkerError(hanging_hint(self.app_id, self.settings, asked, exc)) from None
             ranges = {}
             for t in self.inputs:
                 key = _tp(t, p)
@@ -268,6 +273,31 @@ class FaustWorker:
             return
         assigned = args[0] if args else kwargs.get("assigned", ())
         self.owned = {tp.partition for tp in assigned if tp.topic in self.inputs}
+        if self.owned:
+            self._checks.add(asyncio.ensure_future(self._check_offsets(sorted(self.owned))))
+
+    async def _check_offsets(self, partitions: list[int]) -> None:
+        """aiokafka waits without a word while the group's committed offsets are unreadable (a transaction left
+        open on them): nothing is fetched and nothing fails. So the worker reads them itself, as librdkafka
+        does (stable offsets, retried), for up to `hanging_after`; still unreadable, the run fails with what
+        to do (a legitimately open transaction of a previous owner ends within its 10 s timeout)."""
+        tps = [TopicPartition(t, p) for t in self.inputs for p in partitions]
+        asked = time.monotonic()
+
+        def read() -> None:
+            consumer = Consumer(self.settings.consumer_config(self.app_id, **{"isolation.level": "read_committed"}))
+            try:
+                consumer.committed(tps, timeout=self.config.hanging_after)
+            finally:
+                consumer.close()
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, read)
+        except KafkaException as exc:
+            if self._failure is None:
+                self._failure = WorkerError(hanging_hint(self.app_id, self.settings, asked, exc))
+        finally:
+            self._checks = {t for t in self._checks if not t.done()}
 
     async def _on_revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         """Another worker takes these partitions; should they come back, they are restored afresh (the
@@ -302,9 +332,15 @@ class FaustWorker:
     async def _receive(self, event: Any) -> None:
         m = event.message
         p = m.partition
-        if p not in self.owned:  # fetched before a rebalance gave p to another worker: its events are the new owner's
-            return
-        part = self.parts.get(p) or self._open(p)
+        if p not in self.owned or self._failure is not None:
+            return  # fetched before a rebalance gave p to another worker (its events are the new owner's), or failing
+        part = self.parts.get(p)
+        if part is None:
+            try:
+                part = self._open(p)
+            except WorkerError as exc:  # the run ends with it (_main raises it), not an agent restarted in a loop
+                self._failure = exc
+                return
         self.fetched[_tp(m.topic, p)] = m.offset + 1
         if m.topic == self.unsorted:
             await self._process(part, event)

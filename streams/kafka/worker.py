@@ -202,6 +202,19 @@ def _split(key: str) -> tuple[str, int]:
     return topic, int(p)
 
 
+def hanging_hint(group: str, settings: KafkaSettings, since: float, exc: KafkaException) -> str:
+    """What to say when the group's committed offsets stay unreadable (since `since`, monotonic): which
+    transaction is probably hanging, and the commands that find and abort it."""
+    servers = settings.bootstrap_servers
+    return (
+        f"the committed offsets of group {group!r} have been unreadable for {time.monotonic() - since:.0f} s "
+        f"({exc.args[0]}): a transaction that wrote them is probably hanging. Find it with `kafka-transactions.sh "
+        f"--bootstrap-server {servers} find-hanging --broker-id <id>` (or `list` and `describe --transactional-id "
+        f"<id>`) and abort it with `kafka-transactions.sh --bootstrap-server {servers} abort --topic "
+        "__consumer_offsets --partition <p> --start-offset <offset>`"
+    )
+
+
 def offsets_on_record(settings: KafkaSettings, group: str, keys: list[str]) -> dict[str, int]:
     """The group's committed offsets ("topic:p" keys) as its coordinator holds them now, without requiring
     stable offsets: a transaction's pending offsets are left out instead of failing the read."""
@@ -473,16 +486,7 @@ class Worker:
             return
         self._hanging_hinted = True
         log.error(
-            "the committed offsets of group %r have been unreadable for %.0f s (%s): a transaction that wrote them "
-            "is probably hanging. Find it with `kafka-transactions.sh --bootstrap-server %s find-hanging "
-            "--broker-id <id>` (or `list` and `describe --transactional-id <id>`) and abort it with "
-            "`kafka-transactions.sh --bootstrap-server %s abort --topic __consumer_offsets --partition <p> "
-            "--start-offset <offset>`; the worker retries every second meanwhile",
-            self.config.group,
-            time.monotonic() - since,
-            exc.args[0],
-            self.settings.bootstrap_servers,
-            self.settings.bootstrap_servers,
+            "%s; the worker retries every second meanwhile", hanging_hint(self.config.group, self.settings, since, exc)
         )
 
     def _subscribe(self) -> None:

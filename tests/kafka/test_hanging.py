@@ -69,3 +69,32 @@ def test_a_hanging_transaction_on_the_groups_offsets_is_named_with_the_command_t
     worker.stop()
     runner.join(30)
     assert not runner.is_alive()
+
+
+def test_the_faust_engine_names_a_hanging_transaction_and_the_command_that_aborts_it(
+    kafka_broker: Broker | str, tmp_path: Path
+) -> None:
+    """The Faust engine, opening a partition whose group offsets a hanging transaction holds, ends with an
+    error that names the group and the kafka-transactions commands (instead of a bare timeout, or an agent
+    restarted in a loop)."""
+    from streams.kafka.faust_worker import FaustWorker
+    from streams.kafka.worker import WorkerError
+
+    bootstrap = kafka_broker if isinstance(kafka_broker, str) else kafka_broker.bootstrap
+    settings = isolated(bootstrap, partitions=1)
+    group = unique("hanging-faust")
+    produce(settings, [CATALOG], simulated(tmp_path, hours=1, seed=41)[:200])
+    stranger = Producer(
+        settings.producer_config(**{"transactional.id": unique("stranger"), "transaction.timeout.ms": 600_000})
+    )
+    stranger.init_transactions(10)
+    stranger.begin_transaction()
+    meta = Consumer(settings.consumer_config(group)).consumer_group_metadata()
+    stranger.send_offsets_to_transaction([TopicPartition(settings.topic(EVENT_TOPICS["anpr.read"]), 0, 1)], meta, 10)
+    try:
+        with pytest.raises(WorkerError) as failed:
+            FaustWorker(WorkerConfig(rules=(CATALOG,), group=group, hanging_after=5.0), settings).run(stop_after=60)
+        said = str(failed.value)
+        assert "kafka-transactions.sh" in said and group in said and "abort" in said, said
+    finally:
+        stranger.abort_transaction(10)
