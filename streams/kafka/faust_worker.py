@@ -31,6 +31,7 @@ import contextlib
 import logging
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -279,23 +280,46 @@ class FaustWorker:
     async def _check_offsets(self, partitions: list[int]) -> None:
         """aiokafka waits without a word while the group's committed offsets are unreadable (a transaction left
         open on them): nothing is fetched and nothing fails. So the worker reads them itself, as librdkafka
-        does (stable offsets, retried), for up to `hanging_after`; still unreadable, the run fails with what
-        to do (a legitimately open transaction of a previous owner ends within its 10 s timeout)."""
+        does (stable offsets, retried), for up to `hanging_after`. Still unreadable while the broker answers,
+        the run fails with what to do; a broker that is away is waited for (a legitimately open transaction of
+        a previous owner ends within its 10 s timeout)."""
         tps = [TopicPartition(t, p) for t in self.inputs for p in partitions]
         asked = time.monotonic()
 
-        def read() -> None:
+        def read() -> KafkaException | None:
             consumer = Consumer(self.settings.consumer_config(self.app_id, **{"isolation.level": "read_committed"}))
             try:
-                consumer.committed(tps, timeout=self.config.hanging_after)
+                while self._stop is None or not self._stop.is_set():
+                    try:
+                        consumer.committed(tps, timeout=self.config.hanging_after)
+                        return None
+                    except KafkaException as exc:
+                        try:
+                            consumer.list_topics(timeout=5)  # the broker answers: the offsets themselves are held
+                        except KafkaException:
+                            continue  # the broker is away, not a transaction: wait for it
+                        return exc
+                return None
             finally:
                 consumer.close()
 
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[KafkaException | None] = loop.create_future()
+
+        def settle(result: KafkaException | None) -> None:
+            if not done.done():  # the loop may have cancelled the check meanwhile
+                done.set_result(result)
+
+        def run() -> None:  # a daemon thread, not the loop's executor: exiting never waits for a blocked read
+            result = read()
+            with contextlib.suppress(RuntimeError):  # the run ended and its loop is closed: nobody waits
+                loop.call_soon_threadsafe(settle, result)
+
+        threading.Thread(target=run, name="saqshy-offsets-check", daemon=True).start()
         try:
-            await asyncio.get_running_loop().run_in_executor(None, read)
-        except KafkaException as exc:
-            if self._failure is None:
-                self._failure = WorkerError(hanging_hint(self.app_id, self.settings, asked, exc))
+            held = await done
+            if held is not None and self._failure is None:
+                self._failure = WorkerError(hanging_hint(self.app_id, self.settings, asked, held))
         finally:
             self._checks = {t for t in self._checks if not t.done()}
 
