@@ -308,11 +308,14 @@ class Correlator:
         waiting = self._orphans.get(inc_id) if self._orphans else None
         if not waiting:
             return None
-        before = [it for it in waiting if it.key < at_key]
-        if len(before) == len(waiting):
+        before: list[Item] = []
+        later: list[Item] = []
+        for it in waiting:
+            (before if it.key < at_key else later).append(it)
+        if later:
+            self._orphans[inc_id] = later
+        else:
             del self._orphans[inc_id]
-        elif before:
-            self._orphans[inc_id] = [it for it in waiting if not it.key < at_key]
         return before
 
     def _adopt_orphans(self, rt: RuleRuntime, made: list[Incident]) -> list[Incident]:

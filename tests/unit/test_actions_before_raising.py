@@ -4,6 +4,7 @@ below were found by the property tests (tests/property/test_exact_kinds.py, `dis
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import orjson
@@ -114,18 +115,23 @@ def test_waiting_actions_apply_in_canonical_order_through_rollbacks(tmp_path: Pa
     assert _view(_run(tmp_path, events)) == expected
 
 
-def test_a_close_at_the_raisings_time_but_after_it_lets_a_tied_call_in_first(tmp_path: Path) -> None:
-    """A close that arrives before its incident is raised, at the raising's time but canonically after both
-    calls of that time (ids "1b" < "4" < "act-0"): the second call joins, then the close applies, as on the
-    sorted stream. Applied right at the raising, the close used to shut the incident before "4", which then
-    opened a second one (found by the `dispatch` property test, with no out-of-orderness allowed)."""
+TIED_ORDERS = [list(order) for order in itertools.permutations(["close", "1b", "4"])]
+
+
+@pytest.mark.parametrize("order", [*TIED_ORDERS, ["close", "1b", "close", "4"], ["4", "close", "1b", "4"]])
+def test_a_close_at_the_raisings_time_but_after_it_lets_a_tied_call_in_first(tmp_path: Path, order: list[str]) -> None:
+    """A close at the raising's time but canonically after both calls of that time (ids "1b" < "4" < "act-0"):
+    the second call joins, then the close applies, as on the sorted stream, in any arrival order of the three,
+    duplicates included. Applied right at the raising, a close that came first used to shut the incident
+    before "4", which then opened a second one (found by the `dispatch` property test, with no
+    out-of-orderness allowed)."""
     settings = SETTINGS.replace("10s", "0s")
     earlier = [_call(i, 0, "fire") for i in ("0", "1", "2")]  # an incident of 12:00:00 whose timers are pending
-    tied = [_call("1b", 1, "gas"), _call("4", 1, "gas")]
-    calls = _run(tmp_path, _sorted([*earlier, *tied]), settings)
+    tied = {"1b": _call("1b", 1, "gas"), "4": _call("4", 1, "gas")}
+    calls = _run(tmp_path, _sorted([*earlier, *tied.values()]), settings)
     (second,) = [i for i, u in calls.items() if "1b" in u.event_ids]
-    close = _close("act-0", 1, second)
-    expected = _view(_run(tmp_path, _sorted([*earlier, *tied, close]), settings))
+    by_name = {**tied, "close": _close("act-0", 1, second)}
+    expected = _view(_run(tmp_path, _sorted([*earlier, *by_name.values()]), settings))
     assert expected[second][0] == "closed" and expected[second][2] == ["1b", "4"]
     assert len(expected) == 2
-    assert _view(_run(tmp_path, [*earlier, close, *tied], settings)) == expected
+    assert _view(_run(tmp_path, [*earlier, *(by_name[n] for n in order)], settings)) == expected
