@@ -228,11 +228,7 @@ class FaustWorker:
         consumer = Consumer(conf)  # same group, never subscribes: only reads its committed offsets
         try:
             tps = [TopicPartition(t, p) for t in self.inputs]
-            asked = time.monotonic()
-            try:
-                committed = {_tp(tp.topic, p): tp.offset for tp in consumer.committed(tps, timeout=30)}
-            except KafkaException as exc:  # a transaction left open on the offsets: say which, and what frees it
-                raise WorkerError(hanging_hint(self.app_id, self.settings, asked, exc)) from None
+            committed = {_tp(tp.topic, p): tp.offset for tp in consumer.committed(tps, timeout=30)}
             ranges = {}
             for t in self.inputs:
                 key = _tp(t, p)
@@ -356,15 +352,9 @@ class FaustWorker:
     async def _receive(self, event: Any) -> None:
         m = event.message
         p = m.partition
-        if p not in self.owned or self._failure is not None:
-            return  # fetched before a rebalance gave p to another worker (its events are the new owner's), or failing
-        part = self.parts.get(p)
-        if part is None:
-            try:
-                part = self._open(p)
-            except WorkerError as exc:  # the run ends with it (_main raises it), not an agent restarted in a loop
-                self._failure = exc
-                return
+        if p not in self.owned:  # fetched before a rebalance gave p to another worker: its events are the new owner's
+            return
+        part = self.parts.get(p) or self._open(p)
         self.fetched[_tp(m.topic, p)] = m.offset + 1
         if m.topic == self.unsorted:
             await self._process(part, event)

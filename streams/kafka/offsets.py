@@ -1,5 +1,5 @@
-"""Reading compacted topics to their end, as the workers do for reference tables and state snapshots, and asking
-where partitions' logs start and end."""
+"""Reading compacted topics to their end, as the workers do for reference tables and state snapshots, asking
+where partitions' logs start and end, and what a group has committed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import contextlib
 import time
 from collections.abc import Iterable
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from streams.kafka.settings import KafkaSettings
 
 _NOT_READY = {
     KafkaError.NOT_LEADER_FOR_PARTITION,
@@ -76,3 +79,15 @@ def deleted_before_read(consumer: Consumer, wanted: dict[str, int]) -> dict[str,
             if low > needed:
                 gone[key] = low
     return gone
+
+
+def offsets_on_record(settings: KafkaSettings, group: str, keys: list[str]) -> dict[str, int]:
+    """The group's committed offsets ("topic:p" keys) as its coordinator holds them now, without requiring
+    stable offsets: a transaction's pending offsets are left out instead of failing the read."""
+    admin = AdminClient(settings.admin_config())
+    tps = [TopicPartition(topic, int(p)) for topic, p in (k.rsplit(":", 1) for k in keys)]
+    futures = admin.list_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group, tps)], require_stable=False, request_timeout=10
+    )
+    got = futures[group].result(timeout=15)
+    return {f"{tp.topic}:{tp.partition}": tp.offset for tp in got.topic_partitions if tp.error is None}

@@ -24,14 +24,12 @@ from confluent_kafka import (
     OFFSET_BEGINNING,
     OFFSET_INVALID,
     Consumer,
-    ConsumerGroupTopicPartitions,
     KafkaError,
     KafkaException,
     Message,
     Producer,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient
 
 from schemas import DeadLetter
 from schemas.topics import EVENT_TOPICS
@@ -39,7 +37,7 @@ from streams.embedded import ContextOptions
 from streams.kafka import bgsnapshot
 from streams.kafka.bgsnapshot import SnapshotFailed, SnapshotJob
 from streams.kafka.metrics import WorkerMetrics
-from streams.kafka.offsets import deleted_before_read, latest_by_key
+from streams.kafka.offsets import deleted_before_read, latest_by_key, offsets_on_record
 from streams.kafka.outputs import OutputTopics
 from streams.kafka.produce import REPLICA_HEADER
 from streams.kafka.reference import ReferenceLog, ReferenceReader
@@ -213,16 +211,6 @@ def hanging_hint(group: str, settings: KafkaSettings, since: float, exc: KafkaEx
         f"<id>`) and abort it with `kafka-transactions.sh --bootstrap-server {servers} abort --topic "
         "__consumer_offsets --partition <p> --start-offset <offset>`"
     )
-
-
-def offsets_on_record(settings: KafkaSettings, group: str, keys: list[str]) -> dict[str, int]:
-    """The group's committed offsets ("topic:p" keys) as its coordinator holds them now, without requiring
-    stable offsets: a transaction's pending offsets are left out instead of failing the read."""
-    admin = AdminClient(settings.admin_config())
-    request = ConsumerGroupTopicPartitions(group, [TopicPartition(*_split(k)) for k in keys])
-    futures = admin.list_consumer_group_offsets([request], require_stable=False, request_timeout=10)
-    got = futures[group].result(timeout=15)
-    return {_tp(tp.topic, tp.partition): tp.offset for tp in got.topic_partitions if tp.error is None}
 
 
 class Worker:
@@ -570,7 +558,7 @@ class Worker:
         if not self._pending and not snapshot:
             return
         began = time.monotonic()
-        positions = [TopicPartition(k.rsplit(":", 1)[0], int(k.rsplit(":", 1)[1]), v) for k, v in self._positions()]
+        positions = [TopicPartition(*_split(k), v) for k, v in self._positions()]
         self.txn.commit(positions, self.consumer.consumer_group_metadata())
         self._committed.update((_tp(tp.topic, tp.partition), tp.offset) for tp in positions)
         self.metrics.transactions.labels("committed").inc()

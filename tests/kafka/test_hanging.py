@@ -14,7 +14,9 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from schemas.topics import EVENT_TOPICS
-from streams.kafka.worker import Worker, WorkerConfig, offsets_on_record
+from streams.kafka.offsets import offsets_on_record
+from streams.kafka.settings import KafkaSettings
+from streams.kafka.worker import Worker, WorkerConfig
 from tests.golden.harness import CATALOG
 from tests.kafka.helpers import isolated, produce, simulated
 from tests.kafka_broker import Broker, unique
@@ -22,16 +24,14 @@ from tests.kafka_broker import Broker, unique
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
-def test_a_hanging_transaction_on_the_groups_offsets_is_named_with_the_command_that_aborts_it(
-    kafka_broker: Broker | str, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def _hanging(kafka_broker: Broker | str, tmp_path: Path, name: str) -> tuple[KafkaSettings, str, Producer]:
+    """Topics with some events, and a group whose offsets another producer writes in a transaction it never
+    ends (as a process killed between send_offsets_to_transaction and commit, whose transactional id never
+    comes back). Returns that producer: abort_transaction is what the operator runs."""
     bootstrap = kafka_broker if isinstance(kafka_broker, str) else kafka_broker.bootstrap
     settings = isolated(bootstrap, partitions=1)
-    group = unique("hanging")
+    group = unique(name)
     produce(settings, [CATALOG], simulated(tmp_path, hours=1, seed=41)[:200])
-
-    # another producer writes offsets for the group in a transaction and never ends it (as a process killed
-    # between send_offsets_to_transaction and commit whose transactional id never comes back)
     stranger = Producer(
         settings.producer_config(**{"transactional.id": unique("stranger"), "transaction.timeout.ms": 600_000})
     )
@@ -39,6 +39,13 @@ def test_a_hanging_transaction_on_the_groups_offsets_is_named_with_the_command_t
     stranger.begin_transaction()
     meta = Consumer(settings.consumer_config(group)).consumer_group_metadata()
     stranger.send_offsets_to_transaction([TopicPartition(settings.topic(EVENT_TOPICS["anpr.read"]), 0, 1)], meta, 10)
+    return settings, group, stranger
+
+
+def test_a_hanging_transaction_on_the_groups_offsets_is_named_with_the_command_that_aborts_it(
+    kafka_broker: Broker | str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings, group, stranger = _hanging(kafka_broker, tmp_path, "hanging")
 
     # what the worker reads when it closes a transaction of its own that the broker left open: the offsets on
     # record without the pending ones, where a read that requires stable offsets times out
@@ -74,23 +81,12 @@ def test_a_hanging_transaction_on_the_groups_offsets_is_named_with_the_command_t
 def test_the_faust_engine_names_a_hanging_transaction_and_the_command_that_aborts_it(
     kafka_broker: Broker | str, tmp_path: Path
 ) -> None:
-    """The Faust engine, opening a partition whose group offsets a hanging transaction holds, ends with an
-    error that names the group and the kafka-transactions commands (instead of a bare timeout, or an agent
-    restarted in a loop)."""
+    """The Faust engine, assigned partitions whose group offsets a hanging transaction holds, ends with an error
+    that names the group and the kafka-transactions commands (aiokafka alone waits without a word)."""
     from streams.kafka.faust_worker import FaustWorker
     from streams.kafka.worker import WorkerError
 
-    bootstrap = kafka_broker if isinstance(kafka_broker, str) else kafka_broker.bootstrap
-    settings = isolated(bootstrap, partitions=1)
-    group = unique("hanging-faust")
-    produce(settings, [CATALOG], simulated(tmp_path, hours=1, seed=41)[:200])
-    stranger = Producer(
-        settings.producer_config(**{"transactional.id": unique("stranger"), "transaction.timeout.ms": 600_000})
-    )
-    stranger.init_transactions(10)
-    stranger.begin_transaction()
-    meta = Consumer(settings.consumer_config(group)).consumer_group_metadata()
-    stranger.send_offsets_to_transaction([TopicPartition(settings.topic(EVENT_TOPICS["anpr.read"]), 0, 1)], meta, 10)
+    settings, group, stranger = _hanging(kafka_broker, tmp_path, "hanging-faust")
     try:
         with pytest.raises(WorkerError) as failed:
             FaustWorker(WorkerConfig(rules=(CATALOG,), group=group, hanging_after=5.0), settings).run(stop_after=60)
