@@ -1,4 +1,9 @@
-"""Where events go: a JSONL file, or Kafka (confluent-kafka, idempotent producer keyed by camera id).
+"""Where events go: a JSONL file, or Kafka (confluent-kafka, idempotent producer).
+
+On Kafka a detection is keyed as every event of the event topics (schemas/partitioning.py): the partition plan's
+key (`single`, or the spatial cell of the camera with replicas to the neighbouring cells), under Kafka's default
+partitioner, so it reaches the correlator that holds the calls and the other detections of its place. The plan
+must be the workers' (`saqshy topics plan` prints it).
 
 The detector is its own deployable with its own frozen settings (it does not import streams/): the engine's Kafka
 client model of schemas.settings under its own variables, SAQSHY_DETECTOR_KAFKA_*. Events Kafka
@@ -11,12 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, ClassVar, Protocol
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from detectors.errors import PublishError
 from schemas.deadletter import DeadLetter, RejectStage, SourcePosition
 from schemas.events import VideoDetectionEvent, encode_event
+from schemas.partitioning import REPLICA_HEADER, Mode, PartitionPlan
 from schemas.settings import KafkaClientSettings
 from schemas.topics import EVENT_TOPICS
 
@@ -68,13 +74,30 @@ class DetectorKafkaSettings(KafkaClientSettings):
     dead_letters: Path = Field(
         Path("detector-dlq.jsonl"), description="JSONL file of the events Kafka refused, whole, with the reason."
     )
+    partitioning: Mode = Field(
+        "single", description="The workers' partition plan: single, or spatial (then cell_m and radius_m too)."
+    )
+    cell_m: float | None = Field(None, gt=0, description="Spatial plan: the cell size in metres (saqshy topics plan).")
+    radius_m: float = Field(0.0, ge=0, description="Spatial plan: the replication radius in metres.")
+
+    @model_validator(mode="after")
+    def _plan_complete(self) -> DetectorKafkaSettings:
+        if self.partitioning == "spatial" and self.cell_m is None:
+            raise ValueError("partitioning spatial needs cell_m and radius_m: `saqshy topics plan` prints them")
+        return self
+
+    @property
+    def plan(self) -> PartitionPlan:
+        if self.partitioning == "single":
+            return PartitionPlan("single")
+        return PartitionPlan("spatial", float(self.cell_m or 0.0), self.radius_m)
 
     @property
     def topic(self) -> str:
         return self.topic_prefix + EVENT_TOPICS["video.detection"]
 
     def producer_defaults(self) -> dict[str, Any]:
-        """acks=all and ordered retries: no duplicates, no reordering per camera; linger.ms of the settings."""
+        """acks=all and ordered retries: no duplicates, no reordering per key; linger.ms of the settings."""
         return {**super().producer_defaults(), "linger.ms": self.linger_ms}
 
 
@@ -89,6 +112,7 @@ class KafkaSink:
             raise PublishError(f"cannot create a Kafka producer for {settings.bootstrap_servers}: {exc}") from exc
         self.delivered = 0
         self.failed = 0
+        self.plan = settings.plan
 
     def _on_delivery(self, err: Any, msg: Any) -> None:
         if err is None:
@@ -113,19 +137,25 @@ class KafkaSink:
 
     def publish(self, event: VideoDetectionEvent) -> None:
         value = encode_event(event)
-        key = event.data.camera_id.encode()
+        loc = event.location
+        lat, lon = (loc.lat, loc.lon) if loc is not None else (None, None)
         headers: list[tuple[str, str | bytes | None]] = [
             ("ce_id", event.id.encode()),
             ("ce_type", event.type.encode()),
             ("ce_source", event.source.encode()),
         ]
+        self._produce(value, self.plan.key(lat, lon, event.id), headers)
+        for key in self.plan.replica_keys(lat, lon):
+            self._produce(value, key, [*headers, (REPLICA_HEADER, b"1")])
+        self._producer.poll(0)
+
+    def _produce(self, value: bytes, key: bytes, headers: list[tuple[str, str | bytes | None]]) -> None:
         while True:
             try:
                 self._producer.produce(self.settings.topic, value, key, headers=headers, on_delivery=self._on_delivery)
-                break
+                return
             except BufferError:  # local queue full: let librdkafka drain it, then try again
                 self._producer.poll(0.5)
-        self._producer.poll(0)
 
     def flush(self) -> None:
         left = self._producer.flush(self.settings.flush_timeout_s)

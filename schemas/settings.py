@@ -38,6 +38,8 @@ from typing import Any, ClassVar, Literal, Self
 from pydantic import Field, SecretStr, ValidationError, field_serializer, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
+from schemas.partitioning import PARTITIONER
+
 CONFIG_ENV = "SAQSHY_CONFIG"
 LIBRDKAFKA_LOGGER = "saqshy.librdkafka"  # the logger every confluent-kafka client of the project logs through
 # Top-level sections of the settings file -> what they configure. A section not listed is a typo: refused.
@@ -475,6 +477,9 @@ class KafkaClientSettings(ServiceSettings):
         return {
             "enable.idempotence": True,
             "acks": "all",
+            # every producer of events must map a key to the partition that `saqshy produce` does (event topics are
+            # co-partitioned): Kafka's default partitioner, not librdkafka's own (CRC32)
+            "partitioner": PARTITIONER,
             "linger.ms": 5,
             "batch.num.messages": 10000,
             "compression.type": "lz4",

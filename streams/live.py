@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from rules.context.runtime import ContextCorrelator
+from rules.context.units import UnitBoard
 from rules.core.engine import Correlator
 from rules.core.timeguard import ACCEPT, HOLD, TimeGuard, Verdict
 from rules.errors import CoreError
@@ -44,17 +45,20 @@ def _pos(topic: str, partition: int, offset: int) -> SourcePosition:
     return SourcePosition(topic=topic, partition=partition, offset=offset)
 
 
-Held = tuple[bytes, str, int, int, bool]  # an event the time guard holds: raw, topic, partition, offset, replica
+# What a message is to its partition (streams/partitioning.py): an event of its own cell, a replica of a
+# neighbour's event near the border, or a unit fix from anywhere that only the enricher observes.
+OWN, REPLICA, OBSERVED = 0, 1, 2
+Held = tuple[bytes, str, int, int, int]  # an event the time guard holds: raw, topic, partition, offset, role
 
 
 def _held_to_builtins(item: Held) -> list[Any]:
-    raw, topic, partition, offset, replica = item
-    return [raw.decode("utf-8"), topic, partition, offset, replica]  # it decoded: it is UTF-8
+    raw, topic, partition, offset, role = item
+    return [raw.decode("utf-8"), topic, partition, offset, role]  # it decoded: it is UTF-8
 
 
 def _held_from_builtins(doc: Any) -> Held:
-    raw, topic, partition, offset, replica = doc
-    return raw.encode("utf-8"), str(topic), int(partition), int(offset), bool(replica)
+    raw, topic, partition, offset, role = doc
+    return raw.encode("utf-8"), str(topic), int(partition), int(offset), int(role)  # older snapshots: a bool
 
 
 class PartitionRuntime:
@@ -64,6 +68,7 @@ class PartitionRuntime:
         context: ContextOptions | None = None,
         clock: Callable[[], float] | None = None,
         guard: bool = True,
+        units: UnitBoard | None = None,
     ):
         """With `context`, incidents are enriched and public alerts decided (rules.context), as in the
         embedded runner with the same options.
@@ -71,24 +76,32 @@ class PartitionRuntime:
         The time guard (docs/semantics.md, 8) judges each event's time before the core: against its
         received_time, else `clock()` (POSIX seconds: a live runtime passes its wall clock, time.time), else,
         without a clock, the partition's own stream as the embedded runner does a file's. `guard=False`: the
-        caller has judged the times already (the Flink job does, before its watermarks)."""
+        caller has judged the times already (the Flink job does, before its watermarks). `units`: a unit board
+        shared with other partitions (a Flink operator's keys), fed by the caller."""
         self.ruleset = ruleset
         self.context = context
         self.core: Correlator | ContextCorrelator
         if context is None:
             self.core = Correlator(ruleset)
         else:
-            self.core = ContextCorrelator(ruleset, None, context.settings, context.alerts)
+            self.core = ContextCorrelator(ruleset, None, context.settings, context.alerts, units)
             for ev in context.reference:
                 self.core.on_event(record_from_model(ev))
         self.ooo = ruleset.settings.max_out_of_orderness
         self.high = float("-inf")  # newest event time seen
         self.clock = clock
+        self.units = units
         self.guard: TimeGuard[Held] | None = TimeGuard.from_settings(ruleset.settings) if guard else None
 
     # --- input ---------------------------------------------------------------------------------
-    def feed(self, raw: bytes, topic: str, partition: int, offset: int, replica: bool = False) -> Output:
-        """One message of an input; its position is only spelled out when something is rejected."""
+    def feed(
+        self, raw: bytes, topic: str, partition: int, offset: int, replica: bool = False, observed: bool = False
+    ) -> Output:
+        """One message of an input; its position is only spelled out when something is rejected. `observed`: a
+        unit fix that another partition owns, copied here for the enricher alone (nearest units are answered
+        from the whole fleet); what is wrong with it is said by its own partition, so here it is only dropped."""
+        if observed:
+            return self._observed(raw, topic, partition, offset)
         out = Output()
         if len(raw) > MAX_EVENT_BYTES:
             reason = oversize_reason(len(raw))
@@ -107,20 +120,43 @@ class PartitionRuntime:
         guard = self.guard
         if guard is None:
             return self._correlate(out, record, raw, topic, partition, offset, replica)
-        received = record.received_time
-        verdict = guard.admit(
-            record.time.timestamp(),
-            record.id,
-            record.source,
-            (raw, topic, partition, offset, replica),
-            None if received is None else received.timestamp(),
-            None if self.clock is None else self.clock(),
-        )
+        verdict = self._admit(guard, record, (raw, topic, partition, offset, REPLICA if replica else OWN))
         if verdict is ACCEPT:
             self._correlate(out, record, raw, topic, partition, offset, replica)
         elif verdict is not HOLD:
             out.dead_letters.append(self._guard_letter(raw, topic, partition, offset, record.id, verdict))
         if guard.pending:
+            self._decided(out, guard.take())
+        return out
+
+    def _admit(self, guard: TimeGuard[Held], record: Any, item: Held) -> Verdict:
+        received = record.received_time
+        return guard.admit(
+            record.time.timestamp(),
+            record.id,
+            record.source,
+            item,
+            None if received is None else received.timestamp(),
+            None if self.clock is None else self.clock(),
+        )
+
+    def _observed(self, raw: bytes, topic: str, partition: int, offset: int) -> Output:
+        """A unit fix for the enricher alone: judged by the time guard like any event (one wrong clock must not
+        move a partition's unit board either), never the core's input, never its watermark."""
+        out = Output()
+        if self.context is None or len(raw) > MAX_EVENT_BYTES:
+            return out
+        try:
+            record = decode_record(raw)
+        except RecordDecodeError:
+            return out
+        if record.type != "unit.gps":
+            return out
+        guard = self.guard
+        verdict = ACCEPT if guard is None else self._admit(guard, record, (raw, topic, partition, offset, OBSERVED))
+        if verdict is ACCEPT:
+            self.core.observe(record)  # type: ignore[union-attr]
+        if guard is not None and guard.pending:
             self._decided(out, guard.take())
         return out
 
@@ -131,10 +167,13 @@ class PartitionRuntime:
 
     def _decided(self, out: Output, items: list[tuple[Held, Verdict]]) -> Output:
         """Held events the guard has decided on: correlated in the order given, or dead-lettered."""
-        for (raw, topic, partition, offset, replica), verdict in items:
+        for (raw, topic, partition, offset, role), verdict in items:
             record = decode_record(raw)  # it decoded when it came
-            if verdict is ACCEPT:
-                self._correlate(out, record, raw, topic, partition, offset, replica)
+            if role == OBSERVED:
+                if verdict is ACCEPT:
+                    self.core.observe(record)  # type: ignore[union-attr]
+            elif verdict is ACCEPT:
+                self._correlate(out, record, raw, topic, partition, offset, role == REPLICA)
             else:
                 out.dead_letters.append(self._guard_letter(raw, topic, partition, offset, record.id, verdict))
         return out
@@ -225,7 +264,7 @@ class PartitionRuntime:
 
     def with_rules(self, ruleset: RuleSet) -> PartitionRuntime:
         """The same partition under a new rule set: unchanged rules (id@version) keep their state."""
-        fresh = PartitionRuntime(ruleset, self.context, self.clock, self.guard is not None)
+        fresh = PartitionRuntime(ruleset, self.context, self.clock, self.guard is not None, self.units)
         fresh.core.restore(self.core.snapshot())
         fresh.high = self.high
         if fresh.guard is not None and self.guard is not None:

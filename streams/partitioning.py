@@ -14,64 +14,18 @@ found exactly once (docs/architecture.md, Partitioning). Pure: the producer, the
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from rules.loader import RuleSet
+from schemas.partitioning import METRES_PER_DEGREE, SINGLE_KEY, Mode, PartitionPlan
 
-Mode = Literal["single", "spatial"]
-METRES_PER_DEGREE = 111_320.0
-SINGLE_KEY = b"all"
+__all__ = [
+    "METRES_PER_DEGREE", "SINGLE_KEY", "Mode", "PartitionPlan", "PartitionPlanError", "cell_local_problem", "plan_for"
+]  # fmt: skip
 
 
 class PartitionPlanError(ValueError):
     """The rule set cannot be partitioned this way; the message names the rules and why."""
-
-
-@dataclass(frozen=True, slots=True)
-class PartitionPlan:
-    mode: Mode
-    cell_m: float = 0.0
-    radius_m: float = 0.0  # replication radius: the largest within + merge radius of the rules
-
-    def _row(self, lat: float) -> int:
-        return math.floor(lat * METRES_PER_DEGREE / self.cell_m)
-
-    def _col(self, row: int, lon: float) -> int:
-        # columns are as wide in metres as rows are tall, at the row's middle latitude
-        dlat = self.cell_m / METRES_PER_DEGREE
-        dlon = dlat / max(math.cos(math.radians((row + 0.5) * dlat)), 1e-6)
-        return math.floor(lon / dlon)
-
-    def cell(self, lat: float, lon: float) -> tuple[int, int]:
-        row = self._row(lat)
-        return row, self._col(row, lon)
-
-    def key(self, lat: float | None, lon: float | None, fallback: str) -> bytes:
-        """The partition key of an event; events without a location spread by `fallback` (their id)."""
-        if self.mode == "single":
-            return SINGLE_KEY
-        if lat is None or lon is None:
-            return fallback.encode()
-        row, col = self.cell(lat, lon)
-        return f"{row}:{col}".encode()
-
-    def replica_keys(self, lat: float | None, lon: float | None) -> list[bytes]:
-        """Keys of the neighbouring cells within radius_m of the point (not its own cell)."""
-        if self.mode == "single" or lat is None or lon is None or self.radius_m <= 0:
-            return []
-        own = self.cell(lat, lon)
-        # the circle's bounding box (1% wider for the curvature), cell by cell
-        dlat = self.radius_m * 1.01 / METRES_PER_DEGREE
-        dlon = dlat / max(math.cos(math.radians(abs(lat) + dlat)), 1e-6)
-        cells = {
-            (row, col)
-            for row in range(self._row(lat - dlat), self._row(lat + dlat) + 1)
-            for col in range(self._col(row, lon - dlon), self._col(row, lon + dlon) + 1)
-        }
-        cells.discard(own)
-        return [f"{r}:{c}".encode() for r, c in sorted(cells)]
 
 
 def cell_local_problem(rule: Any) -> str | None:

@@ -120,3 +120,14 @@ def catalog_subset(tmp: Path, parts: Iterable[str]) -> Path:
             (root / part).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(src, root / part)
     return root
+
+
+def city_hour(tmp_path: Path) -> tuple[Path, list[bytes]]:
+    """The catalog's spatial rules and an hour of the simulated city (seed 3, as tests/flink/test_timeguard.py)."""
+    from streams.sim import SimConfig, simulate
+    from tests.unit.test_timeguard_runtimes import CITY, START
+
+    root = catalog_subset(tmp_path, SPATIAL)
+    sim = tmp_path / "sim.jsonl"
+    simulate(SimConfig(CITY, 1.0, 3, START, rate_scale=0.3), sim, tmp_path / "truth.jsonl")
+    return root, [line for line in sim.read_bytes().splitlines() if line.strip()]

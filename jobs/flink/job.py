@@ -41,13 +41,13 @@ from pyflink.table import Schema, StreamTableEnvironment  # type: ignore[import-
 from infra import resource
 from jobs.flink import kafka
 from jobs.flink.keyed import END_OF_TIME, SNAPSHOT_EVERY
-from jobs.flink.operator import OUTPUT_TYPE, REFERENCE_STATE, REFERENCE_TYPE, Correlate, Emitted
+from jobs.flink.operator import OUTPUT_TYPE, REFERENCE_STATE, REFERENCE_TYPE, UNITS_STATE, Correlate, Emitted
 from jobs.flink.routing import NO_TIME, REJECTED, Line, LineGuard, Routed, event_time_ms, route
 from rules.loader import load_rules
 from rules.model import RuleSetSettings
 from schemas import DeadLetter
 from streams.embedded import ContextOptions
-from streams.kafka.produce import REPLICA_HEADER
+from streams.kafka.produce import OBSERVED_HEADER, REPLICA_HEADER
 from streams.kafka.settings import KafkaSettings
 from streams.partitioning import Mode, PartitionPlan, plan_for
 
@@ -64,6 +64,7 @@ KEYED_TYPE = Types.TUPLE(
         Types.LONG(),  # line or offset
         Types.PRIMITIVE_ARRAY(Types.BYTE()),  # raw
         Types.LONG(),  # reference records before it (a file's order)
+        Types.LONG(),  # observed unit fixes before it (a file's order)
     ]
 )
 REFERENCE_TAG = OutputTag("reference", REFERENCE_TYPE)
@@ -139,30 +140,32 @@ def _guarded(out: list[tuple[Line, DeadLetter | None]]) -> Iterator[tuple[int, s
 
 
 class RouteLines(ProcessFunction):  # type: ignore[misc]
-    """Guarded file lines (line, text, dead letter) -> keyed tuples, reference records to the side output.
-    One reader, so the count of reference records before a line is a count (since the job started)."""
+    """Guarded file lines (line, text, dead letter) -> keyed tuples, reference records (and observed unit fixes)
+    to the side output. One reader, so the count of either before a line is a count (since the job started)."""
 
     def __init__(self, plan: PartitionPlan, source: str):
         self.plan = plan
         self.source = source
         self.references = 0
+        self.fixes = 0
 
     def process_element(self, value: tuple[int, str, str], ctx: Any) -> Iterator[Any]:
         line, text, letter = value
         if letter:  # the time guard's
-            yield REJECTED, False, NO_TIME, self.source, line, letter.encode(), 0
+            yield REJECTED, False, NO_TIME, self.source, line, letter.encode(), 0, 0
             return
         raw = text.encode()
         r = route(raw, self.plan, self.source, line)
-        yield from _routed(r, raw, self.source, line, self.references)
+        yield from _routed(r, raw, self.source, line, self.references, self.fixes)
         self.references += r.reference
+        self.fixes += r.observed
 
 
 class RouteRecords(ProcessFunction):  # type: ignore[misc]
     """Kafka rows (raw, topic, partition, offset, ts, headers) -> keyed tuples, reference records to the
-    side output; replicas written by a spatial producer are dropped, the router makes its own. With `guard`,
-    event times are judged first: against this machine's clock (so nothing is held), and for `stale` against
-    the newest time this router accepted."""
+    side output; replicas and observed copies written by a spatial producer are dropped, the router makes its
+    own. With `guard`, event times are judged first: against this machine's clock (so nothing is held), and for
+    `stale` against the newest time this router accepted."""
 
     def __init__(self, plan: PartitionPlan, guard: RuleSetSettings | None = None):
         self.plan = plan
@@ -171,8 +174,8 @@ class RouteRecords(ProcessFunction):  # type: ignore[misc]
 
     def process_element(self, row: Row, ctx: Any) -> Iterator[Any]:
         raw, topic, partition, offset, _, headers = row
-        if headers and headers.get(REPLICA_HEADER) == b"1":
-            return
+        if headers and (headers.get(REPLICA_HEADER) == b"1" or headers.get(OBSERVED_HEADER) == b"1"):
+            return  # a spatial producer's copy: the router makes its own
         source = f"{topic}:{partition}"
         raw = raw or b""
         if self.settings is not None:
@@ -180,19 +183,20 @@ class RouteRecords(ProcessFunction):  # type: ignore[misc]
                 self.guard = LineGuard(self.settings, time.time)
             [(_, letter)] = self.guard.admit(raw, source, offset)  # with a clock, the verdict on this one
             if letter is not None:
-                yield REJECTED, False, NO_TIME, source, offset, letter.model_dump_json(exclude_none=True).encode(), 0
+                letter_raw = letter.model_dump_json(exclude_none=True).encode()
+                yield REJECTED, False, NO_TIME, source, offset, letter_raw, 0, 0
                 return
-        yield from _routed(route(raw, self.plan, source, offset), raw, source, offset, 0)
+        yield from _routed(route(raw, self.plan, source, offset), raw, source, offset, 0, 0)
 
 
-def _routed(r: Routed, raw: bytes, source: str, offset: int, needs: int) -> Iterator[Any]:
+def _routed(r: Routed, raw: bytes, source: str, offset: int, needs: int, fixes: int) -> Iterator[Any]:
     if r.rejected is not None:
         letter = r.rejected.model_dump_json(exclude_none=True).encode()
-        yield REJECTED, False, r.ts_ms, source, offset, letter, 0
-    elif r.reference:
-        yield REFERENCE_TAG, raw
+        yield REJECTED, False, r.ts_ms, source, offset, letter, 0, 0
+    elif r.reference or r.observed:
+        yield REFERENCE_TAG, raw  # the broadcast: reference records and observed unit fixes, in one order
     for t in r.targets:
-        yield t.key, t.replica, r.ts_ms, source, offset, raw, needs
+        yield t.key, t.replica, r.ts_ms, source, offset, raw, needs, fixes
 
 
 class LineTime(TimestampAssigner):  # type: ignore[misc]
@@ -249,7 +253,7 @@ def pipeline(env: StreamExecutionEnvironment, config: FlinkJobConfig, t_env: Str
     by_key._j_data_stream.getTransformation().getInputs().get(0).setUid("key")
     env.set_parallelism(config.parallelism)
     return (
-        by_key.connect(references.broadcast(REFERENCE_STATE))
+        by_key.connect(references.broadcast(REFERENCE_STATE, UNITS_STATE))
         .process(Correlate(rules, ordered, config.context, config.snapshot_every), output_type=OUTPUT_TYPE)
         .name("correlate")
         .uid("correlate")

@@ -38,7 +38,11 @@ from pyflink.datastream.state import (  # type: ignore[import-untyped]
 from jobs.flink.keyed import END_OF_TIME, SNAPSHOT_EVERY, Action, KeyCore, RuleTemplate
 from jobs.flink.references import COUNT_KEY, BroadcastReferences
 from jobs.flink.routing import REJECTED
+from jobs.flink.units import COUNT_KEY as UNITS_COUNT_KEY
+from jobs.flink.units import SharedUnits
+from rules.context.enricher import EnricherSettings, unit_board
 from rules.loader import load_rules
+from rules.records import decode_record
 from schemas import RejectStage
 from streams.embedded import ContextOptions
 from streams.live import Output
@@ -48,6 +52,7 @@ POLL_MS = 20  # a key holding inputs for reference records on their way looks ag
 OUTPUT_TYPE = Types.TUPLE([Types.STRING(), Types.STRING(), Types.STRING()])
 REFERENCE_TYPE = Types.PRIMITIVE_ARRAY(Types.BYTE())
 REFERENCE_STATE = MapStateDescriptor("reference", Types.LONG(), Types.PICKLED_BYTE_ARRAY())  # bytes in thread mode
+UNITS_STATE = MapStateDescriptor("units", Types.LONG(), Types.PICKLED_BYTE_ARRAY())  # observed fixes kept (units.py)
 Emitted = tuple[str, str, str]
 # Counters in the operator's metric group "saqshy"; Flink's Prometheus reporter exports each as
 # flink_taskmanager_job_task_operator_saqshy_<name> (docs/kafka.md, Observability)
@@ -85,8 +90,8 @@ class Live:
 
 
 class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
-    """Keyed elements: (key, replica, ts_ms, source, offset, raw, needs) from the router; broadcast
-    elements: a reference record's raw bytes."""
+    """Keyed elements: (key, replica, ts_ms, source, offset, raw, needs, fixes) from the router; broadcast
+    elements: a reference record's raw bytes, or an observed unit fix's (for the shared unit board)."""
 
     def __init__(
         self,
@@ -108,8 +113,12 @@ class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         # bounded only when keys apply everything that has come before each input (live): a file's event applies
         # exactly the records before its line, and one of them may be replaced by a record after that line
         self.references = BroadcastReferences(bounded=not self.ordered)
+        # with enrichment, one unit board for the operator's keys, fed every fix of the city (units.py)
+        settings = None if self.context is None else (self.context.settings or EnricherSettings())
+        self.units = None if settings is None else SharedUnits(unit_board(settings))
         self.loaded = False  # broadcast state is only reachable through a context: read on first use
         self.restored = 0
+        self.restored_fixes = 0
         group = runtime_context.get_metrics_group().add_group("saqshy")
         self.counters = {name: group.counter(name) for name in FLINK_COUNTERS}
 
@@ -118,11 +127,24 @@ class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             stored = ctx.get_broadcast_state(REFERENCE_STATE).items()  # restored from a checkpoint
             self.references.restore((int(i), bytes(raw)) for i, raw in stored)
             self.restored = len(self.references)  # the router counts the file's records since this restore
+            if self.units is not None:
+                fixes = ctx.get_broadcast_state(UNITS_STATE).items()
+                self.units.restore((int(i), bytes(raw)) for i, raw in fixes)
+                self.restored_fixes = self.units.received  # and the file's fixes since it
             self.loaded = True
         return self.references
 
     def process_broadcast_element(self, value: bytes, ctx: Any) -> None:
         references = self._references(ctx)
+        if decode_record(bytes(value)).type == "unit.gps":  # an observed fix (the router sent only what decodes)
+            if self.units is not None:
+                fixes = ctx.get_broadcast_state(UNITS_STATE)
+                index, gone = self.units.add(bytes(value))
+                fixes.put(index, bytes(value))
+                for old in gone:
+                    fixes.remove(old)
+                fixes.put(UNITS_COUNT_KEY, str(self.units.received).encode())
+            return
         state = ctx.get_broadcast_state(REFERENCE_STATE)
         index, dropped = references.add(bytes(value))
         if references.get(index) is not None:
@@ -135,7 +157,7 @@ class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         live = self.live.get(key)
         if live is not None:
             return live
-        core = KeyCore(self.template.fresh(), self.context, self.ordered, self._references(ctx))
+        core = KeyCore(self.template.fresh(), self.context, self.ordered, self._references(ctx), self.units)
         data = self.snap.value()
         logged = log_bytes = 0
         if data is not None:
@@ -150,8 +172,11 @@ class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         return live
 
     def _step(self, live: Live, action: Action | None, ctx: Any) -> Iterator[Emitted]:
-        """The reference records due before `action` (logged as "r" actions), then the action itself."""
+        """The reference records due before `action` (logged as "r" actions), then the action itself. With no
+        action (a poll), first the held inputs whose unit fixes have come."""
         refs = self.references
+        if action is None and live.core.held:
+            yield from self._after(live, live.core.release(), None, ctx)
         for index in live.core.due(len(refs), action):  # logged with their bytes: a rebuild needs no lookup
             yield from self._apply(live, Action("r", offset=index, raw=refs.get(index) or b""), ctx)
         if action is not None:
@@ -173,8 +198,12 @@ class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             live.snap_bytes = len(data)
         else:
             self.log.add(action)
+        yield from self._after(live, out, action, ctx)
+
+    def _after(self, live: Live, out: Output, action: Action | None, ctx: Any) -> Iterator[Emitted]:
+        """The timer the key needs next, and what the step emitted."""
         due = live.core.next_timer()
-        if due is not None and due != live.timer and action.kind != "f":
+        if due is not None and due != live.timer and (action is None or action.kind != "f"):
             ctx.timer_service().register_event_time_timer(due)
             live.timer = due
         if out:
@@ -190,8 +219,8 @@ class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             if late:
                 self.counters["late"].inc(late)
 
-    def process_element(self, value: tuple[str, bool, int, str, int, bytes, int], ctx: Any) -> Iterator[Emitted]:
-        key, replica, ts_ms, source, offset, raw, needs = value
+    def process_element(self, value: tuple[str, bool, int, str, int, bytes, int, int], ctx: Any) -> Iterator[Emitted]:
+        key, replica, ts_ms, source, offset, raw, needs, fixes = value
         if key == REJECTED:  # the router's dead letter: no state, no core
             self.counters["dead_letters"].inc()
             yield "dlq", f"{source}/{offset}", raw.decode()
@@ -199,7 +228,8 @@ class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         self.counters["events_in"].inc()
         live = self._live(key, ctx)
         needs = self.restored + needs if self.ordered else 0
-        yield from self._step(live, Action("e", ts_ms, source, offset, replica, raw, needs), ctx)
+        fixes = self.restored_fixes + fixes if self.ordered and self.units is not None else 0
+        yield from self._step(live, Action("e", ts_ms, source, offset, replica, raw, needs, fixes), ctx)
 
     def on_timer(self, timestamp: int, ctx: Any) -> Iterator[Emitted]:
         live = self._live(ctx.get_current_key(), ctx)

@@ -1,15 +1,16 @@
 """Where a raw input line goes: the keys of the partition plan, or a dead letter. Pure, no Flink.
 
-The key is the one the Kafka producer uses (streams.partitioning): the single key, or the event's spatial
-cell plus, as replicas, the neighbouring cells its rules' radius reaches. Flink re-keys events itself, so it
-reads topics written under any plan once replicas written by a spatial producer are dropped (their header
-says so). Reference records (hotlists, cameras, zones) go to every key: the job broadcasts them (operator.py);
-one that does not decode is rejected here, as the Kafka workers' reference reader does. Lines that cannot be
-read as an event at all are rejected here with the embedded runner's reason; events that parse but fail
+The key is the one the Kafka producer uses (streams.partitioning): the single key, or the event's spatial cell plus,
+as replicas, the neighbouring cells its rules' radius reaches; under a spatial plan a unit fix is also broadcast
+(`observed`), for the unit board that the keys of an operator share (units.py). Flink re-keys events itself, so it
+reads topics written under any plan once the copies a spatial producer wrote (replicas, observed fixes) are dropped
+(their headers say so). Reference records (hotlists, cameras, zones) go to every key: the job broadcasts them
+(operator.py); one that does not decode is rejected here, as the Kafka workers' reference reader does. Lines that
+cannot be read as an event at all are rejected here with the embedded runner's reason; events that parse but fail
 validation go to their key, where the core rejects them at their position.
 
-LineGuard is the time guard (docs/semantics.md, 8) over raw lines: the job runs it before anything reads
-an event's time for a watermark, so that no single event can move Flink's watermark past the stream.
+LineGuard is the time guard (docs/semantics.md, 8) over raw lines: the job runs it before anything reads an event's
+time for a watermark, so that no single event can move Flink's watermark past the stream.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from rules.core.timeguard import ACCEPT, HOLD, TimeGuard, Verdict
 from rules.model import RuleSetSettings
 from rules.records import RecordDecodeError, decode_record
 from schemas import REFERENCE_TYPES, DeadLetter, RejectStage, SourcePosition
+from schemas.partitioning import OBSERVED_TYPES
 from streams.dlq import dead_letter
 from streams.embedded import MAX_EVENT_BYTES, OVERSIZE_KEPT, oversize_reason
 from streams.partitioning import PartitionPlan
@@ -45,6 +47,7 @@ class Routed:
     targets: tuple[Target, ...] = ()
     rejected: DeadLetter | None = None
     reference: bool = False  # a reference record: broadcast to every key
+    observed: bool = False  # a unit fix under a spatial plan: also broadcast, to every key's unit board
 
 
 def position(source: str, offset: int) -> SourcePosition:
@@ -121,7 +124,7 @@ def route(raw: bytes, plan: PartitionPlan, source: str, offset: int) -> Routed:
     own = plan.key(lat, lon, eid if isinstance(eid, str) else raw[:64].decode("utf-8", "replace"))
     targets = [Target(own.decode(), False)]
     targets.extend(Target(k.decode(), True) for k in plan.replica_keys(lat, lon))
-    return Routed(ts, tuple(targets))
+    return Routed(ts, tuple(targets), observed=plan.mode == "spatial" and doc.get("type") in OBSERVED_TYPES)
 
 
 Line = tuple[str, int, bytes]  # source ("file:NAME" or "TOPIC:PARTITION"), line or offset, raw

@@ -25,7 +25,7 @@ from rules.context.errors import ContextError
 from rules.context.history import DEFAULT_HISTORY_INDEX, History, normalise_address
 from rules.context.roster import RosterUnit
 from rules.context.scopes import scope_ids
-from rules.context.units import DEFAULT_SPEEDS_KMH, DEFAULT_UNIT_INDEX, UnitBoard
+from rules.context.units import DEFAULT_SPEEDS_KMH, DEFAULT_UNIT_INDEX, UNIT_KEEP_S, UnitBoard
 from rules.core.reference import ReferenceStore
 from rules.privacy import PrivacySettings, redact_incident
 from schemas import (
@@ -41,7 +41,8 @@ from schemas import (
 )
 
 SNAPSHOT_FORMAT = "saqshy.context.snapshot"
-SNAPSHOT_VERSION = 2  # 2: history rows without the area's cell keys (version 1 is still read)
+# 2: history rows without the area's cell keys; 3: every unit fix kept, with its event id (1 and 2 are still read)
+SNAPSHOT_VERSION = 3
 DAY = 86_400.0
 
 
@@ -52,6 +53,7 @@ class EnricherSettings:
     area_radius_m: float = 200.0
     max_cameras: int = 5
     unit_stale_s: float = 180.0  # a GPS fix older than this (event time) is not a position
+    unit_keep_s: float = UNIT_KEEP_S  # fixes kept behind the newest, for versions enriched after their time
     road_factor: float = 1.35  # road distance / straight-line distance, for the ETA
     speeds_kmh: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SPEEDS_KMH))
     call_horizon_s: float = 6 * 3600.0  # how long a call's address/phone is kept to key its incident's history
@@ -63,6 +65,11 @@ class EnricherSettings:
     history_index: str = DEFAULT_HISTORY_INDEX  # places of past incidents: "grid", "rtree" or "scan"
 
 
+def unit_board(settings: EnricherSettings) -> UnitBoard:
+    s = settings
+    return UnitBoard(s.speeds_kmh, s.road_factor, s.roster, s.unit_index, s.unit_keep_s)
+
+
 @dataclass(slots=True)
 class _Call:
     ts: float
@@ -72,11 +79,18 @@ class _Call:
 
 class Enricher:
     def __init__(
-        self, reference: ReferenceStore, settings: EnricherSettings | None = None, alerts: AlertPolicy | None = None
+        self,
+        reference: ReferenceStore,
+        settings: EnricherSettings | None = None,
+        alerts: AlertPolicy | None = None,
+        units: UnitBoard | None = None,
     ) -> None:
+        """`units`: a board shared with other enrichers (a Flink operator's keys, fed every fix of the city by
+        its broadcast): this enricher then neither snapshots nor restores it."""
         self.reference = reference
         self.settings = s = settings or EnricherSettings()
-        self.units = UnitBoard(s.speeds_kmh, s.road_factor, s.roster, s.unit_index)
+        self.shared_units = units is not None
+        self.units = units if units is not None else unit_board(s)
         self.history = History(s.history_days * DAY, s.area_radius_m, s.history_last_ids, s.history_index)
         self.alerts = alerts
         self._calls: dict[str, _Call] = {}
@@ -253,7 +267,7 @@ class Enricher:
             {
                 "format": SNAPSHOT_FORMAT,
                 "version": SNAPSHOT_VERSION,
-                "units": self.units.dump(),
+                "units": [] if self.shared_units else self.units.dump(),
                 "calls": [[eid, c.ts, c.address, c.phone] for eid, c in self._calls.items()],
                 "history": self.history.dump(),
                 "alerted": [a.model_dump(mode="json") for a in self._alerted.values()],
@@ -269,9 +283,10 @@ class Enricher:
         if not isinstance(doc, dict) or doc.get("format") != SNAPSHOT_FORMAT:
             raise ContextError("not a context snapshot (missing format marker)")
         version = doc.get("version")
-        if version not in (1, SNAPSHOT_VERSION):
+        if version not in (1, 2, SNAPSHOT_VERSION):
             raise ContextError(f"context snapshot version {version} is not supported")
-        self.units.load(doc["units"])
+        if not self.shared_units:
+            self.units.load(doc["units"])
         self._calls = {eid: _Call(float(ts), a, p) for eid, ts, a, p in doc["calls"]}
         self._call_order = deque(sorted((c.ts, eid) for eid, c in self._calls.items()))
         self.history.load(doc["history"], version)

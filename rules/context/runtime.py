@@ -2,6 +2,8 @@
 
     on_event(event, replica=False, ts=None) -> [Incident]   incidents carry `context` (and `admin`)
     on_watermark(t) -> [Incident]                            same
+    observe(event)                                           a unit fix for the unit board alone (spatial
+                                                             partitions get every fix: streams/partitioning.py)
     next_deadline() / is_late(event) / take_late()           as the Correlator
     take_alerts() -> [PublicAlert]                           public alerts decided since the last call
     snapshot() -> bytes / restore(bytes)                     core and enrichment state together
@@ -20,6 +22,7 @@ import orjson
 from rules.alerts.policy import AlertPolicy
 from rules.context.enricher import Enricher, EnricherSettings
 from rules.context.errors import ContextError
+from rules.context.units import UnitBoard
 from rules.core.engine import Correlator, LateDrop
 from rules.loader import RuleSet
 from schemas import Incident, PublicAlert
@@ -35,9 +38,10 @@ class ContextCorrelator:
         max_out_of_orderness: float | None = None,
         settings: EnricherSettings | None = None,
         alerts: AlertPolicy | None = None,
+        units: UnitBoard | None = None,
     ) -> None:
         self.core = Correlator(ruleset, max_out_of_orderness)
-        self.enricher = Enricher(ruleset.reference, settings, alerts)
+        self.enricher = Enricher(ruleset.reference, settings, alerts, units)
 
     @property
     def stats(self) -> Any:
@@ -56,6 +60,12 @@ class ContextCorrelator:
             # unit fix); duplicates are harmless (latest fix / keyed by event id)
             self.enricher.on_event(event, ts)
         return self._enrich(self.core.on_event(event, replica, ts))
+
+    def observe(self, event: Any, ts: float | None = None) -> None:
+        """A unit fix that is no input of this core (another spatial partition owns it), for the unit board: the
+        nearest units are answered from the whole fleet on every partition."""
+        if event.type == "unit.gps":
+            self.enricher.on_event(event, ts)
 
     def on_watermark(self, t: datetime | float) -> list[Incident]:
         return self._enrich(self.core.on_watermark(t))

@@ -17,6 +17,7 @@ from types import FrameType
 from typing import Any
 
 import click
+import orjson
 
 from rules.errors import RuleSetError
 from rules.loader import load_rules
@@ -153,6 +154,25 @@ def topics_list(bootstrap: str | None) -> None:
         click.echo(f"{name}\t{len(meta.topics[name].partitions)} partitions")
 
 
+@topics.command("plan")
+@rules_option
+@partitioning_option
+def topics_plan(rule_paths: tuple[Path, ...], partitioning: str) -> None:
+    """Print the partition plan the workers derive from these rules (one JSON line), and the settings that give
+    it to a producer of events outside saqshy (the detectors), which must key events as `saqshy produce` does."""
+    from streams.partitioning import PartitionPlanError, plan_for
+
+    try:
+        plan = plan_for(load_rules(list(rule_paths)), partitioning)  # type: ignore[arg-type]
+    except (RuleSetError, PartitionPlanError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(orjson.dumps({"mode": plan.mode, "cell_m": plan.cell_m, "radius_m": plan.radius_m}).decode())
+    click.echo(f"SAQSHY_DETECTOR_KAFKA_PARTITIONING={plan.mode}", err=True)
+    if plan.mode == "spatial":
+        click.echo(f"SAQSHY_DETECTOR_KAFKA_CELL_M={plan.cell_m:g}", err=True)
+        click.echo(f"SAQSHY_DETECTOR_KAFKA_RADIUS_M={plan.radius_m:g}", err=True)
+
+
 @click.command("produce")
 @bootstrap_option
 @click.option(
@@ -196,7 +216,8 @@ def produce(
     except (RuleSetError, PartitionPlanError, ProduceError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
-        f"{stats.lines} events -> {stats.messages} messages ({stats.replicas} replicas, {stats.unsorted} unsorted) "
+        f"{stats.lines} events -> {stats.messages} messages ({stats.replicas} replicas, {stats.observed} observed, "
+        f"{stats.unsorted} unsorted) "
         f"in {stats.seconds:.1f}s, {stats.lines / max(stats.seconds, 1e-9):,.0f} events/s",
         err=True,
     )

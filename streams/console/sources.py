@@ -19,6 +19,7 @@ import orjson
 
 from rules.records import decode_record, record_from_model
 from schemas import Incident, PublicAlert
+from schemas.partitioning import OBSERVED_HEADER, REPLICA_HEADER
 from schemas.topics import ALERTS, EVENT_TOPICS, INCIDENTS_LATEST
 from streams.console.state import Board
 from streams.embedded import EmbeddedRunner
@@ -214,13 +215,21 @@ class KafkaSource:
         return datetime.now(UTC)
 
     def submit(self, event: bytes) -> None:
-        from streams.kafka.produce import REPLICA, route
+        """An operator's action (or a unit's on-scene report) into the event topics, keyed as `saqshy produce` keys
+        events (the plan's key, replicas, observed copies of unit fixes), so it reaches the incident's partition."""
+        from streams.kafka.produce import copies, route
 
         routed = route(event, self.plan, EVENT_TOPICS)
         topic = self.settings.topic(routed.topic)
-        self.producer.produce(topic, value=event, key=routed.key, timestamp=routed.timestamp_ms or 0)
-        for rkey in routed.replica_keys:
-            self.producer.produce(topic, value=event, key=rkey, timestamp=routed.timestamp_ms or 0, headers=REPLICA)
+        partitions = None
+        if routed.everywhere:
+            meta = self.producer.list_topics(topic, timeout=10).topics.get(topic)
+            partitions = len(meta.partitions) if meta is not None and meta.partitions else None
+        for key, partition, headers in copies(routed, partitions):
+            self.producer.produce(
+                topic, event, key, -1 if partition is None else partition,
+                timestamp=routed.timestamp_ms or 0, headers=headers,
+            )  # fmt: skip
         self.producer.poll(0)
 
     def _run(self) -> None:
@@ -236,8 +245,13 @@ class KafkaSource:
                     board.on_incident(Incident.model_validate_json(raw))
                 elif msg.topic() == alerts:
                     board.on_alert(PublicAlert.model_validate_json(raw))
-                else:
+                elif not _copy(msg.headers()):  # a replica or an observed copy: the board has the event already
                     doc = orjson.loads(raw)
                     board.on_event(doc, decode_record(raw) if doc.get("type", "").startswith("ref.") else None)
             except Exception:  # a record that does not parse: the workers dead-letter it; the console skips it
                 continue
+
+
+def _copy(headers: Any) -> bool:
+    """A replica or an observed copy of an event (schemas/partitioning.py), not the event's own record."""
+    return bool(headers) and any(k in (REPLICA_HEADER, OBSERVED_HEADER) and v == b"1" for k, v in headers)

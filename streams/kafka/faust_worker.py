@@ -44,7 +44,7 @@ from schemas import DeadLetter
 from streams.kafka.metrics import WorkerMetrics
 from streams.kafka.offsets import deleted_before_read, latest_by_key, watermarks
 from streams.kafka.outputs import OutputTopics
-from streams.kafka.produce import REPLICA_HEADER
+from streams.kafka.produce import OBSERVED_HEADER, REPLICA_HEADER
 from streams.kafka.reference import ReferenceLog, ReferenceReader
 from streams.kafka.rulewatch import RuleWatcher
 from streams.kafka.settings import KafkaSettings
@@ -259,7 +259,7 @@ class FaustWorker:
             n = 0
             for msg in merge.ready(list(ranges), lambda _: True):
                 headers = msg.headers() or []
-                part.runtime.feed(msg.value() or b"", msg.topic() or "", p, msg.offset() or 0, _replica(headers))
+                part.runtime.feed(msg.value() or b"", msg.topic() or "", p, msg.offset() or 0, *_roles(headers))
                 n += 1
             return n
         finally:
@@ -375,7 +375,7 @@ class FaustWorker:
             event.ack()
             return
         corrections = part.runtime.corrections
-        out = part.runtime.feed(m.value or b"", m.topic, p, m.offset, _replica(m.headers))
+        out = part.runtime.feed(m.value or b"", m.topic, p, m.offset, *_roles(m.headers))
         part.fed_at = time.monotonic()
         if self.first_event_at is None:
             self.first_event_at = time.monotonic()
@@ -667,8 +667,12 @@ def _mend_faust_transactions(producer: Any, may_commit: Callable[[str], Awaitabl
     producer.commit_transactions = commit_transactions
 
 
-def _replica(headers: Any) -> bool:
+def _roles(headers: Any) -> tuple[bool, bool]:
+    """(replica, observed) from a record's headers (schemas/partitioning.py)."""
     if not headers:
-        return False
-    items = headers.items() if isinstance(headers, dict) else headers
-    return any(k == REPLICA_HEADER and v == b"1" for k, v in items)
+        return False, False
+    items = list(headers.items() if isinstance(headers, dict) else headers)
+    return (
+        any(k == REPLICA_HEADER and v == b"1" for k, v in items),
+        any(k == OBSERVED_HEADER and v == b"1" for k, v in items),
+    )

@@ -2,8 +2,9 @@
 
 Each line goes to the topic of its type, keyed by the partition plan (spatial cell or the single key), with
 its event time as the Kafka timestamp; spatial plans also send replicas to the neighbouring cells (header
-saqshy-replica: 1). Lines whose type cannot be read go to the unsorted topic, where the worker dead-letters
-them with the reason: the producer judges nothing, it only routes.
+saqshy-replica: 1), and unit GPS fixes, marked observed (header saqshy-observed: 1), to every partition that
+holds neither the fix nor a replica of it (schemas/partitioning.py). Lines whose type cannot be read go to the
+unsorted topic, where the worker dead-letters them with the reason: the producer judges nothing, it only routes.
 """
 
 from __future__ import annotations
@@ -19,16 +20,18 @@ import orjson
 from confluent_kafka import KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]
 
+from schemas.partitioning import OBSERVED_HEADER, OBSERVED_TYPES, PARTITIONER, REPLICA_HEADER, key_partition
 from schemas.topics import EVENT_TOPICS
 from streams.kafka.settings import KafkaSettings
 from streams.kafka.topics import UNSORTED
 from streams.partitioning import PartitionPlan
 
 log = logging.getLogger("saqshy.produce")
-REPLICA_HEADER = "saqshy-replica"
 DAY_MS = 24 * 3600 * 1000
 Headers = list[tuple[str, str | bytes | None]]
 REPLICA: Headers = [(REPLICA_HEADER, b"1")]
+OBSERVED: Headers = [(OBSERVED_HEADER, b"1")]
+__all__ = ["OBSERVED", "OBSERVED_HEADER", "REPLICA", "REPLICA_HEADER", "EventProducer", "Routed", "copies", "route"]
 
 
 class ProduceError(RuntimeError):
@@ -41,6 +44,21 @@ class Routed:
     key: bytes | None
     timestamp_ms: int | None
     replica_keys: tuple[bytes, ...] = ()
+    everywhere: bool = False  # also observed on every other partition (a unit fix under a spatial plan)
+
+
+Copy = tuple[bytes | None, int | None, Headers | None]  # (key, explicit partition or None, headers)
+
+
+def copies(routed: Routed, partitions: int | None = None) -> list[Copy]:
+    """The messages of one routed event: the event under its key, a replica under each neighbour's key, and, when
+    `everywhere`, an observed copy on each of the topic's `partitions` that has neither."""
+    out: list[Copy] = [(routed.key, None, None)]
+    out += [(k, None, REPLICA) for k in routed.replica_keys]
+    if routed.everywhere and partitions:
+        have = {key_partition(k, partitions) for k, _, _ in out if k is not None}
+        out += [(routed.key, p, OBSERVED) for p in range(partitions) if p not in have]
+    return out
 
 
 def parse_topic_map(text: str | None) -> dict[str, str]:
@@ -74,7 +92,8 @@ def route(raw: bytes, plan: PartitionPlan, topics: Mapping[str, str]) -> Routed:
             lat = lon = None
     eid = doc.get("id")
     key = plan.key(lat, lon, eid if isinstance(eid, str) else raw[:64].decode("utf-8", "replace"))
-    return Routed(topic, key, ts_ms, tuple(plan.replica_keys(lat, lon)))
+    everywhere = plan.mode == "spatial" and etype in OBSERVED_TYPES
+    return Routed(topic, key, ts_ms, tuple(plan.replica_keys(lat, lon)), everywhere)
 
 
 @dataclass
@@ -82,6 +101,7 @@ class ProduceStats:
     lines: int = 0
     messages: int = 0
     replicas: int = 0
+    observed: int = 0  # observed copies of unit fixes (spatial plans)
     unsorted: int = 0
     failed: int = 0
     seconds: float = 0.0
@@ -111,7 +131,8 @@ class EventProducer:
         self.barriers = 0
         self.plan = plan
         self.topics = dict(topics or EVENT_TOPICS)
-        self.producer = Producer(settings.producer_config(partitioner="murmur2_random"))
+        self.producer = Producer(settings.producer_config(partitioner=PARTITIONER))
+        self._partitions: dict[str, int] = {}  # topic -> partition count, for observed copies
         self.stats = ProduceStats()
         self.errors: list[str] = []
         self._retention: dict[str, int] | None = None  # topic -> retention.ms, asked at the first old record
@@ -124,11 +145,13 @@ class EventProducer:
             if len(self.errors) < 20:
                 self.errors.append(f"{msg.topic()}: {err.str()}")
 
-    def _send(self, topic: str, raw: bytes, key: bytes | None, ts: int | None, headers: Headers | None) -> None:
+    def _send(
+        self, topic: str, raw: bytes, key: bytes | None, ts: int | None, headers: Headers | None, partition: int = -1
+    ) -> None:
         while True:
             try:
                 self.producer.produce(
-                    topic, raw, key, timestamp=ts or 0, headers=headers, on_delivery=self._on_delivery
+                    topic, raw, key, partition, timestamp=ts or 0, headers=headers, on_delivery=self._on_delivery
                 )
                 return
             except BufferError:  # the local queue is full: let deliveries drain
@@ -165,16 +188,26 @@ class EventProducer:
                 self._expiring(topic, ts)
             if self._slice_ms is not None:
                 self._order(ts)
-        self._send(topic, raw, routed.key, routed.timestamp_ms, None)
-        for rkey in routed.replica_keys:
-            self._send(topic, raw, rkey, routed.timestamp_ms, REPLICA)
+        sent = copies(routed, self._partition_count(topic) if routed.everywhere else None)
+        for key, partition, headers in sent:
+            self._send(topic, raw, key, routed.timestamp_ms, headers, -1 if partition is None else partition)
         stats = self.stats
         stats.lines += 1
-        stats.messages += 1 + len(routed.replica_keys)
+        stats.messages += len(sent)
         stats.replicas += len(routed.replica_keys)
+        stats.observed += len(sent) - 1 - len(routed.replica_keys)
         stats.unsorted += routed.topic == UNSORTED
         stats.per_topic[routed.topic] = stats.per_topic.get(routed.topic, 0) + 1
         return routed
+
+    def _partition_count(self, topic: str) -> int:
+        count = self._partitions.get(topic)
+        if count is None:
+            meta = self.producer.list_topics(topic, timeout=10).topics.get(topic)
+            if meta is None or meta.error is not None or not meta.partitions:
+                raise ProduceError(f"topic {topic} is not there to copy unit fixes to (saqshy topics apply)")
+            count = self._partitions[topic] = len(meta.partitions)
+        return count
 
     def _order(self, ts: int) -> None:
         """A barrier when event time leaves the current slice (earlier times, unsorted input, never open one)."""

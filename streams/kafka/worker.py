@@ -39,7 +39,7 @@ from streams.kafka.bgsnapshot import SnapshotFailed, SnapshotJob
 from streams.kafka.metrics import WorkerMetrics
 from streams.kafka.offsets import deleted_before_read, latest_by_key, offsets_on_record
 from streams.kafka.outputs import OutputTopics
-from streams.kafka.produce import REPLICA_HEADER
+from streams.kafka.produce import OBSERVED_HEADER, REPLICA_HEADER
 from streams.kafka.reference import ReferenceLog, ReferenceReader
 from streams.kafka.rulewatch import RuleWatcher
 from streams.kafka.settings import KafkaSettings
@@ -721,9 +721,10 @@ class Worker:
         msg, topic, partition, offset, key, received_at = item
         headers = msg.headers()  # a list of (key, value) as consumed
         replica = bool(headers) and (REPLICA_HEADER, b"1") in headers  # type: ignore[operator]
+        observed = bool(headers) and (OBSERVED_HEADER, b"1") in headers  # type: ignore[operator]
         runtime = part.runtime
         corrections = runtime.corrections
-        out = runtime.feed(msg.value() or b"", topic, partition, offset, replica)
+        out = runtime.feed(msg.value() or b"", topic, partition, offset, replica, observed)
         if runtime.corrections != corrections:
             # a correction or retraction: what it numbers depends on the arrival order, which a replay after a
             # restart may not repeat, so the state goes in the same transaction (PartitionRuntime.corrections)

@@ -191,7 +191,8 @@ class _Data:
 class _Fix:
     """What UnitBoard.observe reads of a unit.gps record."""
 
-    def __init__(self, unit_id: str, unit_type: str, status: str, lat: float, lon: float) -> None:
+    def __init__(self, eid: str, unit_id: str, unit_type: str, status: str, lat: float, lon: float) -> None:
+        self.id = eid
         self.location = _Loc(lat, lon)
         self.data = _Data(unit_id, unit_type, status)
 
@@ -201,23 +202,45 @@ def fleets(draw: st.DrawFn) -> tuple[list[tuple[float, _Fix]], list[tuple[Any, .
     centre = draw(CENTRES)
     fixes = []
     t = 0.0
-    for _ in range(draw(st.integers(1, 50))):
+    for n in range(draw(st.integers(1, 50))):
         t += draw(st.sampled_from([0.0, 1.0, 30.0]))
         unit = draw(st.sampled_from(KEYS))
         utype = draw(st.sampled_from(["fire", "fire", "police"]))  # a unit may change type
         status = draw(st.sampled_from(["available", "available", "busy"]))
-        fixes.append((t + draw(st.sampled_from([0.0, -200.0])), _Fix(unit, utype, status, *draw(place(centre)))))
+        at = t + draw(st.sampled_from([0.0, -200.0, -30.0]))  # late fixes, and ties in time
+        fixes.append((at, _Fix(f"f{n:02d}", unit, utype, status, *draw(place(centre)))))
+        if draw(st.integers(0, 9)) == 0:
+            fixes.append(fixes[-1])  # the same fix again
+    # asked as of the newest fix and after it, and before it (a version enriched after its time)
     asks = [
         (*draw(place(centre)), draw(st.sampled_from(["fire", "police"])), draw(st.integers(0, 5)),
-         t + draw(st.sampled_from([0.0, 100.0, 400.0])), frozenset(draw(st.sets(st.sampled_from(KEYS), max_size=3))))
+         t + draw(st.sampled_from([0.0, 100.0, 400.0, -15.0, -100.0])),
+         frozenset(draw(st.sets(st.sampled_from(KEYS), max_size=3))))
         for _ in range(draw(st.integers(1, 6)))
     ]  # fmt: skip
     return fixes, asks
 
 
+def _nearest_brute(fixes: list[tuple[float, _Fix]], lat: float, lon: float, utype: str, count: int, at: float,
+                   exclude: frozenset[str]) -> list[tuple[str, float]]:  # fmt: skip
+    """docs/context.md: each unit at its latest fix at or before `at` (ties: the greater event id), when that
+    fix is at most 180 s old, of the type and available; ranked by (distance, unit id)."""
+    latest: dict[str, tuple[float, str, _Fix]] = {}
+    for ts, fix in fixes:
+        unit = fix.data.unit_id
+        if ts <= at and (unit not in latest or (ts, fix.id) > latest[unit][:2]):
+            latest[unit] = (ts, fix.id, fix)
+    ranked = []
+    for unit, (ts, _, fix) in latest.items():
+        d = fix.data
+        if d.unit_type == utype and d.status == "available" and at - ts <= 180.0 and unit not in exclude:
+            ranked.append((distance_m(lat, lon, fix.location.lat, fix.location.lon), unit))
+    return [(u, d) for d, u in sorted(ranked)[:count]]
+
+
 @settings(max_examples=120, deadline=None)
 @given(fleets())
-def test_nearest_units_are_the_same_with_every_index(fleet: tuple[list[tuple[float, _Fix]], list[Any]]) -> None:
+def test_nearest_units_follow_the_docs_with_every_index(fleet: tuple[list[tuple[float, _Fix]], list[Any]]) -> None:
     fixes, asks = fleet
     boards = {kind: UnitBoard(index=kind) for kind in POINT_SETS}
     half = len(fixes) // 2
@@ -233,6 +256,7 @@ def test_nearest_units_are_the_same_with_every_index(fleet: tuple[list[tuple[flo
     for lat, lon, utype, count, at, exclude in asks:
         want = [(c.fix.unit_id, c.distance_m, c.eta_s) for c in boards["scan"].nearest(lat, lon, utype, count, at,
                 180.0, set(exclude))]  # fmt: skip
+        assert [(u, d) for u, d, _ in want] == _nearest_brute(fixes, lat, lon, utype, count, at, exclude)
         for board in (*boards.values(), *restored.values()):
             got = board.nearest(lat, lon, utype, count, at, 180.0, set(exclude))
             assert [(c.fix.unit_id, c.distance_m, c.eta_s) for c in got] == want, board.index

@@ -13,6 +13,7 @@ from detectors.publish import DetectorKafkaSettings, JsonlSink
 from saqshy.cli import main
 from schemas.deadletter import DeadLetter
 from schemas.events import Analytic, VideoDetection, VideoDetectionEvent, decode_event
+from schemas.partitioning import SINGLE_KEY, key_partition
 from schemas.topics import EVENT_TOPICS
 from tests.detectors.conftest import ABODA, EXAMPLES, MODEL, T0, need
 
@@ -73,8 +74,9 @@ def test_detect_command_errors_are_clear(tmp_path: Path) -> None:
 
 @pytest.mark.kafka
 @pytest.mark.video
-def test_kafka_round_trip_keyed_by_camera(kafka_bootstrap: str, tmp_path: Path) -> None:
-    """The detector on the ABODA clip into a real broker; a consumer reads every event back, keyed by camera."""
+def test_kafka_round_trip_keyed_by_the_partition_plan(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """The detector on the ABODA clip into a real broker; a consumer reads every event back, keyed as every event of
+    the event topics (the default single plan: `all`, on the partition `saqshy produce` gives it)."""
     need(ABODA, MODEL)
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
@@ -103,7 +105,7 @@ def test_kafka_round_trip_keyed_by_camera(kafka_bootstrap: str, tmp_path: Path) 
                     break
                 continue
             assert msg.error() is None, msg.error()
-            assert msg.key() == b"cam-aboda-4"
+            assert (msg.key(), msg.partition()) == (SINGLE_KEY, key_partition(SINGLE_KEY, 3))
             ev = decode_event(msg.value() or b"")
             assert isinstance(ev, VideoDetectionEvent)
             got.append(ev)

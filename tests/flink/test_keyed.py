@@ -10,6 +10,7 @@ import orjson
 from jobs.flink.kafka import LATEST_TABLE, SINKS, sink_value
 from jobs.flink.keyed import Action, KeyCore, RuleTemplate
 from jobs.flink.routing import NO_TIME, route
+from jobs.flink.units import SharedUnits
 from rules.loader import load_rules
 from schemas import Incident, IncidentStatus, RejectStage
 from streams.embedded import EmbeddedRunner
@@ -205,3 +206,69 @@ def test_a_retracted_incident_is_a_tombstone_on_the_latest_topic() -> None:
     for table in SINKS:
         assert sink_value(table, value) == value.encode()
         assert sink_value(table, gone) == (None if table == LATEST_TABLE else gone.encode())
+
+
+def test_keys_share_every_unit_fix_of_the_city_even_when_the_broadcast_lags(tmp_path: Path) -> None:
+    """Spatial cells with enrichment, each key with a unit board of its own instance (the worst case: as many
+    instances as keys) that the broadcast feeds every fix of the city, 50 fixes behind the keyed lines: a file's
+    event waits for the fixes before its line, and every update but history (per key: issue 17) is the embedded
+    runner's, nearest units included."""
+    from rules.context.enricher import EnricherSettings, unit_board
+    from saqshy.commands.kafka_cmd import live_context
+    from tests.support import city_hour
+
+    root, lines = city_hour(tmp_path)
+    context = live_context(True, None, None, None)
+    plan = plan_for(load_rules([root]), "spatial")
+    template = RuleTemplate(load_rules([root]))
+    boards: list[SharedUnits] = []
+    cores: dict[str, KeyCore] = {}
+    references: list[bytes] = []
+    fixes: list[bytes] = []
+    got: list[Incident] = []
+    held = 0
+
+    def key_core(key: str) -> KeyCore:
+        if key not in cores:
+            boards.append(SharedUnits(unit_board(EnricherSettings())))
+            cores[key] = KeyCore(template.fresh(), context, True, references, boards[-1])
+        return cores[key]
+
+    def step(core: KeyCore, action: Action) -> None:
+        for i in core.due(len(references), action):
+            got.extend(core.apply(Action("r", offset=i)).incidents)
+        got.extend(core.apply(action).incidents)
+
+    for n, raw in enumerate(lines, 1):
+        r = route(raw, plan, "file:events.jsonl", n)
+        for t in r.targets:
+            action = Action("e", r.ts_ms, "file:events.jsonl", n, t.replica, raw, len(references), len(fixes))
+            step(key_core(t.key), action)
+        references += [raw] if r.reference else []
+        fixes += [raw] if r.observed else []
+        held = max(held, sum(len(c.held) for c in cores.values()))
+        for board in boards:  # the broadcast, lagging
+            while board.received < len(fixes) - 50:
+                board.add(fixes[board.received])
+        for core in cores.values():  # the poll of held keys
+            got.extend(core.release().incidents)
+    for board in boards:
+        while board.received < len(fixes):
+            board.add(fixes[board.received])
+    for core in cores.values():
+        got.extend(core.release().incidents)
+        step(core, Action("f"))
+    assert held > 0 and len(cores) > 4
+
+    expected: list[Incident] = []
+    EmbeddedRunner(load_rules([root]), context=context).run(lines, expected.append)
+    assert any(u.context and u.context.units for u in expected)
+
+    def without_history(updates: list[Incident]) -> list[str]:
+        return sorted(
+            u.model_copy(update={"context": u.context.model_copy(update={"history": []})}).model_dump_json()
+            for u in updates
+            if u.context is not None
+        )
+
+    assert len(got) == len(expected) and without_history(got) == without_history(expected)

@@ -29,7 +29,7 @@ from tests.support import SPATIAL, catalog_subset
 from tests.unit.test_timeguard_runtimes import BAD_ID, CITY, START, with_2099
 
 pytestmark = pytest.mark.slow
-CITYWIDE = ("units", "shortfall", "history")
+CITYWIDE = ("history",)
 pytest.importorskip("pyflink")
 from jobs.flink import kafka  # noqa: E402
 from jobs.flink.job import FlinkJobConfig, collect, environment  # noqa: E402
@@ -46,7 +46,7 @@ def test_a_2099_line_on_spatial_cells_changes_nothing_else(tmp_path: Path) -> No
 
     updates: list[Incident] = []
     letters: list[DeadLetter] = []
-    config = FlinkJobConfig(rules=(root,), input=events, partitioning="spatial", context=CONTEXT)
+    config = FlinkJobConfig(rules=(root,), input=events, partitioning="spatial", context=CONTEXT, parallelism=2)
     for kind, _, value in collect(config):
         if kind == "incident":
             updates.append(Incident.model_validate_json(value))
@@ -55,8 +55,9 @@ def test_a_2099_line_on_spatial_cells_changes_nothing_else(tmp_path: Path) -> No
 
     expected = embedded([root], lines)  # the stream without the 2099 line
     assert len(expected) > 10
-    # a cell's enricher sees only its neighbourhood's units and history (issue 17, tests/unit/test_spatial_exact.py):
-    # the rest of every update, the context's reference parts included, is the embedded runner's
+    # a cell's history holds only its own incidents (issue 17, tests/unit/test_spatial_exact.py): the rest of every
+    # update is the embedded runner's, the nearest units included (every key's board has the city's fixes)
+    assert any(u.context and u.context.units for u in expected)
     assert same_updates(without_citywide_context(updates), without_citywide_context(expected)) == []
     dead = MemoryDeadLetters()
     EmbeddedRunner(load_rules([root]), dead, source_name=events.name, context=CONTEXT).run(bad_lines)
@@ -67,7 +68,7 @@ def test_a_2099_line_on_spatial_cells_changes_nothing_else(tmp_path: Path) -> No
 
 
 def without_citywide_context(updates: list[Incident]) -> list[Incident]:
-    """The updates without the context that needs the whole city's inputs: units, their shortfall, history."""
+    """The updates without the context that needs every partition's incidents: history."""
     out = []
     for u in updates:
         if u.context is not None:

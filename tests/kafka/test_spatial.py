@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from rules.loader import load_rules
+from saqshy.commands.kafka_cmd import live_context
 from schemas import Incident
 from schemas.topics import INCIDENTS
 from streams.embedded import EmbeddedRunner
@@ -16,7 +17,7 @@ from streams.kafka.produce import EventProducer
 from streams.partitioning import METRES_PER_DEGREE, plan_for
 from tests.golden.harness import scenarios
 from tests.kafka.helpers import isolated, read_topic, run_bounded
-from tests.support import catalog_subset
+from tests.support import catalog_subset, city_hour
 
 pytestmark = pytest.mark.kafka
 
@@ -70,3 +71,22 @@ def test_later_matches_merge_into_one_incident_across_cells(kafka_bootstrap: str
     """The second camera and call lie in the other cell: its partition keeps a shadow of the incident, so
     they merge into it, and the owner emits the new versions."""
     _check(kafka_bootstrap, tmp_path, None)
+
+
+@pytest.mark.parametrize("engine", ["confluent", "faust"])
+def test_spatial_partitions_enrich_as_the_embedded_runner(kafka_bootstrap: str, tmp_path: Path, engine: str) -> None:
+    """An hour of the simulated city on four spatial partitions with enrichment: the same updates, whole, as the
+    embedded runner, nearest units included: unit fixes reach every partition (observed copies), and units are
+    judged as of each version's time however far the partitions' timers lag."""
+    root, lines = city_hour(tmp_path)
+    context = live_context(True, None, None, None)
+    expected: list[Incident] = []
+    EmbeddedRunner(load_rules([root]), context=context).run(lines, expected.append)
+    assert any(u.context and u.context.units for u in expected)
+
+    settings = isolated(kafka_bootstrap, partitions=4)
+    stats = EventProducer(settings, plan_for(load_rules([root]), "spatial")).run(lines)
+    assert stats.observed > 0
+    run_bounded(settings, [root], mode="spatial", engine=engine, context=context)
+    got = [Incident.model_validate_json(v) for v in read_topic(settings, INCIDENTS)]
+    assert sorted(u.model_dump_json() for u in got) == sorted(u.model_dump_json() for u in expected)

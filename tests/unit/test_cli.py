@@ -75,3 +75,22 @@ def test_explain_shows_timers_as_their_own_steps() -> None:
     events = SCENARIOS / "sos_without_response" / "events.jsonl"
     code, out = _run("rules", "explain", "sos.no_unit_on_scene", "--rules", str(CATALOG), "--input", str(events))
     assert code == 0 and "(watermark)" in out and "fired: 2 incident(s)" in out
+
+
+def test_topics_plan_prints_the_workers_plan_and_the_detectors_settings(tmp_path: Path) -> None:
+    """What a producer outside saqshy (the detector) needs to key events as `saqshy produce` does."""
+    from detectors.publish import DetectorKafkaSettings
+    from rules.loader import load_rules
+    from streams.partitioning import plan_for
+    from tests.support import SPATIAL, catalog_subset
+
+    root = catalog_subset(tmp_path, SPATIAL)
+    result = CliRunner().invoke(main, ["topics", "plan", "--rules", str(root), "--partitioning", "spatial"])
+    assert result.exit_code == 0, result.output
+    plan = plan_for(load_rules([root]), "spatial")
+    assert json.loads(result.stdout) == {"mode": "spatial", "cell_m": plan.cell_m, "radius_m": plan.radius_m}
+    env = dict(line.split("=", 1) for line in result.stderr.splitlines())
+    config = DetectorKafkaSettings(**{k.removeprefix("SAQSHY_DETECTOR_KAFKA_").lower(): v for k, v in env.items()})
+    assert config.plan == plan
+    code, out = _run("topics", "plan", "--rules", str(CATALOG), "--partitioning", "spatial")
+    assert code == 1 and "cannot run on spatial partitions" in out

@@ -1,0 +1,57 @@
+"""The unit board that the keys of one Flink operator share, fed every unit fix of the city by the broadcast.
+
+Under a spatial plan a key (a cell) sees only the fixes of its cell and its neighbours, but the nearest free unit
+may be anywhere: the router also broadcasts every fix (`observed`, jobs/flink/routing.py), and each parallel
+instance keeps one `UnitBoard` for all its keys (rules/context/units.py). Units are judged as of each incident
+version's time, so the answer does not depend on when a key enriches, only on the board holding every fix up to
+that time: a file's event carries how many fixes precede its line, and its key holds it until the broadcast has
+delivered them (keyed.py), as for reference records.
+
+The fixes kept are checkpointed in broadcast state (index -> raw fix), bounded as the board bounds itself: those
+at most the board's `keep_s` behind the newest fix. Every instance receives the broadcast in one order and drops
+the same indexes.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+from rules.context.units import UnitBoard
+from rules.records import decode_record
+
+COUNT_KEY = -1  # broadcast-state key of the number of fixes ever broadcast
+
+
+class SharedUnits:
+    def __init__(self, board: UnitBoard) -> None:
+        self.board = board
+        self.received = 0  # fixes broadcast so far (the next index)
+        self._kept: deque[tuple[float, int]] = deque()  # (time, index) of the fixes in state, in arrival order
+        self._high = float("-inf")
+
+    def add(self, raw: bytes) -> tuple[int, list[int]]:
+        """Put the next broadcast fix on the board; returns its index and the indexes no longer kept."""
+        index = self.received
+        self.received += 1
+        record = decode_record(raw)  # the router sent only lines that decode
+        ts = record.time.timestamp()
+        self.board.observe(record, ts)
+        self._kept.append((ts, index))
+        self._high = max(self._high, ts)
+        cutoff = self._high - self.board.keep_s
+        dropped = []
+        while self._kept and self._kept[0][0] < cutoff:
+            dropped.append(self._kept.popleft()[1])
+        return index, dropped
+
+    def restore(self, stored: Iterable[tuple[int, bytes]]) -> None:
+        """From broadcast state after a restore: the kept fixes by index, and the count under COUNT_KEY."""
+        count = 0
+        for index, raw in sorted(stored):
+            if index == COUNT_KEY:
+                count = int(raw.decode())
+                continue
+            self.received = index  # re-added in index order, each at the index it had
+            self.add(raw)
+        self.received = max(count, self.received)
