@@ -6,21 +6,27 @@ in, under each producer's own configuration."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from detectors.publish import DetectorKafkaSettings, KafkaSink
+from rules.loader import load_rules
+from schemas import Incident, IncidentStatus
 from schemas.events import GeoPoint, VideoDetection, VideoDetectionEvent
 from schemas.partitioning import OBSERVED_HEADER, REPLICA_HEADER, key_partition
-from schemas.topics import EVENT_TOPICS
+from schemas.topics import EVENT_TOPICS, INCIDENTS
+from streams.embedded import EmbeddedRunner
 from streams.kafka.produce import EventProducer
 from streams.kafka.settings import KafkaSettings
-from streams.partitioning import PartitionPlan
-from tests.kafka.helpers import isolated
+from streams.partitioning import PartitionPlan, plan_for
+from tests.golden.harness import scenarios
+from tests.kafka.helpers import isolated, read_topic, run_bounded
 from tests.kafka_broker import unique
+from tests.support import catalog_subset
 
 pytestmark = pytest.mark.kafka
 PARTITIONS = 6
@@ -116,3 +122,38 @@ def test_unit_fixes_reach_every_partition(kafka_bootstrap: str) -> None:
     observed = [p for p, _, headers in landed if OBSERVED_HEADER in headers]
     assert sorted(observed) == sorted(set(range(PARTITIONS)) - holding)
     assert stats.observed == len(observed) > 0
+
+
+def test_an_operators_close_from_the_console_closes_the_incident(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """The console's live source puts a dispatcher's close on the partition of the incident's events: the worker
+    closes the incident as the embedded runner does with the same lines (on six partitions, the close used to
+    land on another partition, whose correlator never knew the incident)."""
+    from streams.console.sources import KafkaSource
+    from streams.console.state import Board
+
+    root = catalog_subset(tmp_path, ["fire"])
+    fire = next(s for s in scenarios() if s.name == "fire_camera_and_calls")
+    expected: list[Incident] = []
+    EmbeddedRunner(load_rules([root])).run(fire.lines, expected.append)
+    inc = expected[0]
+    close = {"id": "act-1", "type": "dispatch.action", "source": "console/op-1",
+             "time": (inc.updated_time + timedelta(minutes=5)).isoformat().replace("+00:00", "Z"),
+             "data": {"incident_id": inc.id, "action": "close", "operator": "op-1"}}  # fmt: skip
+    lines = [*fire.lines, orjson.dumps(close)]
+    closed_by_time = expected[-1]
+    expected = []
+    EmbeddedRunner(load_rules([root])).run(lines, expected.append)
+    assert expected[-1].status == IncidentStatus.CLOSED
+    assert expected[-1].updated_time < closed_by_time.updated_time, "the close, not the end of input, closes it"
+
+    settings = isolated(kafka_bootstrap, partitions=PARTITIONS)
+    EventProducer(settings, plan_for(load_rules([root]), "single")).run(fire.lines)
+    source = KafkaSource(settings, Board(), plan_for(load_rules([root]), "single"))
+    try:
+        source.submit(orjson.dumps(close))
+        assert source.producer.flush(30) == 0
+    finally:
+        source.consumer.close()
+    run_bounded(settings, [root])
+    got = [Incident.model_validate_json(v) for v in read_topic(settings, INCIDENTS)]
+    assert sorted(u.model_dump_json() for u in got) == sorted(u.model_dump_json() for u in expected)
