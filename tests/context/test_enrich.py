@@ -305,3 +305,26 @@ def test_an_incident_without_a_location_still_gets_history_and_a_checklist(tmp_p
     assert ctx.cameras == [] and ctx.units == [] and ctx.scopes == ["unassigned"]
     assert [(h.by, h.count) for h in ctx.history] == [("address", 1)]
     assert ctx.checklist and scoped_topics(last) == ["saqshy.incidents.scope.unassigned"]
+
+
+def test_a_snapshot_from_before_unit_fixes_were_kept_restores_each_units_latest_fix(tmp_path: Path) -> None:
+    """Context snapshots of version 2 held one fix per unit (no event id): they restore as each unit's only fix, so a
+    restored runtime recommends what it did before the upgrade for incidents after those fixes."""
+    core = ContextCorrelator(call_rules(tmp_path))
+    fixes = [gps(t, unit, "fire", 43.21 + 0.001 * t / 30, 76.91) for t in (0, 30, 60) for unit in ("f1", "f2", "f3")]
+    for ev in fixes:
+        core.on_event(ev)
+    doc = orjson.loads(core.enricher.snapshot())
+    assert doc["version"] == 3 and len(doc["units"]) == 9 and all(len(row) == 8 for row in doc["units"])
+    latest = {row[0]: row[:7] for row in sorted(doc["units"], key=lambda r: r[5])}
+    old = {**doc, "version": 2, "units": sorted(latest.values())}
+    restored = ContextCorrelator(call_rules(tmp_path / "b"))
+    restored.enricher.restore(orjson.dumps(old))
+    for at in (60.0, 100.0):
+        t = fixes[0].time.timestamp() + at
+        want = core.enricher.units.nearest(43.22, 76.91, "fire", 2, t, 180.0, set())
+        got = restored.enricher.units.nearest(43.22, 76.91, "fire", 2, t, 180.0, set())
+        assert [(c.fix.unit_id, c.distance_m) for c in got] == [(c.fix.unit_id, c.distance_m) for c in want] != []
+    before = fixes[0].time.timestamp() + 30  # as of a time before the kept fix: the old snapshot has none then
+    assert core.enricher.units.nearest(43.22, 76.91, "fire", 3, before, 180.0, set())
+    assert restored.enricher.units.nearest(43.22, 76.91, "fire", 3, before, 180.0, set()) == []
