@@ -64,7 +64,6 @@ KEYED_TYPE = Types.TUPLE(
         Types.LONG(),  # line or offset
         Types.PRIMITIVE_ARRAY(Types.BYTE()),  # raw
         Types.LONG(),  # reference records before it (a file's order)
-        Types.LONG(),  # observed unit fixes before it (a file's order)
     ]
 )
 REFERENCE_TAG = OutputTag("reference", REFERENCE_TYPE)
@@ -141,24 +140,23 @@ def _guarded(out: list[tuple[Line, DeadLetter | None]]) -> Iterator[tuple[int, s
 
 class RouteLines(ProcessFunction):  # type: ignore[misc]
     """Guarded file lines (line, text, dead letter) -> keyed tuples, reference records (and observed unit fixes)
-    to the side output. One reader, so the count of either before a line is a count (since the job started)."""
+    to the side output. One reader, so the count of reference records before a line is a count (since the job
+    started)."""
 
     def __init__(self, plan: PartitionPlan, source: str):
         self.plan = plan
         self.source = source
         self.references = 0
-        self.fixes = 0
 
     def process_element(self, value: tuple[int, str, str], ctx: Any) -> Iterator[Any]:
         line, text, letter = value
         if letter:  # the time guard's
-            yield REJECTED, False, NO_TIME, self.source, line, letter.encode(), 0, 0
+            yield REJECTED, False, NO_TIME, self.source, line, letter.encode(), 0
             return
         raw = text.encode()
         r = route(raw, self.plan, self.source, line)
-        yield from _routed(r, raw, self.source, line, self.references, self.fixes)
+        yield from _routed(r, raw, self.source, line, self.references)
         self.references += r.reference
-        self.fixes += r.observed
 
 
 class RouteRecords(ProcessFunction):  # type: ignore[misc]
@@ -184,19 +182,19 @@ class RouteRecords(ProcessFunction):  # type: ignore[misc]
             [(_, letter)] = self.guard.admit(raw, source, offset)  # with a clock, the verdict on this one
             if letter is not None:
                 letter_raw = letter.model_dump_json(exclude_none=True).encode()
-                yield REJECTED, False, NO_TIME, source, offset, letter_raw, 0, 0
+                yield REJECTED, False, NO_TIME, source, offset, letter_raw, 0
                 return
-        yield from _routed(route(raw, self.plan, source, offset), raw, source, offset, 0, 0)
+        yield from _routed(route(raw, self.plan, source, offset), raw, source, offset, 0)
 
 
-def _routed(r: Routed, raw: bytes, source: str, offset: int, needs: int, fixes: int) -> Iterator[Any]:
+def _routed(r: Routed, raw: bytes, source: str, offset: int, needs: int) -> Iterator[Any]:
     if r.rejected is not None:
         letter = r.rejected.model_dump_json(exclude_none=True).encode()
-        yield REJECTED, False, r.ts_ms, source, offset, letter, 0, 0
+        yield REJECTED, False, r.ts_ms, source, offset, letter, 0
     elif r.reference or r.observed:
         yield REFERENCE_TAG, raw  # the broadcast: reference records and observed unit fixes, in one order
     for t in r.targets:
-        yield t.key, t.replica, r.ts_ms, source, offset, raw, needs, fixes
+        yield t.key, t.replica, r.ts_ms, source, offset, raw, needs
 
 
 class LineTime(TimestampAssigner):  # type: ignore[misc]

@@ -11,9 +11,9 @@ The core is deterministic, so the rebuilt state is the state that was checkpoint
 Reference records reach a key as "r" actions naming an index into the operator's list of broadcast
 reference records (Flink broadcast state); the operator decides when a key applies which (operator.py) and
 logs that decision like any input, so a rebuild applies the same ones at the same points. An event of a
-file carries how many reference records precede it (`needs`), and how many observed unit fixes (`fixes`,
-for the board the operator's keys share, units.py): if the broadcast has not delivered them yet, the key
-holds its inputs, in order, until it has.
+file carries how many reference records precede it (`needs`): if the broadcast has not delivered them yet,
+the key holds its inputs, in order, until it has. Unit fixes go to a board the operator's keys share
+(units.py), which the broadcast feeds as they come.
 
 Inputs are merged like streams.live.AlignedMerge does for the Kafka worker: one FIFO per input (a topic
 partition), released in event-time order as Flink's watermark passes the heads. An `ordered` key (one file,
@@ -51,7 +51,6 @@ class Action(NamedTuple):
     replica: bool = False
     raw: bytes = b""
     needs: int = 0  # reference records to apply before this input (a file's order; 0: whatever has come)
-    fixes: int = 0  # observed unit fixes the shared board must hold before this input (a file's order)
 
 
 class RuleTemplate:
@@ -94,20 +93,14 @@ class KeyCore:
         """The reference records to apply before `action` (None: only what held inputs wait for). A live
         key applies whatever has arrived; a file's event exactly those before its line, so that the key
         sees the file's order; a watermark or the end of input everything that has arrived."""
-        blocked = next((h for h in self.held if not self._fixes_in(h)), None)
-        if blocked is not None:  # held for unit fixes: nothing past its line applies before it does
-            return range(self.applied, min(blocked.needs, available))
         if action is None or (self.ordered and action.kind == "e"):
             want = max(self.held[-1].needs if self.held else 0, action.needs if action else 0)
         else:
             want = available
         return range(self.applied, min(want, available))
 
-    def _fixes_in(self, action: Action) -> bool:
-        return self.units is None or action.fixes <= self.units.received
-
     def _ready(self, action: Action) -> bool:
-        return action.needs <= self.applied and self._fixes_in(action)
+        return action.needs <= self.applied
 
     def apply(self, action: Action) -> Output:
         if action.kind == "r":
@@ -118,9 +111,7 @@ class KeyCore:
         return self._apply(action)
 
     def release(self) -> Output:
-        """Held inputs whose reference records and unit fixes have all come, in order. Not an action of the log:
-        a rebuild (after a restore, with the board as checkpointed) applies them where they were logged, and
-        their order with the reference records is the same (`due` applies none past a held input's line)."""
+        """Held inputs whose reference records have all come, in order."""
         out = Output()
         while self.held and self._ready(self.held[0]):
             _extend(out, self._apply(self.held.popleft()))

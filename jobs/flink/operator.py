@@ -90,7 +90,7 @@ class Live:
 
 
 class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
-    """Keyed elements: (key, replica, ts_ms, source, offset, raw, needs, fixes) from the router; broadcast
+    """Keyed elements: (key, replica, ts_ms, source, offset, raw, needs) from the router; broadcast
     elements: a reference record's raw bytes, or an observed unit fix's (for the shared unit board)."""
 
     def __init__(
@@ -118,7 +118,6 @@ class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         self.units = None if settings is None else SharedUnits(unit_board(settings))
         self.loaded = False  # broadcast state is only reachable through a context: read on first use
         self.restored = 0
-        self.restored_fixes = 0
         group = runtime_context.get_metrics_group().add_group("saqshy")
         self.counters = {name: group.counter(name) for name in FLINK_COUNTERS}
 
@@ -130,7 +129,6 @@ class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             if self.units is not None:
                 fixes = ctx.get_broadcast_state(UNITS_STATE).items()
                 self.units.restore((int(i), bytes(raw)) for i, raw in fixes)
-                self.restored_fixes = self.units.received  # and the file's fixes since it
             self.loaded = True
         return self.references
 
@@ -172,11 +170,8 @@ class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         return live
 
     def _step(self, live: Live, action: Action | None, ctx: Any) -> Iterator[Emitted]:
-        """The reference records due before `action` (logged as "r" actions), then the action itself. With no
-        action (a poll), first the held inputs whose unit fixes have come."""
+        """The reference records due before `action` (logged as "r" actions), then the action itself."""
         refs = self.references
-        if action is None and live.core.held:
-            yield from self._after(live, live.core.release(), None, ctx)
         for index in live.core.due(len(refs), action):  # logged with their bytes: a rebuild needs no lookup
             yield from self._apply(live, Action("r", offset=index, raw=refs.get(index) or b""), ctx)
         if action is not None:
@@ -219,8 +214,8 @@ class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             if late:
                 self.counters["late"].inc(late)
 
-    def process_element(self, value: tuple[str, bool, int, str, int, bytes, int, int], ctx: Any) -> Iterator[Emitted]:
-        key, replica, ts_ms, source, offset, raw, needs, fixes = value
+    def process_element(self, value: tuple[str, bool, int, str, int, bytes, int], ctx: Any) -> Iterator[Emitted]:
+        key, replica, ts_ms, source, offset, raw, needs = value
         if key == REJECTED:  # the router's dead letter: no state, no core
             self.counters["dead_letters"].inc()
             yield "dlq", f"{source}/{offset}", raw.decode()
@@ -228,8 +223,7 @@ class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         self.counters["events_in"].inc()
         live = self._live(key, ctx)
         needs = self.restored + needs if self.ordered else 0
-        fixes = self.restored_fixes + fixes if self.ordered and self.units is not None else 0
-        yield from self._step(live, Action("e", ts_ms, source, offset, replica, raw, needs, fixes), ctx)
+        yield from self._step(live, Action("e", ts_ms, source, offset, replica, raw, needs), ctx)
 
     def on_timer(self, timestamp: int, ctx: Any) -> Iterator[Emitted]:
         live = self._live(ctx.get_current_key(), ctx)

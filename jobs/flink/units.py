@@ -2,10 +2,12 @@
 
 Under a spatial plan a key (a cell) sees only the fixes of its cell and its neighbours, but the nearest free unit
 may be anywhere: the router also broadcasts every fix (`observed`, jobs/flink/routing.py), and each parallel
-instance keeps one `UnitBoard` for all its keys (rules/context/units.py). Units are judged as of each incident
-version's time, so the answer does not depend on when a key enriches, only on the board holding every fix up to
-that time: a file's event carries how many fixes precede its line, and its key holds it until the broadcast has
-delivered them (keyed.py), as for reference records.
+instance keeps one `UnitBoard` for all its keys (rules/context/units.py), which its keys' own fixes reach too.
+Units are judged as of each incident version's time, so the answer depends only on the board holding every fix
+up to that time, not on when a key enriches. With one instance the keyed fixes alone arrive in the file's order:
+exact. With several, a fix of another instance's cell comes by the broadcast, which may lag the keyed lines by
+its network buffering: a version enriched within that lag can miss it (not held back for it: holding every
+line for the fixes before it made a parallel file run crawl, measured in docs/flink.md).
 
 The fixes kept are checkpointed in broadcast state (index -> raw fix), bounded as the board bounds itself: those
 at most the board's `keep_s` behind the newest fix. Every instance receives the broadcast in one order and drops

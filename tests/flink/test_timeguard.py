@@ -46,7 +46,7 @@ def test_a_2099_line_on_spatial_cells_changes_nothing_else(tmp_path: Path) -> No
 
     updates: list[Incident] = []
     letters: list[DeadLetter] = []
-    config = FlinkJobConfig(rules=(root,), input=events, partitioning="spatial", context=CONTEXT, parallelism=2)
+    config = FlinkJobConfig(rules=(root,), input=events, partitioning="spatial", context=CONTEXT)
     for kind, _, value in collect(config):
         if kind == "incident":
             updates.append(Incident.model_validate_json(value))
