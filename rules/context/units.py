@@ -96,9 +96,6 @@ class UnitBoard:
     def __len__(self) -> int:
         return len(self._tracks)
 
-    def fixes(self) -> int:
-        return sum(len(t) for t in self._tracks.values())
-
     def observe(self, event: Any, ts: float) -> None:
         loc = event.location
         if loc is None:
