@@ -195,10 +195,10 @@ class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             self.log.add(action)
         yield from self._after(live, out, action, ctx)
 
-    def _after(self, live: Live, out: Output, action: Action | None, ctx: Any) -> Iterator[Emitted]:
+    def _after(self, live: Live, out: Output, action: Action, ctx: Any) -> Iterator[Emitted]:
         """The timer the key needs next, and what the step emitted."""
         due = live.core.next_timer()
-        if due is not None and due != live.timer and (action is None or action.kind != "f"):
+        if due is not None and due != live.timer and action.kind != "f":
             ctx.timer_service().register_event_time_timer(due)
             live.timer = due
         if out:
