@@ -17,7 +17,7 @@ from streams.kafka.produce import EventProducer
 from streams.partitioning import METRES_PER_DEGREE, plan_for
 from tests.golden.harness import scenarios
 from tests.kafka.helpers import isolated, read_topic, run_bounded
-from tests.support import catalog_subset, city_hour
+from tests.support import TEST_SCALE, catalog_subset, city_hour
 
 pytestmark = pytest.mark.kafka
 
@@ -78,6 +78,8 @@ def test_spatial_partitions_enrich_as_the_embedded_runner(kafka_bootstrap: str, 
     """An hour of the simulated city on four spatial partitions with enrichment: the same updates, whole, as the
     embedded runner, nearest units included: unit fixes reach every partition (observed copies), and units are
     judged as of each version's time however far the partitions' timers lag."""
+    if engine == "faust" and TEST_SCALE < 1:  # a minute on Faust; its header reading is tested below, fast
+        pytest.skip("runs in full only (make test-full)")
     root, lines = city_hour(tmp_path)
     context = live_context(True, None, None, None)
     expected: list[Incident] = []
@@ -90,3 +92,15 @@ def test_spatial_partitions_enrich_as_the_embedded_runner(kafka_bootstrap: str, 
     run_bounded(settings, [root], mode="spatial", engine=engine, context=context)
     got = [Incident.model_validate_json(v) for v in read_topic(settings, INCIDENTS)]
     assert sorted(u.model_dump_json() for u in got) == sorted(u.model_dump_json() for u in expected)
+
+
+def test_the_faust_engine_reads_a_copys_role_from_its_headers() -> None:
+    """What the Faust engine hands its partition runtime for each header (the confluent worker's test is the
+    broker test above, run in every tier)."""
+    from streams.kafka.faust_worker import _roles
+
+    assert _roles(None) == (False, False)
+    assert _roles([("ce_id", b"x")]) == (False, False)
+    assert _roles([("saqshy-replica", b"1")]) == (True, False)
+    assert _roles({"saqshy-observed": b"1"}) == (False, True)
+    assert _roles([("saqshy-observed", b"0")]) == (False, False)
