@@ -76,7 +76,7 @@ class KeyCore:
         units: SharedUnits | None = None,
     ):
         # event times were judged by the job's time guard, before Flink's watermarks (job.py)
-        self.units = units  # the operator's unit board, shared by its keys (units.py); None: the key's own
+        # the operator's unit board, shared by its keys (units.py); None: the key's own
         board = units.board if units is not None and context is not None else None
         self.runtime = PartitionRuntime(ruleset, context, guard=False, units=board)
         self.ooo_ms = int(ruleset.settings.max_out_of_orderness * 1000)

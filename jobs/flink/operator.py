@@ -38,7 +38,6 @@ from pyflink.datastream.state import (  # type: ignore[import-untyped]
 from jobs.flink.keyed import END_OF_TIME, SNAPSHOT_EVERY, Action, KeyCore, RuleTemplate
 from jobs.flink.references import COUNT_KEY, BroadcastReferences
 from jobs.flink.routing import REJECTED
-from jobs.flink.units import COUNT_KEY as UNITS_COUNT_KEY
 from jobs.flink.units import SharedUnits
 from rules.context.enricher import EnricherSettings, unit_board
 from rules.loader import load_rules
@@ -141,7 +140,7 @@ class Correlate(KeyedBroadcastProcessFunction):  # type: ignore[misc]
                 fixes.put(index, bytes(value))
                 for old in gone:
                     fixes.remove(old)
-                fixes.put(UNITS_COUNT_KEY, str(self.units.received).encode())
+                fixes.put(COUNT_KEY, str(self.units.count).encode())
             return
         state = ctx.get_broadcast_state(REFERENCE_STATE)
         index, dropped = references.add(bytes(value))

@@ -14,6 +14,7 @@ so a key that moves between instances on a rescale finds the same numbering.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 from rules.core.reference import ReferenceLog
 from rules.records import decode_record
@@ -54,12 +55,23 @@ class BroadcastReferences:
 
     def restore(self, stored: Iterable[tuple[int, bytes]]) -> None:
         """From broadcast state after a restore: the kept records by index, and the count under COUNT_KEY."""
-        items = sorted(stored)
-        count = 0
-        for index, raw in items:
-            if index == COUNT_KEY:
-                count = int(raw.decode())
-                continue
-            self.count = index  # re-added in index order, each at the index it had
-            self.add(raw)
-        self.count = max(count, self.count)
+        restore_indexed(self, stored)
+
+
+class Indexed(Protocol):
+    count: int  # records broadcast so far: the next index
+
+    def add(self, raw: bytes) -> tuple[int, list[int]]: ...
+
+
+def restore_indexed(target: Indexed, stored: Iterable[tuple[int, bytes]]) -> None:
+    """Broadcast state (index -> raw record, and the count under COUNT_KEY) back into `target`: each record re-added
+    in index order at the index it had, so every instance numbers the records as before the restore."""
+    count = 0
+    for index, raw in sorted(stored):
+        if index == COUNT_KEY:
+            count = int(raw.decode())
+            continue
+        target.count = index
+        target.add(raw)
+    target.count = max(count, target.count)

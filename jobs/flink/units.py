@@ -19,23 +19,22 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
+from jobs.flink.references import restore_indexed
 from rules.context.units import UnitBoard
 from rules.records import decode_record
-
-COUNT_KEY = -1  # broadcast-state key of the number of fixes ever broadcast
 
 
 class SharedUnits:
     def __init__(self, board: UnitBoard) -> None:
         self.board = board
-        self.received = 0  # fixes broadcast so far (the next index)
+        self.count = 0  # fixes broadcast so far (the next index)
         self._kept: deque[tuple[float, int]] = deque()  # (time, index) of the fixes in state, in arrival order
         self._high = float("-inf")
 
     def add(self, raw: bytes) -> tuple[int, list[int]]:
         """Put the next broadcast fix on the board; returns its index and the indexes no longer kept."""
-        index = self.received
-        self.received += 1
+        index = self.count
+        self.count += 1
         record = decode_record(raw)  # the router sent only lines that decode
         ts = record.time.timestamp()
         self.board.observe(record, ts)
@@ -49,11 +48,4 @@ class SharedUnits:
 
     def restore(self, stored: Iterable[tuple[int, bytes]]) -> None:
         """From broadcast state after a restore: the kept fixes by index, and the count under COUNT_KEY."""
-        count = 0
-        for index, raw in sorted(stored):
-            if index == COUNT_KEY:
-                count = int(raw.decode())
-                continue
-            self.received = index  # re-added in index order, each at the index it had
-            self.add(raw)
-        self.received = max(count, self.received)
+        restore_indexed(self, stored)

@@ -217,14 +217,11 @@ class KafkaSource:
     def submit(self, event: bytes) -> None:
         """An operator's action (or a unit's on-scene report) into the event topics, keyed as `saqshy produce` keys
         events (the plan's key, replicas, observed copies of unit fixes), so it reaches the incident's partition."""
-        from streams.kafka.produce import copies, route
+        from streams.kafka.produce import copies, partition_count, route
 
         routed = route(event, self.plan, EVENT_TOPICS)
         topic = self.settings.topic(routed.topic)
-        partitions = None
-        if routed.everywhere:
-            meta = self.producer.list_topics(topic, timeout=10).topics.get(topic)
-            partitions = len(meta.partitions) if meta is not None and meta.partitions else None
+        partitions = partition_count(self.producer, topic) if routed.everywhere else None
         for key, partition, headers in copies(routed, partitions):
             self.producer.produce(
                 topic, event, key, -1 if partition is None else partition,

@@ -31,7 +31,10 @@ DAY_MS = 24 * 3600 * 1000
 Headers = list[tuple[str, str | bytes | None]]
 REPLICA: Headers = [(REPLICA_HEADER, b"1")]
 OBSERVED: Headers = [(OBSERVED_HEADER, b"1")]
-__all__ = ["OBSERVED", "OBSERVED_HEADER", "REPLICA", "REPLICA_HEADER", "EventProducer", "Routed", "copies", "route"]
+__all__ = [
+    "OBSERVED", "OBSERVED_HEADER", "REPLICA", "REPLICA_HEADER", "EventProducer", "Routed", "copies", "partition_count",
+    "route",
+]  # fmt: skip
 
 
 class ProduceError(RuntimeError):
@@ -48,6 +51,14 @@ class Routed:
 
 
 Copy = tuple[bytes | None, int | None, Headers | None]  # (key, explicit partition or None, headers)
+
+
+def partition_count(client: Producer, topic: str) -> int:
+    """How many partitions `topic` has (observed copies go to each); ProduceError when it is not there."""
+    meta = client.list_topics(topic, timeout=10).topics.get(topic)
+    if meta is None or meta.error is not None or not meta.partitions:
+        raise ProduceError(f"topic {topic} is not there to copy unit fixes to (saqshy topics apply)")
+    return len(meta.partitions)
 
 
 def copies(routed: Routed, partitions: int | None = None) -> list[Copy]:
@@ -203,10 +214,7 @@ class EventProducer:
     def _partition_count(self, topic: str) -> int:
         count = self._partitions.get(topic)
         if count is None:
-            meta = self.producer.list_topics(topic, timeout=10).topics.get(topic)
-            if meta is None or meta.error is not None or not meta.partitions:
-                raise ProduceError(f"topic {topic} is not there to copy unit fixes to (saqshy topics apply)")
-            count = self._partitions[topic] = len(meta.partitions)
+            count = self._partitions[topic] = partition_count(self.producer, topic)
         return count
 
     def _order(self, ts: int) -> None:
