@@ -7,7 +7,7 @@ DEMO_DIR   ?= build/demo
 DEMO_HOURS ?= 24
 DEMO_SEED  ?= 7
 
-.PHONY: install console-assets console lock demo test test-full chaos fuzz test-fast bench lint format rules-test kafka-up kafka-down topics asyncapi clean
+.PHONY: install native console-assets console lock demo test test-full chaos fuzz test-fast bench lint format rules-test kafka-up kafka-down topics asyncapi clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,14 @@ $(VENV)/.installed-$(EXTRAS): pyproject.toml uv.lock | $(BIN)/uv
 lock: | $(BIN)/uv
 	$(BIN)/uv lock
 
-install: $(VENV)/.installed-$(EXTRAS) console-assets
+install: $(VENV)/.installed-$(EXTRAS) console-assets native
+
+# The core's hot modules compiled with mypyc (rules/native.py): the same source, ~1.6x the rate. Rebuilt when a source
+# under rules/ changed; without mypy or a C compiler the core runs as Python source (same results, slower).
+NATIVE_SRC := $(wildcard rules/*.py rules/core/*.py rules/core/kinds/*.py)
+native: rules/_native.json
+rules/_native.json: $(NATIVE_SRC) | $(VENV)/.installed-$(EXTRAS)
+	$(BIN)/saqshy native build || echo "native core not built: the core runs as Python source (same results, slower)"
 
 # The console's map library (Leaflet) from the npm registry into streams/console/static/vendor/ (no-op when there).
 console-assets:

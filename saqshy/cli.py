@@ -55,6 +55,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "flink": ("saqshy.commands.flink_cmd", "flink", "Run the correlation job on Apache Flink."),
     "console": ("saqshy.commands.console_cmd", "console", "Serve the operator console (live map and incident desk)."),
     "audit": ("saqshy.commands.audit_cmd", "audit", "Query the operator console's audit log."),
+    "native": ("saqshy.commands.native_cmd", "native_group", "Build the core compiled with mypyc, or remove it."),
 }
 
 

@@ -110,6 +110,9 @@ class RuleRuntime:
         self.items: list[Item] = []  # canonical order, seq increasing along the list
         self.firings: list[Firing] = []  # seq order
         self.outputs: list[tuple[int, Incident]] = []  # (seq of the operation, canonical version)
+        # Items and firings hold positions in `outputs` counted from the rule's start: a sweep that forgets
+        # outputs from the front moves this base instead of renumbering every item it keeps.
+        self.out_base = 0
         self.seq = 0
         self.matches = 0  # canonical matches (undone with their items)
         self.rewinds = 0
@@ -181,7 +184,7 @@ class RuleRuntime:
         item.seq = self.seq
         self.seq += 1
         item.mark = self.journal.mark()
-        item.out = len(self.outputs)
+        item.out = self.out_base + len(self.outputs)
         self.items.append(item)
         self._item_seqs.append(item.seq)
 
@@ -265,7 +268,7 @@ class RuleRuntime:
 
     def fire(self, ts: float, kind: str, ref: str) -> list[Incident]:
         """A timer of this rule that the watermark passed (popped from the shared heap by the caller)."""
-        firing = Firing((ts, TIMER_TIE), self.seq, self.journal.mark(), len(self.outputs))
+        firing = Firing((ts, TIMER_TIE), self.seq, self.journal.mark(), self.out_base + len(self.outputs))
         self.seq += 1
         self.firings.append(firing)
         if self._max_fired is None or firing.key > self._max_fired:
@@ -312,7 +315,7 @@ class RuleRuntime:
                 quiet = False
                 break
         if not quiet:
-            for state, entry in reversed(added):
+            for state, entry in added[::-1]:  # (reversed() of it trips mypyc 2.4)
                 kind.remove(state, entry)
             return False
         nxt = self.items[i]
@@ -335,6 +338,7 @@ class RuleRuntime:
             self._replay(sorted(add or (), key=lambda i: i.key), watermark, frontier)
             return Rewind(new=[u for _, u in self.outputs[start:]])
         seq, mark, out = target
+        out -= self.out_base
         old = [u for _, u in self.outputs[out:]]
         del self.outputs[out:]
         self.journal.undo_to(mark, self._undo)
@@ -486,14 +490,11 @@ class RuleRuntime:
         marks = [it.mark for it in self.items[:1]] + [f.mark for f in self.firings[:1]]
         outs = [it.out for it in self.items[:1]] + [f.out for f in self.firings[:1]]
         mark = min(marks) if marks else self.journal.mark()
-        out = min(outs) if outs else len(self.outputs)
+        out = min(outs) - self.out_base if outs else len(self.outputs)
         self.journal.trim(mark)
         if out:
             del self.outputs[:out]
-            for it in self.items:
-                it.out -= out
-            for f in self.firings:
-                f.out -= out
+            self.out_base += out
         self.book.forget_closed()
         base = self.journal.base
         for inc_id in [i for i, items in self.orphans.items() if all(it.orphaned < base for it in items)]:

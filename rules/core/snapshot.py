@@ -133,6 +133,7 @@ def _dump_rule(rt: RuleRuntime, w: _Writer) -> dict[str, Any]:
         "firings": [[f.key[0], f.seq, f.mark, f.out] for f in rt.firings],
         "max_fired": rt._max_fired[0] if rt._max_fired is not None else None,
         "outputs": [[seq, u.model_dump(mode="json")] for seq, u in rt.outputs],
+        "out_base": rt.out_base,
         "incidents": incidents,
         "journal": [rt.journal.base, ops],
         "orphans": {inc_id: [_item(it, w) for it in waiting] for inc_id, waiting in rt.orphans.items()},
@@ -213,6 +214,7 @@ def _load_rule(rt: RuleRuntime, state: dict[str, Any], r: _Reader) -> None:
     fired = state.get("max_fired")
     rt._max_fired = (float(fired), "\U0010ffff") if fired is not None else None
     rt.outputs = [(int(seq), Incident.model_validate(u)) for seq, u in state["outputs"]]
+    rt.out_base = int(state.get("out_base", 0))  # older snapshots renumbered positions from 0 at each sweep
     base, ops = state["journal"]
     rt.journal.base = int(base)
     for op in ops:
