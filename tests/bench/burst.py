@@ -30,6 +30,7 @@ from pathlib import Path
 
 import orjson
 
+from rules import native
 from rules.loader import load_rules
 from schemas import Incident, fold_latest
 from streams.dlq import MemoryDeadLetters
@@ -112,6 +113,7 @@ def main() -> None:
     calls_rate = len(calls) / best_calls
     doc = {
         "bench": "burst",
+        "core_build": native.mode(),  # compiled (make native) or source
         "events": n,
         "events_per_s": round(burst_rate),
         "ordinary_per_s": round(ordinary_rate),

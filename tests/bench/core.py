@@ -23,6 +23,7 @@ from pathlib import Path
 
 import orjson
 
+from rules import native
 from rules.loader import load_rules
 from rules.records import RecordDecodeError, decode_record
 from streams.dlq import MemoryDeadLetters
@@ -117,6 +118,7 @@ def main() -> None:
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {
         "bench": "core",
+        "core_build": native.mode(),  # compiled (make native) or source
         "events": n,
         "hours": hours,
         "rules": len(ruleset.rules),

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from rules import native
 from rules.loader import RuleSet, load_rules
 from streams.dlq import MemoryDeadLetters
 from streams.embedded import EmbeddedRunner
@@ -192,6 +193,7 @@ def main() -> None:
         json.dumps(
             {
                 "bench": "esper",
+                "core_build": native.mode(),  # compiled (make native) or source
                 "events": n,
                 "input": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
                 "rounds": rounds,

@@ -13,6 +13,11 @@
                        not counted. Probes (with_probes) add ~1 wanted-vehicle read per 100 events for samples
   *_stress             the same at BENCH_KAFKA_STRESS (default 2,500/s, at most half the measured throughput)
   *_faust              the same figures for `--engine faust` (faust-streaming on aiokafka), at its own rate
+  faust_bare_per_s     Faust's own ceiling on this machine, measured on the same backlog in the same run: a bare
+  faust_take_per_s     Faust agent that only counts and acknowledges each message (at least once, no core, no
+                       outputs); the same reading batches with stream.take(1000, within=0.1s). ratio_faust_bare
+                       is events_per_s_faust / faust_bare_per_s: the share of Faust's per-message path the
+                       worker keeps (uvloop is not measured: not a dependency)
   recovery_s_median    tests/chaos' broker restarts (BENCH_KAFKA_RECOVERY_CYCLES, default 5) under a live worker
   recovery_s_max       on fresh topics, last: per cycle, from the broker back up to the worker's next committed
                        input offset (target max <= 30 s); needs a broker the bench owns (not SAQSHY_TEST_KAFKA)
@@ -42,6 +47,7 @@ from typing import IO, Any, NoReturn, TypeVar
 import orjson
 from confluent_kafka import Consumer
 
+from rules import native
 from rules.loader import load_rules
 from schemas import Incident
 from schemas.topics import INCIDENTS
@@ -64,6 +70,7 @@ PHASES = {
     "consumer_only": 120,
     "throughput": 300,
     "throughput_faust": 600,
+    "faust_bare": 300,
     "latency": 180,
     "latency_stress": 180,
     "latency_faust": 180,
@@ -74,6 +81,7 @@ FIGURES = [
     *(f"{k}{suffix}" for suffix in ("", "_stress") for k in ("rate_per_s", "p50_ms", "p99_ms", "latency_samples")),
     *("events_per_s_faust", "ratio_faust", "rate_per_s_faust", "p50_ms_faust", "p99_ms_faust"),
     "latency_samples_faust",
+    *("faust_bare_per_s", "faust_take_per_s", "ratio_faust_bare"),
     *("recovery_cycles", "recovery_s_median", "recovery_s_max"),
 ]
 T = TypeVar("T")
@@ -301,7 +309,7 @@ def _num(x: float | None, digits: int = 1) -> float | None:
 
 def main() -> int:
     errors: dict[str, str] = {}
-    out: dict[str, Any] = {"bench": "kafka", "engine": "confluent"}
+    out: dict[str, Any] = {"bench": "kafka", "engine": "confluent", "core_build": native.mode()}
     out.update(dict.fromkeys(FIGURES))  # a phase that fails leaves its figures null, the line keeps its shape
     try:
         measure(out, errors)
@@ -316,6 +324,93 @@ def main() -> int:
     sys.stderr.flush()
     # a phase given up on may have left a thread behind, blocked in a client call: do not wait for it
     os._exit(1 if errors else 0)
+
+
+def faust_bare(settings: KafkaSettings, mode: str, expected: int, seconds: float) -> float:
+    """A bare Faust agent over the backlog, in a process of its own: messages/s (see _faust_bare_child)."""
+    env = dict(
+        os.environ,
+        SAQSHY_KAFKA_BOOTSTRAP_SERVERS=settings.bootstrap_servers,
+        SAQSHY_KAFKA_TOPIC_PREFIX=settings.topic_prefix,
+    )
+    cmd = [sys.executable, "-m", "tests.bench.kafka", "faust-bare", mode, str(expected), str(seconds)]
+    try:
+        done = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, timeout=seconds + 30, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise PhaseError(f"the bare Faust agent ({mode}) did not end within {seconds + 30:.0f} s") from exc
+    lines = done.stdout.decode(errors="replace").strip().splitlines()
+    result = json.loads(lines[-1]) if lines else {"error": f"no result (exit code {done.returncode})"}
+    if "error" in result:
+        raise PhaseError(result["error"])
+    return float(result["per_s"])
+
+
+def _faust_bare_child(mode: str, expected: int, seconds: float) -> NoReturn:
+    """`python -m tests.bench.kafka faust-bare each|take EXPECTED SECONDS`: a Faust app whose agent only counts
+    the input topics' messages (each acknowledged; `take`: in batches of up to 1,000 within 0.1 s) until it has
+    read EXPECTED of them; one JSON line: messages/s from the first message to the last."""
+    stdout, sys.stdout = sys.stdout, sys.stderr
+    import asyncio
+    import shutil
+
+    import faust
+
+    settings = KafkaSettings.from_env()
+    datadir = tempfile.mkdtemp(prefix="saqshy-faust-bare-")
+    app = faust.App(
+        unique("bare"),
+        broker=settings.faust_broker(),
+        key_serializer="raw",
+        value_serializer="raw",
+        web_enabled=False,
+        datadir=datadir,
+        store="memory://",
+        consumer_auto_offset_reset="earliest",
+        topic_partitions=3,
+        stream_wait_empty=False,
+    )
+    app.in_worker = True
+    seen = {"n": 0, "first": 0.0, "last": 0.0}
+    done = asyncio.Event()
+
+    def count(k: int) -> None:
+        if seen["n"] == 0:
+            seen["first"] = time.perf_counter()
+        seen["n"] += k
+        seen["last"] = time.perf_counter()
+        if seen["n"] >= expected:
+            done.set()
+
+    source = app.topic(*(settings.topic(t) for t in INPUT_TOPICS), key_serializer="raw", value_serializer="raw")
+
+    async def each(stream: Any) -> None:
+        async for _ in stream:
+            count(1)
+
+    async def batches(stream: Any) -> None:
+        async for batch in stream.take(1000, within=0.1):
+            count(len(batch))
+
+    app.agent(source, name="bare")(each if mode == "each" else batches)
+
+    async def main() -> None:
+        await app.start()
+        try:
+            await asyncio.wait_for(done.wait(), seconds)
+        finally:
+            await asyncio.wait([asyncio.ensure_future(app.stop())], timeout=30)
+
+    result: dict[str, Any]
+    try:
+        asyncio.run(main())
+        result = {"per_s": seen["n"] / max(seen["last"] - seen["first"], 1e-9), "messages": seen["n"]}
+    except Exception as exc:
+        traceback.print_exc()
+        result = {"error": f"bare Faust agent ({mode}): {type(exc).__name__}: {exc}; read {seen['n']:,}"}
+    shutil.rmtree(datadir, ignore_errors=True)
+    print(json.dumps(result), file=stdout, flush=True)
+    sys.stderr.flush()
+    os._exit(1 if "error" in result else 0)
 
 
 def measure(out: dict[str, Any], errors: dict[str, str]) -> None:
@@ -343,8 +438,18 @@ def measure(out: dict[str, Any], errors: dict[str, str]) -> None:
         faust = phase(
             errors, "throughput_faust", lambda: throughput(settings, "faust", PHASES["throughput_faust"] - 40)
         )
+        log("kafka bench: bare Faust agents over the backlog (Faust's own ceiling)")
+        each = phase(errors, "faust_bare", lambda: faust_bare(settings, "each", inputs, PHASES["faust_bare"] / 2 - 30))
+        take = phase(errors, "faust_bare", lambda: faust_bare(settings, "take", inputs, PHASES["faust_bare"] / 2 - 30))
         rate = confluent[0] if confluent else None
         rate_f = faust[0] if faust else None
+        out.update(
+            {
+                "faust_bare_per_s": _num(each, 0),
+                "faust_take_per_s": _num(take, 0),
+                "ratio_faust_bare": _num(rate_f / each, 3) if rate_f and each else None,
+            }
+        )
         # the simulated city makes ~16 events/s on average; Almaty with every traffic camera reading plates ~350
         cap = float(os.environ.get("BENCH_KAFKA_RATE", "1000"))
         stress = float(os.environ.get("BENCH_KAFKA_STRESS", "2500"))
@@ -419,4 +524,6 @@ def _figures(run: tuple[int | None, tuple[float, float, int] | None], suffix: st
 if __name__ == "__main__":
     if sys.argv[1:2] == ["throughput"]:
         _throughput_child(sys.argv[2], float(sys.argv[3]))
+    if sys.argv[1:2] == ["faust-bare"]:
+        _faust_bare_child(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
     sys.exit(main())
