@@ -28,7 +28,7 @@ lock: | $(BIN)/uv
 
 install: $(VENV)/.installed-$(EXTRAS) console-assets native
 
-# The core's hot modules compiled with mypyc (rules/native.py): the same source, ~1.6x the rate. Rebuilt when a source
+# The core's hot modules compiled with mypyc (rules/native.py): the same source, ~1.7x the rate. Rebuilt when a source
 # under rules/ changed; without mypy or a C compiler the core runs as Python source (same results, slower).
 NATIVE_SRC := $(wildcard rules/*.py rules/core/*.py rules/core/kinds/*.py)
 native: rules/_native.json

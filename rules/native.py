@@ -46,7 +46,6 @@ MODULES: tuple[str, ...] = (
     "rules.core.kinds.sequence",
     "rules.core.kinds.threshold",
     "rules.geo",
-    "rules.compiler",
 )
 
 _state: dict[str, str] = {"mode": "source", "why": "not selected yet"}
