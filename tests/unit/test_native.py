@@ -88,3 +88,19 @@ def test_compiled_and_source_give_the_same_incidents_on_a_shuffled_city_day(tmp_
         outs[native_on] = (out.read_bytes(), dlq.read_bytes() if dlq.exists() else b"")
     assert outs[True][0].count(b"\n") > 20, "the day should raise incidents"
     assert outs[True] == outs[False]
+
+
+def test_the_rule_set_and_a_core_snapshot_survive_pickling(tmp_path: Path) -> None:
+    """The Flink job pickles the compiled rule set (cloudpickle) and its keyed state: whatever of the core is
+    compiled must round-trip (mypyc's frozen dataclasses, for one, do not unpickle)."""
+    import pickle
+
+    import cloudpickle
+
+    from rules.core.engine import Correlator
+    from rules.loader import load_rules
+    from tests.support import CATALOG
+
+    ruleset = pickle.loads(cloudpickle.dumps(load_rules([CATALOG])))
+    core = Correlator(ruleset)
+    assert pickle.loads(pickle.dumps(core.snapshot(), protocol=5)) == core.snapshot()
