@@ -110,7 +110,11 @@ def select() -> None:
 
 def mode() -> str:
     """'compiled' or 'source (why)': what this process runs, for logs and benchmarks."""
-    return "compiled" if _state["mode"] == "compiled" else f"source ({_state['why']})"
+    if _state["mode"] != "compiled":
+        return f"source ({_state['why']})"
+    if "rules.core.engine" in sys.modules and not active():
+        return "source (the build's .so files are missing: make native)"
+    return "compiled"
 
 
 def active() -> bool:
