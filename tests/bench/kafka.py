@@ -154,22 +154,29 @@ def consumer_only(settings: KafkaSettings, expected: int, seconds: float) -> flo
     return n / elapsed
 
 
-def throughput(settings: KafkaSettings, engine: str, seconds: float) -> tuple[float, int]:
-    """The worker over the backlog, bounded, in a process of its own: (events/s, events)."""
+def _child(settings: KafkaSettings, args: list[str], seconds: float, what: str) -> dict[str, Any]:
+    """`python -m tests.bench.kafka ARGS` against `settings`' broker and topics, killed past `seconds` + 30: its
+    one JSON line (stderr, its progress and logs, passes through)."""
     env = dict(
         os.environ,
         SAQSHY_KAFKA_BOOTSTRAP_SERVERS=settings.bootstrap_servers,
         SAQSHY_KAFKA_TOPIC_PREFIX=settings.topic_prefix,
     )
-    cmd = [sys.executable, "-m", "tests.bench.kafka", "throughput", engine, str(seconds)]
-    try:  # stderr (progress, the worker's logs) passes through; stdout is the child's one JSON line
+    cmd = [sys.executable, "-m", "tests.bench.kafka", *args]
+    try:
         done = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, timeout=seconds + 30, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise PhaseError(f"the {engine} worker did not end within {seconds + 30:.0f} s (killed)") from exc
+        raise PhaseError(f"{what} did not end within {seconds + 30:.0f} s (killed)") from exc
     lines = done.stdout.decode(errors="replace").strip().splitlines()
-    result = json.loads(lines[-1]) if lines else {"error": f"no result (exit code {done.returncode})"}
+    result: dict[str, Any] = json.loads(lines[-1]) if lines else {"error": f"no result (exit code {done.returncode})"}
     if "error" in result:
         raise PhaseError(result["error"])
+    return result
+
+
+def throughput(settings: KafkaSettings, engine: str, seconds: float) -> tuple[float, int]:
+    """The worker over the backlog, bounded, in a process of its own: (events/s, events)."""
+    result = _child(settings, ["throughput", engine, str(seconds)], seconds, f"the {engine} worker")
     return float(result["events_per_s"]), int(result["events"])
 
 
@@ -328,21 +335,8 @@ def main() -> int:
 
 def faust_bare(settings: KafkaSettings, mode: str, expected: int, seconds: float) -> float:
     """A bare Faust agent over the backlog, in a process of its own: messages/s (see _faust_bare_child)."""
-    env = dict(
-        os.environ,
-        SAQSHY_KAFKA_BOOTSTRAP_SERVERS=settings.bootstrap_servers,
-        SAQSHY_KAFKA_TOPIC_PREFIX=settings.topic_prefix,
-    )
-    cmd = [sys.executable, "-m", "tests.bench.kafka", "faust-bare", mode, str(expected), str(seconds)]
-    try:
-        done = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, timeout=seconds + 30, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise PhaseError(f"the bare Faust agent ({mode}) did not end within {seconds + 30:.0f} s") from exc
-    lines = done.stdout.decode(errors="replace").strip().splitlines()
-    result = json.loads(lines[-1]) if lines else {"error": f"no result (exit code {done.returncode})"}
-    if "error" in result:
-        raise PhaseError(result["error"])
-    return float(result["per_s"])
+    args = ["faust-bare", mode, str(expected), str(seconds)]
+    return float(_child(settings, args, seconds, f"the bare Faust agent ({mode})")["per_s"])
 
 
 def _faust_bare_child(mode: str, expected: int, seconds: float) -> NoReturn:
