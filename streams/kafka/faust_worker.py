@@ -4,9 +4,11 @@ One agent consumes the co-partitioned event topics; Faust's assignor keeps parti
 worker, where one PartitionRuntime correlates it, as in the confluent-kafka worker. What differs is where
 the state lives and how it is made consistent:
 
-- State is a Faust table (changelog topic `saqshy.state.<group>.changelog`, compacted) holding each partition's
-  snapshot with the input offsets it reflects. Partition p's snapshot goes to changelog partition p, and
-  Faust restores it before the agent resumes.
+- State is a compacted topic of the group (`saqshy.state.<group>.changelog`, declared through Faust) holding each
+  partition's snapshot with the input offsets it reflects: partition p's snapshot goes to its partition p, in p's
+  transaction, and a partition this worker opens is restored from the newest *committed* snapshot, read there.
+  It is not a Faust table: a table's store keeps what this worker wrote even when its transaction was aborted
+  (its partition moved away and came back), and its recovery crashed the app after a rebalance (ConsistencyError).
 - With processing_guarantee=exactly_once (the default), Faust's transactions are per *input* partition, so the
   design sends every output of partition p to partition p of its topic, in p's transaction (the output topics
   need at least as many partitions as the event topics, which the worker checks). Faust engages transactions
@@ -17,6 +19,9 @@ the state lives and how it is made consistent:
 - A snapshot is taken every `snapshot_interval`, not per event; on assignment the worker restores it and
   replays the inputs from the snapshot's offsets up to the group's committed offsets with outputs
   suppressed (they were committed already and the core is deterministic), then Faust delivers from there.
+- On revocation (every partition, in Faust's eager rebalances) each partition's snapshot, outputs and processed
+  offsets are committed in its transaction before Faust stops its producer: Faust itself commits nothing there,
+  and the offsets it would commit later no longer cover what was acknowledged before the rebalance.
 - Events are acknowledged only once processed, so Faust never commits an offset an event of which still
   waits in the event-time merge.
 - Every send's delivery is checked before its transaction commits: aiokafka commits a transaction whose batch
@@ -106,7 +111,7 @@ class FaustWorker:
             broker_credentials=settings.faust_credentials(),
             broker_client_id=settings.client_id,
             processing_guarantee=guarantee,
-            store="memory://",  # the changelog topic is the durable copy; Faust rebuilds it on assignment
+            store="memory://",  # no tables: the state topic below is read directly (_read_snapshot)
             key_serializer="raw",
             value_serializer="raw",
             web_enabled=False,
@@ -115,7 +120,10 @@ class FaustWorker:
             # they overlapped and the worker fell seconds behind at 1,700 events/s; every 100 ms, p50 178 ms
             broker_commit_interval=max(config.commit_interval, FAUST_MIN_COMMIT_INTERVAL),
             consumer_auto_offset_reset="earliest",
-            table_standby_replicas=0,
+            # Faust's copartitioning assignor (partition p of every input topic on one worker) is used only when
+            # an app has tables or standby replicas, otherwise round robin. This app has no tables, and a standby
+            # only ever covers a table's changelog, so 1 selects the assignor and nothing else.
+            table_standby_replicas=1,
             topic_partitions=self.partitions,
             producer_max_request_size=SNAPSHOT_MAX_BYTES,
             # on a rebalance or a stop, Faust would wait for every delivered event to be acknowledged, and the
@@ -127,7 +135,7 @@ class FaustWorker:
         # what faust.Worker does first: without it app.in_transaction is False and Faust commits offsets and
         # sends outputs outside any transaction (at least once); read only once the app runs
         self.app.in_worker = True
-        changelog = self.app.topic(
+        self.changelog = self.app.topic(
             t(f"{STATE}.{config.group}.changelog"),  # under the topic prefix, like every other topic
             partitions=self.partitions,
             compacting=True,
@@ -140,7 +148,7 @@ class FaustWorker:
             # the snapshot until sends were checked)
             config={"max.message.bytes": str(SNAPSHOT_MAX_BYTES)},
         )
-        self.state = self.app.Table("state", default=None, partitions=self.partitions, changelog_topic=changelog)
+        self.state_topic: str = self.changelog.get_topic_name()
         source = self.app.topic(*self.inputs, key_serializer="raw", value_serializer="raw")
         self.app.agent(source, name="saqshy-correlate")(self._agent)
         self.app.timer(config.reload_interval)(self._reload)
@@ -193,9 +201,7 @@ class FaustWorker:
         """A partition this worker now owns: restore its snapshot and replay to the committed offsets."""
         runtime = PartitionRuntime(self.rules.load(), self.config.context, clock=time.time)  # as the confluent worker
         part = _Part(runtime, merge=AlignedMerge(self.config.merge_buffer))
-        snap = self.state.get(str(p).encode())
-        if snap is None:
-            snap = self._read_snapshot(p)
+        snap = self._read_snapshot(p)
         starts = runtime.restore(snap) if snap is not None else {}
         for _, record in self.reference.records():  # after the restore, which replaces the reference tables
             runtime.apply_reference(record)
@@ -210,10 +216,9 @@ class FaustWorker:
         return part
 
     def _read_snapshot(self, p: int) -> bytes | None:
-        """Partition p's newest committed snapshot, read from changelog partition p itself. Faust's table
-        recovery takes a changelog partition whose end offset the broker cannot tell yet (just restarted) for an
-        empty one and restores nothing; without this the worker would replay from the start of retention."""
-        topic = self.state.changelog_topic.get_topic_name()
+        """Partition p's newest committed snapshot, read from partition p of the state topic (read_committed:
+        a snapshot whose transaction was aborted, or is still open, is never restored)."""
+        topic = self.state_topic
         conf = self.settings.consumer_config(f"{self.app_id}.state", **{"isolation.level": "read_committed"})
         consumer = Consumer(conf)
         try:
@@ -320,12 +325,22 @@ class FaustWorker:
             self._checks = {t for t in self._checks if not t.done()}
 
     async def _on_revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        """Another worker takes these partitions; should they come back, they are restored afresh (the
-        snapshot, then the replay to what the group committed), never resumed from a stale runtime."""
+        """Another worker may take these partitions. Each one's snapshot, outputs and processed offsets are
+        committed in its transaction now, while its producer still runs (Faust stops it on the assignment that
+        follows and commits nothing itself); should a partition come back, it is restored afresh from what is
+        committed (the snapshot, then the replay to the committed offsets), never resumed from a stale runtime."""
         if sender is not self.app:
             return
         revoked = args[0] if args else kwargs.get("revoked", ())
         gone = {tp.partition for tp in revoked if tp.topic in self.inputs}
+        if self.app.in_transaction and self._failure is None:
+            for p in sorted(gone & set(self.parts)):
+                part = self.parts[p]
+                if part.dirty:
+                    await self._snapshot(p, part)
+                await self._commit_partition(p)
+            if gone & set(self.parts):
+                log.info("revoked input partitions %s: committed what they processed", sorted(gone & set(self.parts)))
         self.owned -= gone
         for p in gone:
             self.parts.pop(p, None)
@@ -393,7 +408,7 @@ class FaustWorker:
     async def _advance_idle(self) -> None:
         """As the confluent worker's advance_idle: a partition with nothing to read for `idle_after` seconds
         takes the newest event time of the others. Outside any event, so its outputs and its snapshot (sent
-        straight to the table's changelog partition p) go into partition p's transaction, committed at once."""
+        straight to partition p of the state topic) go into partition p's transaction, committed at once."""
         idle_after = self.config.idle_after
         if idle_after is None or len(self.parts) < 2:
             return
@@ -417,9 +432,7 @@ class FaustWorker:
         changelog partition p: committed with those offsets or not at all."""
         offsets = {k: v for k, v in self.done.items() if int(k.rsplit(":", 1)[1]) == p}
         data = part.runtime.snapshot(offsets)
-        key = str(p).encode()
-        self.state.data[key] = data  # the store only: Faust's own changelog send is buffered, outside any order
-        await self._send(self.state.changelog_topic.get_topic_name(), key, data, p, None)
+        await self._send(self.state_topic, str(p).encode(), data, p, None)
         self.metrics.state_bytes.labels(str(p)).set(len(data))
         part.snapshot_at = time.monotonic()
         part.dirty = False
@@ -590,6 +603,8 @@ class FaustWorker:
         if bounded:
             self.ends = self._end_offsets()
         _mend_faust_transactions(self.app.producer, self._check_sends)
+        await self.app.producer.maybe_start()  # Faust creates topics through its producer
+        await self.changelog.maybe_declare()  # which it does by itself only for tables' and agents' topics
         await self.app.start()
         try:
             if bounded and not self.ends:

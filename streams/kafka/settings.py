@@ -64,8 +64,8 @@ class WorkerSettings(ServiceSettings):
     engine: Literal["confluent", "faust"] = Field(
         "confluent",
         description="confluent: a librdkafka loop, state snapshots on the state topic (the fast default); faust: a "
-        "Faust app (aiokafka), state in a changelog table, several times slower per message. Both are exactly-once "
-        "within Kafka and give the same incidents.",
+        "Faust app (aiokafka), state on a compacted topic of the group, several times slower per message. Both are "
+        "exactly-once within Kafka and give the same incidents.",
     )
     group: str = Field(
         "saqshy-worker", min_length=1, description="Consumer group: workers of one group share the partitions."

@@ -2,7 +2,10 @@
 the embedded runner's incidents: every incident once, merges across cell borders (and workers) included.
 
 The events are produced while the workers run, so they use one topic (112 calls): across topics, live
-arrival order is the network's, and only a bounded replay is guaranteed the embedded runner's order."""
+arrival order is the network's, and only a bounded replay is guaranteed the embedded runner's order.
+
+The second test rebalances the group twice while events flow: a worker joins, then the first one leaves.
+Each rebalance revokes partitions that hold processed but uncommitted work."""
 
 from __future__ import annotations
 
@@ -60,16 +63,7 @@ def _flush(partition: int) -> bytes:
     return orjson.dumps(body)
 
 
-# Known bug, issue 17 (the live runtime under rebalances): when the group rebalances while the Faust workers run
-# (seen on loaded CI machines: "Heartbeat failed ... because it is rebalancing", then Faust's begin_transaction
-# failing with "Invalid state transition IN_TRANSACTION -> IN_TRANSACTION"), the Faust engine commits versions
-# that the embedded runner does not make. Kept running, so that the fix shows up as XPASS.
-FAUST_REBALANCE_BUG = pytest.mark.xfail(
-    reason="issue 17: a rebalance mid-run makes the Faust engine commit extra incident versions", strict=False
-)
-
-
-@pytest.mark.parametrize("engine", ["confluent", pytest.param("faust", marks=FAUST_REBALANCE_BUG)])
+@pytest.mark.parametrize("engine", ["confluent", "faust"])
 def test_two_workers_share_a_spatial_city_and_find_every_incident_once(
     kafka_bootstrap: str, tmp_path: Path, engine: str
 ) -> None:
@@ -119,6 +113,86 @@ def test_two_workers_share_a_spatial_city_and_find_every_incident_once(
             got = [Incident.model_validate_json(v) for v in read_topic(settings, INCIDENTS, idle=1.0)]
             if len(got) != count:
                 count, stable_since = len(got), time.monotonic()
+        assert all(w.processed > 0 for w in workers), "both workers must have done part of the work"
+    finally:
+        for w in workers:
+            w.stop()
+        for t in threads:
+            t.join(30)
+
+    expected: list[Incident] = []
+    EmbeddedRunner(load_rules([root])).run([*lines, *flushes], expected.append)
+    want = {(u.id, u.version, tuple(u.event_ids)) for u in expected}
+    have = [(u.id, u.version, tuple(u.event_ids)) for u in got]
+    assert len(have) == len(set(have)), "an incident version was emitted twice"
+    assert set(have) == want
+    assert any(v > 1 for _, v, _ in want)
+
+
+def _settle(settings: Any, deadline: float) -> list[Incident]:
+    """The committed incident versions, once no new one has come for a few seconds."""
+    got: list[Incident] = []
+    stable_since, count = time.monotonic(), -1
+    while time.monotonic() - stable_since < 5.0:
+        assert time.monotonic() < deadline, "the workers did not settle"
+        got = [Incident.model_validate_json(v) for v in read_topic(settings, INCIDENTS, idle=1.0)]
+        if len(got) != count:
+            count, stable_since = len(got), time.monotonic()
+    return got
+
+
+@pytest.mark.parametrize("engine", ["confluent", "faust"])
+def test_a_worker_joining_and_one_leaving_mid_stream_lose_and_repeat_nothing(
+    kafka_bootstrap: str, tmp_path: Path, engine: str
+) -> None:
+    """w0 runs alone; w1 joins after a third of the calls, w0 stops (as on SIGTERM) after two thirds, and w1
+    finishes: every incident version of the embedded runner once, none other."""
+    root = catalog_subset(tmp_path, ["calls/mass_incident.yaml"])
+    plan = plan_for(load_rules([root]), "spatial")
+    lines = [line for line in _stream(3, plan.cell_m, 500) if b'"call.112"' in line]
+    settings = isolated(kafka_bootstrap, partitions=PARTITIONS)
+    group = unique("group")
+    workers: list[Any] = []
+    threads: list[threading.Thread] = []
+
+    def start(i: int) -> None:
+        config = WorkerConfig(
+            rules=(root,), group=group, instance_id=f"w{i}", partitioning="spatial", snapshot_interval=1.0,
+            idle_after=None,
+        )  # fmt: skip
+        w = FaustWorker(config, settings) if engine == "faust" else Worker(config, settings)
+        workers.append(w)
+        threads.append(threading.Thread(target=w.run, kwargs={"stop_after": 150.0}, daemon=True))
+        threads[-1].start()
+
+    def wait_for(worker: Any, partitions: set[int], deadline: float) -> None:
+        while _assigned(worker) != partitions:
+            assert time.monotonic() < deadline, f"{partitions} never assigned"
+            time.sleep(0.2)
+
+    start(0)
+    flushes = [_flush(p) for p in range(PARTITIONS)]
+    try:
+        deadline = time.monotonic() + 60
+        wait_for(workers[0], set(range(PARTITIONS)), deadline)
+        producer = EventProducer(settings, plan)
+        third = len(lines) // 3
+        for k, chunk in enumerate([lines[:third], lines[third : 2 * third], lines[2 * third :]]):
+            producer.run(chunk[: len(chunk) // 2])
+            time.sleep(0.5)  # the workers process and hold uncommitted work when the group rebalances
+            if k == 0:
+                start(1)
+            elif k == 1:
+                workers[0].stop()
+            producer.run(chunk[len(chunk) // 2 :])
+        threads[0].join(60)
+        assert not threads[0].is_alive(), "w0 did not stop"
+        wait_for(workers[1], set(range(PARTITIONS)), time.monotonic() + 60)
+        raw = Producer(settings.producer_config())
+        for p, line in enumerate(flushes):
+            raw.produce(settings.topic(EVENT_TOPICS["call.112"]), line, partition=p)
+        assert raw.flush(30) == 0
+        got = _settle(settings, time.monotonic() + 120)
         assert all(w.processed > 0 for w in workers), "both workers must have done part of the work"
     finally:
         for w in workers:
