@@ -94,7 +94,9 @@ def fault_cycles(
     return cycles
 
 
-def broker_restarts(broker: Broker, settings: KafkaSettings, lines: list[bytes], cycles: int, tmp: Path) -> RestartRun:
+def broker_restarts(
+    broker: Broker, settings: KafkaSettings, lines: list[bytes], cycles: int, tmp: Path, *extra: str
+) -> RestartRun:
     """A live worker (its own process) owns the partitions; the broker is stopped and started `cycles` times
     while it runs, a new share of the stream produced after each start; once it has caught up it gets SIGTERM.
     Each cycle's recovery: from the broker back up to the group's next committed input offset."""
@@ -102,7 +104,7 @@ def broker_restarts(broker: Broker, settings: KafkaSettings, lines: list[bytes],
     chunks = shares(lines, cycles + 1)
     produce(settings, [CATALOG], chunks[0])
     log = tmp / f"{group}.log"
-    worker = start_worker(settings, group, log)
+    worker = start_worker(settings, group, log, *extra)
 
     def restart() -> None:
         broker.down()  # the worker owns partitions and has a transaction open

@@ -36,3 +36,19 @@ def test_a_live_worker_rides_through_broker_restarts_and_loses_or_repeats_nothin
 
     compared = compare_with_embedded(settings, run.group, lines, tmp_path)
     report("broker_restart", **run.figures(), versions_compared=compared, lost=0, duplicated=0)
+
+
+def test_a_live_faust_worker_rides_through_broker_restarts_and_loses_or_repeats_nothing(
+    own_broker: Broker, tmp_path: Path
+) -> None:
+    """The same for the Faust engine (aiokafka's transactions, Faust's rebalances), on a shorter stream: Faust
+    reads several times slower."""
+    lines = simulated(tmp_path, hours=1, seed=29)
+    settings = isolated(own_broker.bootstrap, partitions=3)
+    run = broker_restarts(own_broker, settings, lines, scaled(3), tmp_path, "--engine", "faust")
+    assert run.returncode == 0, run.log[-3000:]
+    assert run.sigterm_s <= STOP_BOUND_S * 2, f"SIGTERM took {run.sigterm_s:.1f} s"  # Faust's stop: up to 60 s
+    assert max(c.recovery_s for c in run.cycles) <= RECOVERY_TARGET_S, run.cycles
+
+    compared = compare_with_embedded(settings, run.group, lines, tmp_path)
+    report("broker_restart_faust", **run.figures(), versions_compared=compared, lost=0, duplicated=0)
