@@ -336,11 +336,20 @@ class FaustWorker:
         if self.app.in_transaction and self._failure is None:
             for p in sorted(gone & set(self.parts)):
                 part = self.parts[p]
-                if part.dirty:
-                    await self._snapshot(p, part)
-                await self._commit_partition(p)
+                try:
+                    if part.dirty:
+                        await self._snapshot(p, part)
+                    await self._commit_partition(p)
+                except Exception as exc:  # the broker away mid-rebalance, a fenced producer: nothing is lost
+                    log.warning(
+                        "partition %d: the commit on revocation failed (%r); its transaction is aborted, and its "
+                        "next owner restores what was committed before",
+                        p,
+                        exc,
+                    )
+                    await self._abort_partition(p)
             if gone & set(self.parts):
-                log.info("revoked input partitions %s: committed what they processed", sorted(gone & set(self.parts)))
+                log.info("revoked input partitions %s", sorted(gone & set(self.parts)))
         self.owned -= gone
         for p in gone:
             self.parts.pop(p, None)
@@ -445,13 +454,23 @@ class FaustWorker:
         if self.on_output is not None:
             self.on_output(out)
 
+    def _tid(self, p: int) -> str:
+        """The transactional id Faust's TransactionManager gives input partition p."""
+        return f"{self.app.conf.id}-{self.app.assignor.group_for_topic(self.inputs[0])}-{p}"
+
+    async def _abort_partition(self, p: int) -> None:
+        """Abort partition p's open transaction (Faust logs, and swallows, what an abort itself meets)."""
+        tid = self._tid(p)
+        self._sends.pop(tid, None)
+        await self.app.producer.abort_transaction(tid)
+
     async def _send(self, topic: str, key: bytes | None, value: bytes | None, p: int, headers: Any) -> None:
         """To partition p of `topic`, in input partition p's transaction when there are transactions."""
         producer = self.app.producer
         await producer.maybe_start()
         tid = None
-        if self.app.in_transaction:  # the id Faust's TransactionManager gives input partition p
-            tid = f"{self.app.conf.id}-{self.app.assignor.group_for_topic(self.inputs[0])}-{p}"
+        if self.app.in_transaction:
+            tid = self._tid(p)
         fut = asyncio.ensure_future(await producer.send(topic, key, value, p, None, headers, transactional_id=tid))
         where = f"{topic}[{p}]"
         fut.add_done_callback(lambda f: self._delivered(f, where))  # outside transactions, the only check

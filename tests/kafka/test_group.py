@@ -207,3 +207,73 @@ def test_a_worker_joining_and_one_leaving_mid_stream_lose_and_repeat_nothing(
     assert len(have) == len(set(have)), "an incident version was emitted twice"
     assert set(have) == want
     assert any(v > 1 for _, v, _ in want)
+
+
+class _CommitFailsOnRevocation(FaustWorker):
+    """A Faust worker whose first commit on a revocation fails (as when the broker goes away mid-rebalance)."""
+
+    revoking = False
+    failed = 0
+
+    async def _on_revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        self.revoking = True
+        try:
+            await super()._on_revoked(sender, *args, signal=signal, **kwargs)
+        finally:
+            self.revoking = False
+
+    async def _commit_partition(self, p: int) -> None:
+        if self.revoking and not self.failed:
+            self.failed += 1
+            raise RuntimeError("injected: the commit on revocation failed")
+        await super()._commit_partition(p)
+
+
+def test_a_faust_commit_that_fails_on_revocation_is_aborted_and_redone_by_the_next_owner(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    root = catalog_subset(tmp_path, ["calls/mass_incident.yaml"])
+    plan = plan_for(load_rules([root]), "spatial")
+    lines = [line for line in _stream(3, plan.cell_m, 500) if b'"call.112"' in line]
+    settings = isolated(kafka_bootstrap, partitions=PARTITIONS)
+    group = unique("group")
+    workers: list[Any] = []
+    threads: list[threading.Thread] = []
+    for i, cls in enumerate([_CommitFailsOnRevocation, FaustWorker]):
+        config = WorkerConfig(
+            rules=(root,), group=group, instance_id=f"w{i}", partitioning="spatial", snapshot_interval=1.0,
+            idle_after=None,
+        )  # fmt: skip
+        workers.append(cls(config, settings))
+        threads.append(threading.Thread(target=workers[-1].run, kwargs={"stop_after": 150.0}, daemon=True))
+    flushes = [_flush(p) for p in range(PARTITIONS)]
+    threads[0].start()
+    try:
+        deadline = time.monotonic() + 60
+        while _assigned(workers[0]) != set(range(PARTITIONS)):
+            assert time.monotonic() < deadline, "w0 never got the partitions"
+            time.sleep(0.2)
+        producer = EventProducer(settings, plan)
+        half = len(lines) // 2
+        producer.run(lines[:half])
+        time.sleep(0.5)
+        threads[1].start()  # the rebalance: w0's first commit on revocation fails
+        producer.run(lines[half:])
+        raw = Producer(settings.producer_config())
+        for p, line in enumerate(flushes):
+            raw.produce(settings.topic(EVENT_TOPICS["call.112"]), line, partition=p)
+        assert raw.flush(30) == 0
+        got = _settle(settings, time.monotonic() + 150)
+        assert workers[0].failed == 1, "no commit on revocation was made to fail"
+    finally:
+        for w in workers:
+            w.stop()
+        for t in threads:
+            t.join(30)
+
+    expected: list[Incident] = []
+    EmbeddedRunner(load_rules([root])).run([*lines, *flushes], expected.append)
+    want = {(u.id, u.version, tuple(u.event_ids)) for u in expected}
+    have = [(u.id, u.version, tuple(u.event_ids)) for u in got]
+    assert len(have) == len(set(have)), "an incident version was emitted twice"
+    assert set(have) == want
