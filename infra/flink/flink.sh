@@ -70,7 +70,7 @@ python: {executable: $PYTHON, execution-mode: thread}
 env: {java: {opts: {all: "$opts"}}}
 CONF
   lib_dir "$home" "$DATA/lib"
-  export FLINK_CONF_DIR="$DATA/conf" FLINK_LOG_DIR="$DATA/log" FLINK_LIB_DIR="$DATA/lib" PYTHONPATH="$purelib:$ROOT"
+  export FLINK_CONF_DIR="$DATA/conf" FLINK_LOG_DIR="$DATA/log" FLINK_LIB_DIR="$DATA/lib" PYTHONPATH="$ROOT/jobs/flink/embedded_init:$purelib:$ROOT"
   "$home/bin/jobmanager.sh" start >&2
   for _ in $(seq 1 "$n"); do "$home/bin/taskmanager.sh" start >&2; done
   for _ in $(seq 1 120); do

@@ -6,6 +6,10 @@
   ratio                 p2 / p1 (target >= 1.4)
   checkpoint_mb         the largest completed checkpoint seen while the whole catalog (single key) runs over
                         the same stream: the city's state as Flink stores it (snapshot + input log)
+  bare_per_s_p1         Flink's own ceiling for this graph: the same file through the job's shape of Python
+                        operators (a key, a keyed guard, a router that makes 3 keyed records a line, a key, a
+                        keyed operator) that do no work, at parallelism 1 on the same cluster
+  ratio_bare            events_per_s_p1 / bare_per_s_p1: the share of that ceiling the job keeps
 Prints one JSON line. BENCH_FLINK_HOURS (default 1) sets the simulated stream.
 """
 
@@ -19,7 +23,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from tests.bench.core import stream
 from tests.golden.harness import CATALOG
@@ -80,6 +86,51 @@ def run(
     return result.get_net_runtime() / 1000.0, biggest
 
 
+FANOUT = 3  # keyed records a line makes in the job's spatial run (its cell and its replicas)
+
+
+def bare(events: Path, jobmanager: str | None) -> float:
+    """Seconds the job's shape of Python operators, doing no work, takes over the file (parallelism 1)."""
+    from pyflink.common import Types, WatermarkStrategy  # type: ignore[import-untyped]
+    from pyflink.datastream.connectors.file_system import FileSource, StreamFormat  # type: ignore[import-untyped]
+
+    from jobs.flink.job import GUARDED_TYPE, KEYED_TYPE, FlinkJobConfig, environment
+
+    bare_guard, bare_route, bare_keyed = _bare_classes()
+    config = FlinkJobConfig(rules=(CATALOG,), parallelism=1, input=events, jobmanager=jobmanager)
+    env = environment(config, with_kafka=False)
+    src = FileSource.for_record_stream_format(StreamFormat.text_line_format(), str(events.resolve())).build()
+    lines = env.from_source(src, WatermarkStrategy.no_watermarks(), "events")
+    guarded = lines.key_by(lambda _: 0, key_type=Types.INT()).process(bare_guard(), GUARDED_TYPE)
+    keyed = guarded.process(bare_route(), KEYED_TYPE)
+    keyed.key_by(lambda v: v[0], key_type=Types.STRING()).process(bare_keyed(), Types.STRING()).print()
+    return float(env.execute("bench-bare-p1").get_net_runtime()) / 1000.0
+
+
+def _bare_classes() -> tuple[type, type, type]:
+    """Defined when the bench runs (pyflink is imported then), and so shipped to the cluster by value."""
+    from pyflink.datastream import KeyedProcessFunction, ProcessFunction  # type: ignore[import-untyped]
+
+    class BareGuard(KeyedProcessFunction):  # type: ignore[misc]
+        def process_element(self, value: str, ctx: Any) -> Iterator[Any]:
+            yield 0, value, ""
+
+    class BareRoute(ProcessFunction):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.n = 0
+
+        def process_element(self, value: tuple[int, str, str], ctx: Any) -> Iterator[Any]:
+            self.n += 1
+            for i in range(FANOUT):
+                yield f"c{(self.n + i) % 20}", i > 0, 0, "bare", self.n, b"", 0
+
+    class BareKeyed(KeyedProcessFunction):  # type: ignore[misc]
+        def process_element(self, value: Any, ctx: Any) -> Iterator[Any]:
+            yield from ()
+
+    return BareGuard, BareRoute, BareKeyed
+
+
 def main() -> int:
     hours = int(os.environ.get("BENCH_FLINK_HOURS", "1"))
     events = stream(hours, 1)
@@ -99,6 +150,9 @@ def main() -> int:
                 seconds, _ = run(subset, events, "spatial", p, cp, jobmanager=f"127.0.0.1:{port}")
                 rates[p] = lines / seconds
                 print(f"flink p{p}: {lines} lines in {seconds:.1f} s", file=sys.stderr)
+            seconds = bare(events, f"127.0.0.1:{port}")
+            rates[0] = lines / seconds
+            print(f"flink bare p1: {lines} lines in {seconds:.1f} s", file=sys.stderr)
         finally:
             subprocess.run([str(SCRIPT), "down"], env=env, stdout=sys.stderr, check=False)
     print(
@@ -111,6 +165,8 @@ def main() -> int:
                 "events_per_s_p2": round(rates[2]),
                 "ratio": round(rates[2] / rates[1], 3),
                 "checkpoint_mb": round(checkpoint / 1e6, 2),
+                "bare_per_s_p1": round(rates[0]),
+                "ratio_bare": round(rates[1] / rates[0], 3),
             }
         )
     )
