@@ -4,8 +4,9 @@ the embedded runner's incidents: every incident once, merges across cell borders
 The events are produced while the workers run, so they use one topic (112 calls): across topics, live
 arrival order is the network's, and only a bounded replay is guaranteed the embedded runner's order.
 
-The second test rebalances the group twice while events flow: a worker joins, then the first one leaves.
-Each rebalance revokes partitions that hold processed but uncommitted work."""
+The later tests rebalance the group while events flow (a worker joins, then the first one leaves; each
+rebalance revokes partitions that hold processed but uncommitted work), the last one with a commit on revocation
+that fails."""
 
 from __future__ import annotations
 
