@@ -172,6 +172,11 @@ class FaustWorker:
         self._checks: set[asyncio.Future[None]] = set()  # reads of the committed offsets after an assignment
         self._stop: asyncio.Event | None = None
         self._ref: ReferenceReader | None = None
+        # Held while an event is processed (fed, its outputs sent, acknowledged) and while a partition's state
+        # and offsets are committed outside the agent (revocation, idle advance, stop): a commit in between would
+        # cover an event whose later outputs go into the next transaction, which a handover aborts.
+        self._busy = asyncio.Lock()
+        self._closing = False  # stopping: the agent takes no more events (their next owner redoes them)
 
     # --- topics ----------------------------------------------------------------------------------
     def _check_topics(self) -> int:
@@ -333,30 +338,39 @@ class FaustWorker:
             return
         revoked = args[0] if args else kwargs.get("revoked", ())
         gone = {tp.partition for tp in revoked if tp.topic in self.inputs}
-        if self.app.in_transaction and self._failure is None:
-            for p in sorted(gone & set(self.parts)):
-                part = self.parts[p]
-                try:
-                    if part.dirty:
-                        await self._snapshot(p, part)
-                    await self._commit_partition(p)
-                except Exception as exc:  # the broker away mid-rebalance, a fenced producer: nothing is lost
-                    log.warning(
-                        "partition %d: the commit on revocation failed (%r); its transaction is aborted, and its "
-                        "next owner restores what was committed before",
-                        p,
-                        exc,
-                    )
-                    await self._abort_partition(p)
+        async with self._busy:
+            await self._commit_state(sorted(gone & set(self.parts)), "revocation")
             if gone & set(self.parts):
                 log.info("revoked input partitions %s", sorted(gone & set(self.parts)))
-        self.owned -= gone
-        for p in gone:
-            self.parts.pop(p, None)
-        for book in (self.fetched, self.done):
-            for key in [k for k in book if int(k.rsplit(":", 1)[1]) in gone]:
-                del book[key]
+            self.owned -= gone
+            for p in gone:
+                self.parts.pop(p, None)
+            for book in (self.fetched, self.done):
+                for key in [k for k in book if int(k.rsplit(":", 1)[1]) in gone]:
+                    del book[key]
         self.metrics.partitions.set(len(self.parts))
+
+    async def _commit_state(self, partitions: list[int], why: str) -> None:
+        """Each partition's snapshot (when changed), outputs and processed offsets, committed in its transaction
+        (under `_busy`). A commit that fails (the broker away mid-rebalance, a fenced producer) aborts that
+        partition's transaction: nothing is lost, its next owner restores what was committed before."""
+        if not self.app.in_transaction or self._failure is not None:
+            return
+        for p in partitions:
+            part = self.parts[p]
+            try:
+                if part.dirty:
+                    await self._snapshot(p, part)
+                await self._commit_partition(p)
+            except Exception as exc:
+                log.warning(
+                    "partition %d: the commit on %s failed (%r); its transaction is aborted, and its next owner "
+                    "restores what was committed before",
+                    p,
+                    why,
+                    exc,
+                )
+                await self._abort_partition(p)
 
     def _drained(self, topic: str, p: int) -> bool:
         key = _tp(topic, p)
@@ -371,13 +385,14 @@ class FaustWorker:
     # --- the agent -------------------------------------------------------------------------------
     async def _agent(self, stream: Any) -> None:
         async for event in stream.noack().events():
-            await self._receive(event)
+            async with self._busy:
+                await self._receive(event)
 
     async def _receive(self, event: Any) -> None:
         m = event.message
         p = m.partition
-        if p not in self.owned:  # fetched before a rebalance gave p to another worker: its events are the new owner's
-            return
+        if p not in self.owned or self._closing:  # fetched before a rebalance gave p to another worker, or
+            return  # stopping: never acknowledged, so never committed; the partition's next owner processes it
         part = self.parts.get(p) or self._open(p)
         self.fetched[_tp(m.topic, p)] = m.offset + 1
         if m.topic == self.unsorted:
@@ -421,6 +436,12 @@ class FaustWorker:
         idle_after = self.config.idle_after
         if idle_after is None or len(self.parts) < 2:
             return
+        async with self._busy:
+            await self._advance_idle_parts()
+
+    async def _advance_idle_parts(self) -> None:
+        idle_after = self.config.idle_after
+        assert idle_after is not None
         newest = max(part.runtime.high for part in self.parts.values())
         now = time.monotonic()
         for p, part in list(self.parts.items()):
@@ -646,8 +667,12 @@ class FaustWorker:
                     await asyncio.wait_for(self._stop.wait(), 0.2)
             if self._failure is not None:  # the end of a bounded run commits: it too must have succeeded
                 raise self._failure
-            await asyncio.sleep(max(self.config.commit_interval, FAUST_MIN_COMMIT_INTERVAL) * 2)  # the last commit
-            await self.app.commit(set(self.app.consumer.assignment()))
+            # The event in flight ends first, then the agent takes no more; every partition's state, outputs and
+            # offsets are committed, so that its next owner restores from here instead of replaying (Faust stops
+            # the agent only after this, and would commit offsets alone)
+            async with self._busy:
+                self._closing = True
+                await self._commit_state(sorted(self.parts), "stop")
             if self._failure is not None:
                 raise self._failure
         finally:

@@ -10,6 +10,7 @@ that fails."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 import orjson
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from faust.exceptions import ConsumerNotStarted
 
 from rules.loader import load_rules
@@ -26,7 +27,7 @@ from schemas.topics import EVENT_TOPICS, INCIDENTS
 from streams.embedded import EmbeddedRunner
 from streams.kafka.faust_worker import FaustWorker
 from streams.kafka.produce import EventProducer
-from streams.kafka.worker import Worker, WorkerConfig
+from streams.kafka.worker import INPUT_TOPICS, Worker, WorkerConfig
 from streams.partitioning import plan_for
 from tests.kafka.helpers import isolated, read_topic
 from tests.kafka_broker import unique
@@ -133,7 +134,7 @@ def test_two_workers_share_a_spatial_city_and_find_every_incident_once(
 
         EventProducer(settings, plan).run(lines)
         flushes = _send_flushes(settings)
-        got = _settle(settings, deadline + 60)
+        got = _settle(settings, group, deadline + 60)
         assert all(w.processed > 0 for w in workers), "both workers must have done part of the work"
     finally:
         for w in workers:
@@ -145,28 +146,28 @@ def test_two_workers_share_a_spatial_city_and_find_every_incident_once(
     assert any(v > 1 for _, v, _ in want)
 
 
-def _settle(settings: Any, deadline: float) -> list[Incident]:
-    """The committed incident versions, once no new one has come for a few seconds."""
-    got: list[Incident] = []
-    stable_since, count = time.monotonic(), -1
-    while time.monotonic() - stable_since < 5.0:
-        assert time.monotonic() < deadline, "the workers did not settle"
-        got = [Incident.model_validate_json(v) for v in read_topic(settings, INCIDENTS, idle=1.0)]
-        if len(got) != count:
-            count, stable_since = len(got), time.monotonic()
-    return got
+def _settle(settings: Any, group: str, deadline: float) -> list[Incident]:
+    """The committed incident versions, once the group has committed every input partition to its end: outputs
+    are committed with the offsets that produced them, so nothing more can come. (A quiet spell is no sign: a
+    worker that restores four partitions on a loaded machine pauses for seconds, and a 5 s wait for new versions
+    read the topic while the new owner had processed a fifth of the input.)"""
+    tps = [TopicPartition(settings.topic(t), p) for t in INPUT_TOPICS for p in range(PARTITIONS)]
+    consumer = Consumer(settings.consumer_config(group))
+    try:
+        ends = [consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in tps]
+        while True:
+            with contextlib.suppress(KafkaException):  # the group's offsets are briefly held mid-rebalance
+                committed = [max(tp.offset, 0) for tp in consumer.committed(tps, timeout=10)]
+                if all(c >= e for c, e in zip(committed, ends, strict=True)):
+                    break
+            assert time.monotonic() < deadline, "the workers did not process every input to its end"
+            time.sleep(0.5)
+    finally:
+        consumer.close()
+    return [Incident.model_validate_json(v) for v in read_topic(settings, INCIDENTS, idle=1.0)]
 
 
-# Known bug, issue 17: the join holds (and a failing commit on revocation), but when the first Faust worker stops
-# while events flow and the other takes its partitions over, versions are lost: one CI run, 2 of 2 runs beside two
-# CPU hogs, and intermittently on a quiet machine (5 passes, then 2 failures). Kept running, so that the fix shows
-# up as XPASS.
-FAUST_LEAVE_BUG = pytest.mark.xfail(
-    reason="issue 17: a Faust worker stopped mid-stream loses incident versions on handover", strict=False
-)
-
-
-@pytest.mark.parametrize("engine", ["confluent", pytest.param("faust", marks=FAUST_LEAVE_BUG)])
+@pytest.mark.parametrize("engine", ["confluent", "faust"])
 def test_a_worker_joining_and_one_leaving_mid_stream_lose_and_repeat_nothing(
     kafka_bootstrap: str, tmp_path: Path, engine: str
 ) -> None:
@@ -201,7 +202,7 @@ def test_a_worker_joining_and_one_leaving_mid_stream_lose_and_repeat_nothing(
         assert not threads[0].is_alive(), "w0 did not stop"
         _wait_assigned(workers[1], set(range(PARTITIONS)), time.monotonic() + 60)
         flushes = _send_flushes(settings)
-        got = _settle(settings, time.monotonic() + 120)
+        got = _settle(settings, group, time.monotonic() + 120)
         assert all(w.processed > 0 for w in workers), "both workers must have done part of the work"
     finally:
         for w in workers:
@@ -250,8 +251,12 @@ def test_a_faust_commit_that_fails_on_revocation_is_aborted_and_redone_by_the_ne
         time.sleep(0.5)
         threads[1].start()  # the rebalance: w0's first commit on revocation fails
         producer.run(lines[half:])
+        deadline = time.monotonic() + 60
+        while not _assigned(workers[1]):  # the rebalance has happened (before the end of the input is committed)
+            assert time.monotonic() < deadline, "the second worker never joined"
+            time.sleep(0.2)
         flushes = _send_flushes(settings)
-        got = _settle(settings, time.monotonic() + 150)
+        got = _settle(settings, group, time.monotonic() + 150)
         assert workers[0].failed == 1, "no commit on revocation was made to fail"
     finally:
         for w in workers:
