@@ -67,18 +67,26 @@ console: install
 
 # The integration tiers start what they need: a Kafka broker (infra/kafka/kafka.sh, via the kafka_bootstrap
 # fixture, stopped after), chDB in-process, the Flink mini-cluster (its Kafka connector jar fetched once by
-# infra/flink/flink.sh), Chromium when installed.
+# infra/flink/flink.sh), Chromium when installed. The tiers below are CPU-bound and keep no shared state, so they
+# run on every core (pytest-xdist; their few Kafka tests get a broker per process); the others, whose fault and
+# timing tests want the machine to themselves, run after them one at a time (a new folder lands there).
+PARALLEL_TIERS = tests/unit tests/property tests/golden tests/context tests/forecast tests/detectors tests/deploy \
+	tests/packaging tests/integration
+# (both run, whatever the first gives: one failure report for the whole suite)
+PYTEST_TIERS = $(BIN)/python -m pytest -q -n auto --maxprocesses 4 --durations=10 $(PARALLEL_TIERS); first=$$?; \
+	$(BIN)/python -m pytest -q --durations=25 $(addprefix --ignore=,$(PARALLEL_TIERS)) && [ $$first -eq 0 ]
+
 test: install
 	infra/kafka/kafka.sh fetch
 	infra/flink/flink.sh fetch
 	$(BIN)/saqshy rules test rules/catalog
-	SAQSHY_FUZZ_SCALE=0.1 SAQSHY_TEST_SCALE=0.4 $(BIN)/python -m pytest -q --durations=25
+	export SAQSHY_FUZZ_SCALE=0.1 SAQSHY_TEST_SCALE=0.4 && $(PYTEST_TIERS)
 
 # Every repetition of the long checks (all seeds, all fault rounds) and every fuzz case: about twice `make test`.
 test-full: install
 	infra/kafka/kafka.sh fetch
 	infra/flink/flink.sh fetch
-	$(BIN)/python -m pytest -q --durations=25
+	$(PYTEST_TIERS)
 
 # The chaos suite in full (tests/chaos: broker restarts under a working worker, every cycle); `make test` runs
 # a share of its cycles. Figures per scenario go to build/chaos.jsonl.

@@ -120,6 +120,12 @@ class FaustWorker:
             # they overlapped and the worker fell seconds behind at 1,700 events/s; every 100 ms, p50 178 ms
             broker_commit_interval=max(config.commit_interval, FAUST_MIN_COMMIT_INTERVAL),
             consumer_auto_offset_reset="earliest",
+            # static membership and the session timeout of the confluent worker (WorkerConfig.session_timeout): a
+            # worker restarted under its instance id gets its partitions back at once instead of after the dead
+            # session's timeout (Faust's default is 60 s); aiokafka heartbeats from Faust's consumer thread
+            consumer_group_instance_id=f"{config.group}.{config.instance_id}",
+            broker_session_timeout=config.session_timeout,
+            broker_heartbeat_interval=config.session_timeout / 4,
             # Faust's copartitioning assignor (partition p of every input topic on one worker) is used only when
             # an app has tables or standby replicas, otherwise round robin. This app has no tables, and a standby
             # only ever covers a table's changelog, so 1 selects the assignor and nothing else.
