@@ -178,9 +178,10 @@ class FaustWorker:
         self._checks: set[asyncio.Future[None]] = set()  # reads of the committed offsets after an assignment
         self._stop: asyncio.Event | None = None
         self._ref: ReferenceReader | None = None
-        # Held while an event is processed (fed, its outputs sent, acknowledged) and while a partition's state
-        # and offsets are committed outside the agent (revocation, idle advance, stop): a commit in between would
-        # cover an event whose later outputs go into the next transaction, which a handover aborts.
+        # Held while an event is processed (fed, its outputs sent, acknowledged) and while anything commits
+        # (Faust's commit timer, revocation, idle advance, stop): a commit in between would split an event's
+        # outputs between two transactions, the first committed without the event's offset (a replay repeats
+        # them) or the second aborted by a handover (they are lost).
         self._busy = asyncio.Lock()
         self._closing = False  # stopping: the agent takes no more events (their next owner redoes them)
 
@@ -286,6 +287,14 @@ class FaustWorker:
             return
         assigned = args[0] if args else kwargs.get("assigned", ())
         self.owned = {tp.partition for tp in assigned if tp.topic in self.inputs}
+        log.info("assigned %d input partitions: %s", len(self.owned), sorted(self.owned))
+        if self.config.bounded:
+            # A partition is opened at its first event; one whose input was all processed before (by a live worker
+            # of the group) has none to come, yet its state must be restored for the end of the input (and its
+            # processed offsets known, or the bounded run waits for them forever)
+            async with self._busy:
+                for p in sorted(self.owned - set(self.parts)):
+                    self._open(p)
         if self.owned:
             self._checks.add(asyncio.ensure_future(self._check_offsets(sorted(self.owned))))
 
@@ -643,12 +652,22 @@ class FaustWorker:
 
     async def _main(self, stop_after: float | None) -> None:
         self._stop = asyncio.Event()
+        started = time.monotonic()
+        log.info(  # as the confluent worker's start line and summary
+            "worker %s of group %s starting: %d rules, %s partitioning, %s, faust engine",
+            self.config.instance_id,
+            self.config.group,
+            len(self.ruleset.rules),
+            self.config.partitioning,
+            "bounded" if self.config.bounded else "live",
+        )
         self._ref = ReferenceReader(self.settings, self.config.group)
         self._reference_dead_letters(self._apply_reference(until_end=True))
         bounded = self.config.bounded
         if bounded:
             self.ends = self._end_offsets()
         _mend_faust_transactions(self.app.producer, self._check_sends)
+        self._serialize_faust_commits()
         await self.app.producer.maybe_start()  # Faust creates topics through its producer
         await self.changelog.maybe_declare()  # which it does by itself only for tables' and agents' topics
         await self.app.start()
@@ -663,6 +682,11 @@ class FaustWorker:
                     raise self._failure
                 if self.app.crashed:  # a crashed service does not stop the app by itself
                     raise WorkerError(f"Faust app crashed: {self.app.crash_reason!r}")
+                if bounded and self._bounded_done():  # no event left to come that would end it in the agent
+                    async with self._busy:
+                        if self.ends:
+                            await self._finish()
+                    continue
                 if watch is not None:
                     mark = (self.processed, self.replayed, self.phase)
                     watch.check(mark, self._unread, self._log_starts, self._stall_context)
@@ -681,6 +705,16 @@ class FaustWorker:
                 await self._commit_state(sorted(self.parts), "stop")
             if self._failure is not None:
                 raise self._failure
+            elapsed = time.monotonic() - started
+            log.info(
+                "worker %s stopped after %.1f s: %d events processed (%.0f/s), %d replayed on restores",
+                self.config.instance_id,
+                elapsed,
+                self.processed,
+                self.processed / elapsed if elapsed > 0 else 0.0,
+                self.replayed,
+                extra={"events": self.processed, "seconds": round(elapsed, 3), "replayed": self.replayed},
+            )
         finally:
             stopping = asyncio.ensure_future(self.app.stop())
             await asyncio.wait([stopping], timeout=STOP_TIMEOUT)  # not wait_for: it waits for a swallowed cancel
@@ -690,6 +724,20 @@ class FaustWorker:
                 log.warning("Faust did not stop cleanly: %r", stopping.exception())
             self._ref.close()
             shutil.rmtree(self.datadir, ignore_errors=True)
+
+    def _serialize_faust_commits(self) -> None:
+        """Faust's commit timer (and its last commit on stop) commits each partition's acknowledged offsets with
+        whatever its transaction holds. Between two sends of one event's outputs it would commit the first ones
+        without the event's offset, and a worker killed next would emit them again from the replay (the chaos kill
+        test saw a version twice). So Faust's commits wait for the event in flight, as the worker's own do."""
+        consumer = self.app.consumer
+        commit = consumer.commit
+
+        async def serialized(*args: Any, **kwargs: Any) -> bool:
+            async with self._busy:
+                return bool(await commit(*args, **kwargs))
+
+        consumer.commit = serialized  # type: ignore[method-assign]
 
     def stop(self) -> None:
         if self._stop is not None:

@@ -226,11 +226,11 @@ def wait_for(
         time.sleep(0.5)
 
 
-def compare_with_embedded(settings: KafkaSettings, group: str, lines: list[bytes], tmp: Path) -> int:
-    """Finish the stream with a bounded worker of the same group, then compare every incident version on the
-    incidents topic with the embedded runner's: the same set, none twice, the latest of each equal.
-    Returns how many versions were compared."""
-    finisher = start_worker(settings, group, tmp / "finisher.log", "--bounded")
+def compare_with_embedded(settings: KafkaSettings, group: str, lines: list[bytes], tmp: Path, *extra: str) -> int:
+    """Finish the stream with a bounded worker of the same group (and engine: `extra` as the workers had it), then
+    compare every incident version on the incidents topic with the embedded runner's: the same set, none twice,
+    the latest of each equal. Returns how many versions were compared."""
+    finisher = start_worker(settings, group, tmp / "finisher.log", "--bounded", *extra)
     finisher.wait(300)
     finished = (tmp / "finisher.log").read_text(errors="replace")
     assert finisher.returncode == 0, finished[-3000:]

@@ -50,5 +50,5 @@ def test_a_live_faust_worker_rides_through_broker_restarts_and_loses_or_repeats_
     assert run.sigterm_s <= STOP_BOUND_S * 2, f"SIGTERM took {run.sigterm_s:.1f} s"  # Faust's stop: up to 60 s
     assert max(c.recovery_s for c in run.cycles) <= RECOVERY_TARGET_S, run.cycles
 
-    compared = compare_with_embedded(settings, run.group, lines, tmp_path)
+    compared = compare_with_embedded(settings, run.group, lines, tmp_path, "--engine", "faust")
     report("broker_restart_faust", **run.figures(), versions_compared=compared, lost=0, duplicated=0)
