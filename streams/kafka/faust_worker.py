@@ -449,14 +449,13 @@ class FaustWorker:
         takes the newest event time of the others. Outside any event, so its outputs and its snapshot (sent
         straight to partition p of the state topic) go into partition p's transaction, committed at once."""
         idle_after = self.config.idle_after
-        if idle_after is None or len(self.parts) < 2:
+        if idle_after is None:
             return
-        async with self._busy:
-            await self._advance_idle_parts()
+        async with self._busy:  # the partitions may change while it waits (a revocation): counted after it
+            if len(self.parts) >= 2:
+                await self._advance_idle_parts(idle_after)
 
-    async def _advance_idle_parts(self) -> None:
-        idle_after = self.config.idle_after
-        assert idle_after is not None
+    async def _advance_idle_parts(self, idle_after: float) -> None:
         newest = max(part.runtime.high for part in self.parts.values())
         now = time.monotonic()
         for p, part in list(self.parts.items()):
