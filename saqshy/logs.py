@@ -47,6 +47,53 @@ class JsonFormatter(logging.Formatter):
 
 TEXT = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+# Client libraries that log every retry: with the broker away, aiokafka logged ~30 errors a second, librdkafka a
+# reconnect line per connection and try (tests/chaos/test_stop_offline.py), burying the worker's own lines.
+CHATTY = ("aiokafka", "kafka", "saqshy.librdkafka")
+REPEAT_WINDOW_S = 10.0
+REPEAT_BURST = 3
+
+
+class RepeatFilter(logging.Filter):
+    """A client library's line that repeats (the same logger, level and message pattern) passes REPEAT_BURST
+    times in a window of REPEAT_WINDOW_S; the rest of that window is counted, and the first such line after it
+    says how many were left out. The project's own lines always pass."""
+
+    def __init__(self, window_s: float = REPEAT_WINDOW_S, burst: int = REPEAT_BURST) -> None:
+        super().__init__()
+        self.window_s, self.burst = window_s, burst
+        self._seen: dict[tuple[str, int, str], list[float]] = {}  # key -> [window start, passed, left out]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        name = record.name
+        if not any(name == c or name.startswith(c + ".") for c in CHATTY):
+            return True
+        key = (name, record.levelno, _pattern(record))
+        seen = self._seen.get(key)
+        now = record.created
+        if seen is None or now - seen[0] >= self.window_s:
+            left_out = int(seen[2]) if seen is not None else 0
+            self._seen[key] = [now, 1, 0]
+            if left_out:
+                record.msg = f"{record.getMessage()} ({left_out} more like it left out in {self.window_s:g} s)"
+                record.args = None
+            if len(self._seen) > 10_000:  # patterns with ids in them must not grow this without bound
+                self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.window_s}
+            return True
+        if seen[1] < self.burst:
+            seen[1] += 1
+            return True
+        seen[2] += 1
+        return False
+
+
+def _pattern(record: logging.LogRecord) -> str:
+    """What makes two lines the same: the format string when the library passed arguments, else the first two
+    words (librdkafka's facility and client: "FAIL [saqshy#consumer-2]")."""
+    if record.args:
+        return str(record.msg)
+    return " ".join(str(record.msg).split(" ", 2)[:2])
+
 
 def defaults(command: str | None) -> tuple[str, Format]:
     """The level and format a command logs at when neither option nor environment says otherwise."""
@@ -80,6 +127,7 @@ def configure(level: str, fmt: Format, stream: TextIO | None = None) -> logging.
         root.removeHandler(old)
     handler: logging.Handler = logging.StreamHandler(stream) if stream is not None else _Stderr()
     handler.setFormatter(JsonFormatter() if fmt == "json" else TEXT)
+    handler.addFilter(RepeatFilter())
     setattr(handler, _MARK, True)
     root.addHandler(handler)
     root.setLevel(level.upper())

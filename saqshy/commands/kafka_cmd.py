@@ -11,6 +11,8 @@ import os
 import signal
 import socket
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -340,10 +342,40 @@ def worker(
     signal.signal(signal.SIGINT, _stop)
     if stop_requested:  # asked to stop while starting: nothing was read, nothing to commit
         return
-    w.run()
+    try:
+        w.run()
+    except Exception as exc:
+        _exit_past_stuck_clients(w, exc)
+        raise
+    _exit_past_stuck_clients(w, None)
+
+
+def _exit_past_stuck_clients(w: Any, exc: Exception | None) -> None:
+    """The run is over, but a client may still block: a producer left in a hung librdkafka call (destroying it
+    could hang or crash, streams/kafka/txn.py), or, with the broker away, Faust's consumer thread, which retries
+    it forever and would keep the interpreter from exiting (tests/chaos/test_stop_offline.py). Then the process
+    exits without them, with the run's outcome: 0, or the error and 1."""
     hung = len(getattr(getattr(w, "txn", None), "abandoned", ()))
-    if hung:  # a librdkafka call still blocks in them: destroying them could hang or crash (streams/kafka/txn.py)
-        logging.getLogger("saqshy.worker").warning("exiting past %d producer(s) left in a hung librdkafka call", hung)
-        logging.shutdown()
-        sys.stdout.flush()
-        os._exit(0)
+    deadline = time.monotonic() + 2.0  # a thread that is just ending gets a moment
+    stray = []
+    for t in threading.enumerate():
+        if t is not threading.current_thread() and not t.daemon:
+            t.join(max(deadline - time.monotonic(), 0.0))
+            if t.is_alive():
+                stray.append(t.name)
+    if not hung and not stray:
+        return
+    said = [f"{hung} producer(s) left in a hung librdkafka call"] if hung else []
+    said += [f"threads still blocked: {', '.join(stray)}"] if stray else []
+    logging.getLogger("saqshy.worker").warning("exiting past %s", "; ".join(said))
+    code = 0
+    if exc is not None:
+        from saqshy.cli import user_error
+
+        error = user_error(exc)
+        click.echo(f"Error: {error.format_message() if error is not None else repr(exc)}", err=True)
+        code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

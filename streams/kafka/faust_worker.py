@@ -64,6 +64,10 @@ FAUST_MIN_COMMIT_INTERVAL = 0.1  # seconds
 SNAPSHOT_MAX_BYTES = 64 * 1024 * 1024  # as max.message.bytes of saqshy.state in infra/topics.yaml
 SEND_TIMEOUT = 60.0  # seconds a send may stay unacknowledged when its transaction commits (retries included)
 STOP_TIMEOUT = 60.0  # seconds Faust may take to stop; past it the worker leaves it, the run has ended anyway
+STOP_COMMIT_TIMEOUT = 15.0  # seconds the last commit may take on a stop (the broker away: it never comes)
+# seconds Faust may take to stop once the last commit failed: the broker is away, and Faust's consumer waits for it
+# to stop (the test of a SIGTERM with the broker away saw it wait out the whole STOP_TIMEOUT)
+STOP_TIMEOUT_AWAY = 10.0
 
 
 @dataclass
@@ -184,6 +188,7 @@ class FaustWorker:
         # them) or the second aborted by a handover (they are lost).
         self._busy = asyncio.Lock()
         self._closing = False  # stopping: the agent takes no more events (their next owner redoes them)
+        self._last_commit_failed: str | None = None  # why the commit on stop failed
 
     # --- topics ----------------------------------------------------------------------------------
     def _check_topics(self) -> int:
@@ -365,12 +370,30 @@ class FaustWorker:
                     del book[key]
         self.metrics.partitions.set(len(self.parts))
 
-    async def _commit_state(self, partitions: list[int], why: str) -> None:
+    async def _commit_on_stop(self) -> str | None:
+        """The agent takes no more events (the one in flight ends first), then every partition's state, outputs
+        and offsets are committed, so that its next owner restores from here instead of replaying (Faust stops the
+        agent only after this, and would commit offsets alone). Bounded in time: with the broker away (stopped,
+        the network cut) a send or a transactional call waits for it, and a stop must end; what is not committed
+        stays in open transactions that the broker aborts, or the partition's next producer fences, and the next
+        owner redoes it. Returns why it failed, None when every partition committed."""
+        self._closing = True
+        try:
+            async with asyncio.timeout(STOP_COMMIT_TIMEOUT):
+                async with self._busy:
+                    failed = await self._commit_state(sorted(self.parts), "stop")
+        except TimeoutError:
+            return f"not done within {STOP_COMMIT_TIMEOUT:.0f} s"
+        return f"partitions {failed} aborted" if failed else None
+
+    async def _commit_state(self, partitions: list[int], why: str) -> list[int]:
         """Each partition's snapshot (when changed), outputs and processed offsets, committed in its transaction
         (under `_busy`). A commit that fails (the broker away mid-rebalance, a fenced producer) aborts that
-        partition's transaction: nothing is lost, its next owner restores what was committed before."""
+        partition's transaction: nothing is lost, its next owner restores what was committed before. Returns the
+        partitions whose commit failed."""
+        failed: list[int] = []
         if not self.app.in_transaction or self._failure is not None:
-            return
+            return failed
         for p in partitions:
             part = self.parts[p]
             try:
@@ -385,7 +408,9 @@ class FaustWorker:
                     why,
                     exc,
                 )
+                failed.append(p)
                 await self._abort_partition(p)
+        return failed
 
     def _drained(self, topic: str, p: int) -> bool:
         key = _tp(topic, p)
@@ -699,11 +724,17 @@ class FaustWorker:
             # The event in flight ends first, then the agent takes no more; every partition's state, outputs and
             # offsets are committed, so that its next owner restores from here instead of replaying (Faust stops
             # the agent only after this, and would commit offsets alone)
-            async with self._busy:
-                self._closing = True
-                await self._commit_state(sorted(self.parts), "stop")
+            failed = self._last_commit_failed = await self._commit_on_stop()
             if self._failure is not None:
                 raise self._failure
+            if failed is not None:
+                if bounded:
+                    raise WorkerError(f"the last commit failed ({failed}): run the bounded worker again")
+                log.warning(
+                    "the last commit failed (%s): the partitions' next owner redoes their events since their last "
+                    "commit",
+                    failed,
+                )
             elapsed = time.monotonic() - started
             log.info(
                 "worker %s stopped after %.1f s: %d events processed (%.0f/s), %d replayed on restores",
@@ -716,9 +747,10 @@ class FaustWorker:
             )
         finally:
             stopping = asyncio.ensure_future(self.app.stop())
-            await asyncio.wait([stopping], timeout=STOP_TIMEOUT)  # not wait_for: it waits for a swallowed cancel
+            limit = STOP_TIMEOUT if self._last_commit_failed is None else STOP_TIMEOUT_AWAY
+            await asyncio.wait([stopping], timeout=limit)  # not wait_for: it waits for a swallowed cancel
             if not stopping.done():
-                log.warning("Faust did not stop within %.0f s", STOP_TIMEOUT)
+                log.warning("Faust did not stop within %.0f s", limit)
             elif not stopping.cancelled() and stopping.exception() is not None:
                 log.warning("Faust did not stop cleanly: %r", stopping.exception())
             self._ref.close()

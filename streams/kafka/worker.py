@@ -270,6 +270,7 @@ class Worker:
             on_abort=lambda reason: self.metrics.transactions.labels("aborted").inc(),
         )
         self._assigned: set[tuple[str, int]] = set()  # what the group gave this worker, as (topic, partition)
+        self._unavailable: str | None = None  # why no transactional producer could be had while stopping
         self._rewind_due = False  # a transaction aborted and the partitions' state is not yet restored
         self._restore_failing_since: float | None = None  # monotonic: since when a restore keeps failing
         self._closed_hanging_at = 0.0  # monotonic: the last try of _close_hanging
@@ -413,6 +414,7 @@ class Worker:
         try:
             self.txn.abort(reason)
         except ProducerUnavailable as exc:
+            self._unavailable = str(exc)
             log.warning("%s", exc)
         self._rewind()
 
@@ -536,6 +538,10 @@ class Worker:
             self._rewind()
         except KafkaException as exc:  # a produce into a transaction in an error state
             self._abort(f"produce failed: {exc.args[0]}")
+        except ProducerUnavailable as exc:  # stopping, and no new producer in one try: nothing more can commit
+            self._unavailable = str(exc)
+            log.warning("%s", exc)
+            self._rewind()
 
     def _commit(self, snapshot: bool, background: bool = False) -> None:
         self._collect_snapshots()
@@ -846,7 +852,7 @@ class Worker:
                             part.dirty = True
                         break
                     watch.check((self.processed, len(self.ends)), self._unread, self._log_starts, self._stall_context)
-            self.commit(snapshot=True)
+            self._final_commit(bounded)
             self._lag()  # the final lag and event times, for a scrape after a bounded run
             elapsed = time.monotonic() - started
             log.info(
@@ -871,6 +877,25 @@ class Worker:
             ref.close()
             self.consumer.close()
             self.txn.flush(10)
+
+    def _final_commit(self, bounded: bool) -> None:
+        """The last transaction, on a stop or at a bounded run's end. A stop while the broker is away (or the
+        network to it cut) cannot commit it: the transaction is left to the broker to abort and the partitions'
+        next owner redoes, from their committed state, what it held (nothing is lost, nothing repeated), so a
+        stop says so and ends; a bounded run that could not commit its end has not done its work and fails."""
+        aborts = self.txn.aborts
+        failed = self._unavailable
+        if failed is None:
+            self.commit(snapshot=True)
+            failed = self._unavailable or (None if self.txn.aborts == aborts else "its transaction was aborted")
+        if failed is None:
+            return
+        if bounded:
+            raise WorkerError(f"the last commit failed ({failed}): run the bounded worker again")
+        log.warning(
+            "the last commit failed (%s): the partitions' next owner redoes their events since their last commit",
+            failed,
+        )
 
     def _gc_after_snapshot(self) -> None:
         """Keep the state out of the cyclic GC's full collections: a full collection walks every tracked object,

@@ -93,3 +93,35 @@ def test_librdkafka_lines_take_the_chosen_format_from_the_option_or_the_environm
     assert doc["logger"] == "saqshy.librdkafka" and doc["level"] in {"WARNING", "ERROR"}
     text = _first_librdkafka_line(env={"SAQSHY_LOG_FORMAT": "text"})
     assert "saqshy.librdkafka" in text and not text.startswith("{")
+
+
+def test_a_client_librarys_repeated_lines_are_thinned_and_counted_and_ours_never() -> None:
+    """With the broker away aiokafka logs the same failure ~30 times a second: a few pass per window, the next
+    one after the window says how many were left out; the project's own lines all pass."""
+    out = io.StringIO()
+    handler = configure("INFO", "text", stream=out)
+    t = 1_000_000.0
+
+    def emit(name: str, msg: str, *args: object, at: float) -> None:
+        record = logging.LogRecord(name, logging.ERROR, __file__, 0, msg, args or None, None)
+        record.created = at
+        handler.handle(record)
+
+    try:
+        for i in range(50):  # 5 s of a flood, two patterns of one client and a line of ours
+            emit("aiokafka", "Unable connect to node with id %s: %s", 1, f"closed {i}", at=t + i * 0.1)
+            emit("aiokafka.consumer.fetcher", "Failed fetch messages from %s", 1, at=t + i * 0.1)
+            emit("saqshy.worker", "transaction aborted: %s", f"try {i}", at=t + i * 0.1)
+        emit("aiokafka", "Unable connect to node with id %s: %s", 1, "closed again", at=t + 11.0)
+        for fac in ("FAIL [saqshy#consumer-1] [thrd:main]: x", "FAIL [saqshy#consumer-2] [thrd:main]: y"):
+            for _ in range(5):
+                emit("saqshy.librdkafka", fac, at=t + 12.0)
+    finally:
+        logging.getLogger().removeHandler(handler)
+    lines = out.getvalue().splitlines()
+    connects = [ln for ln in lines if "Unable connect" in ln]
+    assert len(connects) == 4  # the burst of 3, then the one after the window with the count
+    assert connects[-1].endswith("closed again (47 more like it left out in 10 s)")
+    assert sum("Failed fetch" in ln for ln in lines) == 3
+    assert sum("transaction aborted" in ln for ln in lines) == 50
+    assert sum("consumer-1" in ln for ln in lines) == 3 and sum("consumer-2" in ln for ln in lines) == 3
