@@ -68,6 +68,10 @@ STOP_COMMIT_TIMEOUT = 15.0  # seconds the last commit may take on a stop (the br
 # seconds Faust may take to stop once the last commit failed: the broker is away, and Faust's consumer waits for it
 # to stop (the test of a SIGTERM with the broker away saw it wait out the whole STOP_TIMEOUT)
 STOP_TIMEOUT_AWAY = 10.0
+# A partition's next snapshot waits at least this many times as long as its last one took to be acknowledged: on a
+# slow link (tests/chaos/test_network.py: 200 ms added per chunk) a snapshot of a few MB took ~16 s, and one every
+# snapshot_interval left the partition's transactions (each waits for its snapshot) no time for events
+SNAPSHOT_COST_FACTOR = 8.0
 
 
 @dataclass
@@ -75,6 +79,7 @@ class _Part:
     runtime: PartitionRuntime
     merge: AlignedMerge = field(default_factory=AlignedMerge)
     snapshot_at: float = field(default_factory=time.monotonic)
+    snapshot_s: float = 0.0  # how long the last snapshot took from its send to its acknowledgement
     fed_at: float = field(default_factory=time.monotonic)  # last input (or idle advance), monotonic
     dirty: bool = False
 
@@ -232,6 +237,27 @@ class FaustWorker:
         self.metrics.partitions.set(len(self.parts))
         return part
 
+    async def _open_when_reachable(self, p: int) -> _Part | None:
+        """`_open`, retried every second while the broker is away (the snapshot and the committed offsets are read
+        from it). A failure to reach it must not escape into the agent: in a network cut the agent crashed on it,
+        Faust restarted the agent without the event in flight, and the worker made no progress again
+        (tests/chaos/test_network.py). None when p is revoked, or the worker stops, meanwhile: the event is never
+        acknowledged, so its partition's next owner processes it."""
+        said = False
+        while True:
+            try:
+                return self._open(p)
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                if getattr(err, "fatal", lambda: False)():
+                    raise
+                if not said:
+                    log.warning("partition %d cannot be restored yet (%s); retrying every second", p, exc)
+                    said = True
+            await asyncio.sleep(1.0)
+            if p not in self.owned or self._closing or (self._stop is not None and self._stop.is_set()):
+                return None
+
     def _read_snapshot(self, p: int) -> bytes | None:
         """Partition p's newest committed snapshot, read from partition p of the state topic (read_committed:
         a snapshot whose transaction was aborted, or is still open, is never restored)."""
@@ -299,7 +325,7 @@ class FaustWorker:
             # processed offsets known, or the bounded run waits for them forever)
             async with self._busy:
                 for p in sorted(self.owned - set(self.parts)):
-                    self._open(p)
+                    await self._open_when_reachable(p)
         if self.owned:
             self._checks.add(asyncio.ensure_future(self._check_offsets(sorted(self.owned))))
 
@@ -433,7 +459,9 @@ class FaustWorker:
         p = m.partition
         if p not in self.owned or self._closing:  # fetched before a rebalance gave p to another worker, or
             return  # stopping: never acknowledged, so never committed; the partition's next owner processes it
-        part = self.parts.get(p) or self._open(p)
+        part = self.parts.get(p) or await self._open_when_reachable(p)
+        if part is None:
+            return
         self.fetched[_tp(m.topic, p)] = m.offset + 1
         if m.topic == self.unsorted:
             await self._process(part, event)
@@ -442,7 +470,9 @@ class FaustWorker:
         for ready in list(part.merge.ready(self.merged, lambda topic: self._drained(topic, p))):
             await self._process(part, ready)
         now = time.monotonic()
-        if part.dirty and now - part.snapshot_at >= self.config.snapshot_interval:
+        if part.dirty and now - part.snapshot_at >= max(
+            self.config.snapshot_interval, SNAPSHOT_COST_FACTOR * part.snapshot_s
+        ):
             await self._snapshot(p, part)
         if self.config.bounded and self._bounded_done():
             await self._finish()
@@ -501,9 +531,15 @@ class FaustWorker:
         changelog partition p: committed with those offsets or not at all."""
         offsets = {k: v for k, v in self.done.items() if int(k.rsplit(":", 1)[1]) == p}
         data = part.runtime.snapshot(offsets)
-        await self._send(self.state_topic, str(p).encode(), data, p, None)
+        sent = time.monotonic()
+        fut = await self._send(self.state_topic, str(p).encode(), data, p, None)
+
+        def acknowledged(_: asyncio.Future[Any]) -> None:
+            part.snapshot_s = time.monotonic() - sent
+
+        fut.add_done_callback(acknowledged)
         self.metrics.state_bytes.labels(str(p)).set(len(data))
-        part.snapshot_at = time.monotonic()
+        part.snapshot_at = sent
         part.dirty = False
 
     async def _emit(self, out: Output, p: int) -> None:
@@ -524,8 +560,11 @@ class FaustWorker:
         self._sends.pop(tid, None)
         await self.app.producer.abort_transaction(tid)
 
-    async def _send(self, topic: str, key: bytes | None, value: bytes | None, p: int, headers: Any) -> None:
-        """To partition p of `topic`, in input partition p's transaction when there are transactions."""
+    async def _send(
+        self, topic: str, key: bytes | None, value: bytes | None, p: int, headers: Any
+    ) -> asyncio.Future[Any]:
+        """To partition p of `topic`, in input partition p's transaction when there are transactions; the future of
+        its acknowledgement."""
         producer = self.app.producer
         await producer.maybe_start()
         tid = None
@@ -536,6 +575,7 @@ class FaustWorker:
         fut.add_done_callback(lambda f: self._delivered(f, where))  # outside transactions, the only check
         if tid is not None:
             self._sends.setdefault(tid, []).append((fut, where))
+        return fut
 
     def _delivered(self, fut: asyncio.Future[Any], where: str) -> None:
         if not fut.cancelled() and fut.exception() is not None and self._failure is None:
