@@ -243,7 +243,8 @@ class FaustWorker:
         Faust restarted the agent without the event in flight, and the worker made no progress again
         (tests/chaos/test_network.py). None when p is revoked, or the worker stops, meanwhile: the event is never
         acknowledged, so its partition's next owner processes it."""
-        said = False
+        since = time.monotonic()
+        said = 0.0  # when it was last said (every minute while it lasts: an ACL or a deleted topic never heals)
         while True:
             try:
                 return self._open(p)
@@ -251,9 +252,12 @@ class FaustWorker:
                 err = exc.args[0] if exc.args else None
                 if getattr(err, "fatal", lambda: False)():
                     raise
-                if not said:
-                    log.warning("partition %d cannot be restored yet (%s); retrying every second", p, exc)
-                    said = True
+                now = time.monotonic()
+                if now - said >= 60.0:
+                    log.warning(
+                        "partition %d cannot be restored (%s) for %.0f s; retrying every second", p, exc, now - since
+                    )
+                    said = now
             await asyncio.sleep(1.0)
             if p not in self.owned or self._closing or (self._stop is not None and self._stop.is_set()):
                 return None
