@@ -64,7 +64,7 @@ FAUST_MIN_COMMIT_INTERVAL = 0.1  # seconds
 SNAPSHOT_MAX_BYTES = 64 * 1024 * 1024  # as max.message.bytes of saqshy.state in infra/topics.yaml
 SEND_TIMEOUT = 60.0  # seconds a send may stay unacknowledged when its transaction commits (retries included)
 STOP_TIMEOUT = 60.0  # seconds Faust may take to stop; past it the worker leaves it, the run has ended anyway
-STOP_COMMIT_TIMEOUT = 15.0  # seconds the last commit may take on a stop (the broker away: it never comes)
+STOP_COMMIT_TIMEOUT = 15.0  # seconds a live worker's last commit may take on a stop (the broker away: it never comes)
 # seconds Faust may take to stop once the last commit failed: the broker is away, and Faust's consumer waits for it
 # to stop (the test of a SIGTERM with the broker away saw it wait out the whole STOP_TIMEOUT)
 STOP_TIMEOUT_AWAY = 10.0
@@ -408,12 +408,14 @@ class FaustWorker:
         stays in open transactions that the broker aborts, or the partition's next producer fences, and the next
         owner redoes it. Returns why it failed, None when every partition committed."""
         self._closing = True
+        # a bounded run ends by itself, its last snapshots may be large and the machine busy: it gets Faust's time
+        limit = STOP_TIMEOUT if self.config.bounded else STOP_COMMIT_TIMEOUT
         try:
-            async with asyncio.timeout(STOP_COMMIT_TIMEOUT):
+            async with asyncio.timeout(limit):
                 async with self._busy:
                     failed = await self._commit_state(sorted(self.parts), "stop")
         except TimeoutError:
-            return f"not done within {STOP_COMMIT_TIMEOUT:.0f} s"
+            return f"not done within {limit:.0f} s"
         return f"partitions {failed} aborted" if failed else None
 
     async def _commit_state(self, partitions: list[int], why: str) -> list[int]:
