@@ -89,11 +89,14 @@ class RepeatFilter(logging.Filter):
 
 
 def _pattern(record: logging.LogRecord) -> str:
-    """What makes two lines the same: the format string when the library passed arguments, else the first two
-    words (librdkafka's facility and client: "FAIL [saqshy#consumer-2]")."""
-    if record.args:
-        return str(record.msg)
-    return " ".join(str(record.msg).split(" ", 2)[:2])
+    """What makes two lines the same: the format string when it says something of its own (aiokafka's "Unable
+    connect to node with id %s: %s"), else the line's first two words. confluent-kafka logs every librdkafka line
+    as "%s [%s] %s" (facility, client, text): those are told apart by facility and client, "FAIL [saqshy#consumer-2]",
+    so a storm of one kind never hides a line of another."""
+    template = str(record.msg)
+    if record.args and not template.startswith("%"):
+        return template
+    return " ".join(record.getMessage().split(" ", 2)[:2])
 
 
 def defaults(command: str | None) -> tuple[str, Format]:
