@@ -42,7 +42,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from schemas import DeadLetter
@@ -54,7 +54,14 @@ from streams.kafka.reference import ReferenceLog, ReferenceReader
 from streams.kafka.rulewatch import RuleWatcher
 from streams.kafka.settings import KafkaSettings
 from streams.kafka.topics import STATE, UNSORTED
-from streams.kafka.worker import INPUT_TOPICS, BoundedWatch, WorkerConfig, WorkerError, hanging_hint
+from streams.kafka.worker import (
+    INPUT_TOPICS,
+    BoundedWatch,
+    WorkerConfig,
+    WorkerError,
+    hanging_hint,
+    last_commit_failed,
+)
 from streams.live import AlignedMerge, Output, PartitionRuntime
 from streams.partitioning import plan_for
 
@@ -249,8 +256,7 @@ class FaustWorker:
             try:
                 return self._open(p)
             except KafkaException as exc:
-                err = exc.args[0] if exc.args else None
-                if getattr(err, "fatal", lambda: False)():
+                if isinstance(exc.args[0], KafkaError) and exc.args[0].fatal():
                     raise
                 now = time.monotonic()
                 if now - said >= 60.0:
@@ -770,17 +776,11 @@ class FaustWorker:
             # The event in flight ends first, then the agent takes no more; every partition's state, outputs and
             # offsets are committed, so that its next owner restores from here instead of replaying (Faust stops
             # the agent only after this, and would commit offsets alone)
-            failed = self._last_commit_failed = await self._commit_on_stop()
+            self._last_commit_failed = await self._commit_on_stop()
             if self._failure is not None:
                 raise self._failure
-            if failed is not None:
-                if bounded:
-                    raise WorkerError(f"the last commit failed ({failed}): run the bounded worker again")
-                log.warning(
-                    "the last commit failed (%s): the partitions' next owner redoes their events since their last "
-                    "commit",
-                    failed,
-                )
+            if self._last_commit_failed is not None:
+                last_commit_failed(self._last_commit_failed, bounded, log)
             elapsed = time.monotonic() - started
             log.info(
                 "worker %s stopped after %.1f s: %d events processed (%.0f/s), %d replayed on restores",

@@ -59,6 +59,17 @@ class WorkerError(RuntimeError):
     pass
 
 
+def last_commit_failed(why: str, bounded: bool, logger: logging.Logger) -> None:
+    """Either engine's last commit (on a stop, or at a bounded run's end) failed. Its transactions never commit
+    (the broker aborts them, or the partition's next producer fences them), so a stop loses nothing: it says so
+    and ends. A bounded run that could not commit its end has not done its work: it fails."""
+    if bounded:
+        raise WorkerError(f"the last commit failed ({why}): run the bounded worker again")
+    logger.warning(
+        "the last commit failed (%s): the partitions' next owner redoes their events since their last commit", why
+    )
+
+
 @dataclass(frozen=True)
 class WorkerConfig:
     rules: tuple[Path, ...]
@@ -879,23 +890,15 @@ class Worker:
             self.txn.flush(10)
 
     def _final_commit(self, bounded: bool) -> None:
-        """The last transaction, on a stop or at a bounded run's end. A stop while the broker is away (or the
-        network to it cut) cannot commit it: the transaction is left to the broker to abort and the partitions'
-        next owner redoes, from their committed state, what it held (nothing is lost, nothing repeated), so a
-        stop says so and ends; a bounded run that could not commit its end has not done its work and fails."""
+        """The last transaction, on a stop or at a bounded run's end; with the broker away (stopped, the network
+        cut) it fails, and `last_commit_failed` says what that means."""
         aborts = self.txn.aborts
         failed = self._unavailable
         if failed is None:
             self.commit(snapshot=True)
             failed = self._unavailable or (None if self.txn.aborts == aborts else "its transaction was aborted")
-        if failed is None:
-            return
-        if bounded:
-            raise WorkerError(f"the last commit failed ({failed}): run the bounded worker again")
-        log.warning(
-            "the last commit failed (%s): the partitions' next owner redoes their events since their last commit",
-            failed,
-        )
+        if failed is not None:
+            last_commit_failed(failed, bounded, log)
 
     def _gc_after_snapshot(self) -> None:
         """Keep the state out of the cyclic GC's full collections: a full collection walks every tracked object,
