@@ -408,6 +408,13 @@ class Worker:
 
     def _drop(self, tps: list[TopicPartition]) -> None:
         self._cancel_snapshots()
+        # librdkafka keeps a partition's pause through a revocation or loss and the next assignment of it:
+        # resumed now, or a worker given it back never reads it again (a broker restart's two session losses
+        # in a row found this: the merge then waited on the paused input for good)
+        held = [TopicPartition(tp.topic, tp.partition) for tp in tps if (tp.topic, tp.partition) in self.paused]
+        if held and not self._consumer_dead:
+            with contextlib.suppress(KafkaException, RuntimeError):
+                self.consumer.resume(held)
         for p in {tp.partition for tp in tps}:
             self.parts.pop(p, None)
             if self.running:  # handed to another worker; at shutdown the last values stay for a final scrape

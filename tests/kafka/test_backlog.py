@@ -5,10 +5,16 @@ message, the merge overflows, and the other topic's events come out late (dead l
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
+from schemas.topics import DEAD_LETTERS
+from streams.kafka.worker import Worker, WorkerConfig
+from streams.live import Output
 from tests.golden.harness import CATALOG
 from tests.kafka.helpers import (
     dead_letter_stages,
@@ -19,6 +25,7 @@ from tests.kafka.helpers import (
     run_bounded,
     simulated,
 )
+from tests.kafka_broker import unique
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -37,4 +44,54 @@ def test_a_backlog_through_a_small_merge_buffer_loses_no_event_to_lateness(
     assert stages.get("late", 0) == 0, stages
     expected = embedded_versions([CATALOG], lines)
     assert len(expected) > 10
+    assert set(incident_versions(settings)) == expected
+
+
+def test_inputs_paused_by_flow_control_are_read_again_after_a_rebalance(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """librdkafka keeps a partition paused through its revocation and its next assignment. A worker that lost
+    its partitions while flow control held some inputs (a broker restart: the session expires twice in a row)
+    got them back paused for good, and its merge waited on them forever (make test's broker-restart chaos run
+    found it). Here other members join the group and leave again while the worker works off a backlog through a
+    small merge buffer, so rebalances revoke and reassign its partitions while inputs are paused; the run must
+    still finish, with exactly the embedded runner's incidents."""
+    lines = simulated(tmp_path, hours=2, seed=11)
+    settings = isolated(kafka_bootstrap, partitions=1)
+    produce(settings, [CATALOG], lines)
+    config = WorkerConfig(rules=(CATALOG,), group=unique("g"), bounded=True, merge_buffer=2_000, bounded_stall=30.0)
+    outputs: list[Output] = []
+    worker = Worker(config, settings, outputs.append)
+    paused_at_drop: list[int] = []
+    drop = worker._drop
+
+    def counting_drop(tps: list[TopicPartition]) -> None:
+        paused_at_drop.append(len(worker.paused))
+        drop(tps)
+
+    worker._drop = counting_drop  # type: ignore[method-assign]
+    done = threading.Event()
+
+    def joiners() -> None:
+        # members of the worker's group that subscribe to another topic: each join and each leave is a rebalance
+        # that revokes and reassigns every partition of the worker (eager protocol), which keeps all of them
+        other = settings.topic(DEAD_LETTERS)
+        while not done.is_set():
+            member = Consumer(settings.consumer_config(config.group, **{"partition.assignment.strategy": "range"}))
+            member.subscribe([other])
+            until = time.monotonic() + 4.0
+            while time.monotonic() < until and not done.is_set():
+                member.poll(0.2)
+            member.close()
+            done.wait(1.0)
+
+    thread = threading.Thread(target=joiners, daemon=True)
+    thread.start()
+    try:
+        worker.run(stop_after=240)
+    finally:
+        done.set()
+        thread.join(10)
+
+    assert any(n > 0 for n in paused_at_drop), f"no rebalance found an input paused: {paused_at_drop}"
+    assert dead_letter_stages(settings).get("late", 0) == 0
+    expected = embedded_versions([CATALOG], lines)
     assert set(incident_versions(settings)) == expected
