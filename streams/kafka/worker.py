@@ -92,7 +92,8 @@ class WorkerConfig:
     # so a quiet district's absence timers fire (None: never; bounded runs fire everything at the end anyway)
     idle_after: float | None = 5.0
     bounded: bool = False  # stop at the end offsets seen when partitions are assigned (replays, tests)
-    # a bounded run that processes nothing for this long fails, naming the inputs it waits for (BoundedWatch)
+    # a run that processes nothing for this long while input waits: a bounded run fails, naming the inputs it
+    # waits for (BoundedWatch); a live worker says so, again every time as long (LiveWatch)
     bounded_stall: float = 60.0
     metrics_port: int | None = None
     context: ContextOptions | None = None  # enrichment and public alerts, as `saqshy replay --context`
@@ -174,6 +175,43 @@ class BoundedWatch:
             raise WorkerError(
                 f"bounded run did not finish within {self.stop_after:.0f} s; {describe_pending(waiting)}{context()}"
             )
+
+
+class LiveWatch:
+    """A live worker never stalls without a word. It has processed nothing for `warn_after` seconds while some
+    input holds records it has not processed (not fetched although the broker has them, or fetched and held):
+    it says what it waits for, again every `warn_after` while that lasts. The lag metric shows such a stall;
+    this names the inputs and what holds them (a partition left paused once stalled a worker silently)."""
+
+    def __init__(self, warn_after: float):
+        now = time.monotonic()
+        self.warn_after = warn_after
+        self._mark: object = None
+        self._progress_at = self._probed_at = now
+        self._warned_at = now - warn_after
+
+    def check(
+        self,
+        mark: object,
+        pending: Callable[[], dict[str, tuple[int, int, int]]],
+        context: Callable[[], str] = lambda: "",
+    ) -> str | None:
+        """`pending()` as BoundedWatch's, with the broker's end offset as the end; the warning, when one is due."""
+        now = time.monotonic()
+        if mark != self._mark:
+            self._mark, self._progress_at = mark, now
+            return None
+        idle = now - self._progress_at
+        if idle < self.warn_after or now - self._warned_at < self.warn_after or now - self._probed_at < STALL_PROBE:
+            return None
+        self._probed_at = now  # an idle stream (nothing to read) is the common case: asked every STALL_PROBE
+        waiting = pending()
+        if not waiting:
+            return None
+        self._warned_at = now
+        message = f"nothing processed for {idle:.0f} s while input waits: {describe_pending(waiting)}{context()}"
+        log.warning("%s", message)
+        return message
 
 
 def describe_pending(pending: dict[str, tuple[int, int, int]]) -> str:
@@ -265,6 +303,7 @@ class Worker:
         )
         self.consumer = Consumer(self._consumer_config)
         self._consumer_dead = False  # a fatal consumer error: it is being replaced, its callbacks only drop state
+        self._assignments = 0
         producer_config = settings.producer_config(
             **{
                 "transactional.id": f"{config.group}.{config.instance_id}",
@@ -336,6 +375,7 @@ class Worker:
 
     def _on_assign(self, consumer: Consumer, tps: list[TopicPartition]) -> None:
         self._assigned |= {(tp.topic, tp.partition) for tp in tps}
+        self._assignments += 1  # a new assignment is fetched from scratch: LiveWatch's idle time starts anew
         log.info("assigned %d input partitions: %s", len(tps), sorted({tp.partition for tp in tps}))
         try:
             self._restore(consumer, tps)
@@ -808,6 +848,34 @@ class Worker:
     def _log_starts(self, wanted: dict[str, int]) -> dict[str, int]:
         return deleted_before_read(self.consumer, wanted)
 
+    def _waiting_live(self) -> dict[str, tuple[int, int, int]]:
+        """Live: the assigned inputs with records not processed, "topic:p" -> (processed, read, end offset): the
+        consumer's position short of the broker's end offset (a position passes transaction markers, a
+        processed offset never does), or records fetched and held back by the merge. The ends are asked of the
+        broker (a paused input's cached end is as old as its pause), for one second at most: it may be away."""
+        tps = [TopicPartition(t, p) for t, p in sorted(self._assigned)]
+        try:
+            positions = {_tp(tp.topic, tp.partition): tp.offset for tp in self.consumer.position(tps)}
+        except KafkaException:
+            return {}
+        ask_until = time.monotonic() + 1.0
+        waiting = {}
+        for tp in tps:
+            key = _tp(tp.topic, tp.partition)
+            left = ask_until - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                low, high = self.consumer.get_watermark_offsets(tp, left)
+            except KafkaException:
+                break  # the broker does not answer: the stall is plain, and its own warnings say why
+            position, fetched = positions.get(key, -1), self.fetched.get(key, 0)
+            start = position if position >= 0 else self.done.get(key, low)  # no position: not fetched since assigned
+            done = self.done.get(key, start)
+            if start < high or fetched > done:
+                waiting[key] = (done, max(done, fetched), max(high, fetched))
+        return waiting
+
     def _stall_context(self) -> str:
         if not self.ends:
             return " (no partition assigned to this worker yet)"
@@ -820,6 +888,7 @@ class Worker:
         bounded = self.config.bounded
         deadline = None if stop_after is None or bounded else time.monotonic() + stop_after
         watch = BoundedWatch(self.config.bounded_stall, stop_after) if bounded else None
+        live_watch = None if bounded else LiveWatch(self.config.bounded_stall)
         started = time.monotonic()
         log.info(
             "worker %s of group %s starting: %d rules, %s partitioning, %s",
@@ -870,6 +939,8 @@ class Worker:
                             part.dirty = True
                         break
                     watch.check((self.processed, len(self.ends)), self._unread, self._log_starts, self._stall_context)
+                elif live_watch is not None and not self._rewind_due:  # a failing restore says so by itself
+                    live_watch.check((self.processed, self._assignments), self._waiting_live, self._stall_context)
             self._final_commit(bounded)
             self._lag()  # the final lag and event times, for a scrape after a bounded run
             elapsed = time.monotonic() - started

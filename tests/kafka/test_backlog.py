@@ -5,6 +5,7 @@ message, the merge overflows, and the other topic's events come out late (dead l
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -12,10 +13,10 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from schemas.topics import DEAD_LETTERS
-from streams.kafka.worker import Worker, WorkerConfig
+from schemas.topics import DEAD_LETTERS, EVENT_TOPICS
+from streams.kafka.worker import STALL_PROBE, Worker, WorkerConfig
 from streams.live import Output
-from tests.golden.harness import CATALOG
+from tests.golden.harness import CATALOG, scenarios
 from tests.kafka.helpers import (
     dead_letter_stages,
     embedded_versions,
@@ -95,3 +96,40 @@ def test_inputs_paused_by_flow_control_are_read_again_after_a_rebalance(kafka_bo
     assert dead_letter_stages(settings).get("late", 0) == 0
     expected = embedded_versions([CATALOG], lines)
     assert set(incident_versions(settings)) == expected
+
+
+def test_a_live_worker_whose_input_stays_unread_says_what_it_waits_for(
+    kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No stall is silent: an input left paused behind the worker's back (what librdkafka did to a partition
+    given back after a loss) gets a warning naming it once nothing was processed for `bounded_stall` seconds,
+    and a quiet stream (nothing to read) gets none."""
+    settings = isolated(kafka_bootstrap, partitions=1)
+    fire = next(s for s in scenarios() if s.name == "fire_camera_and_calls")
+    produce(settings, [CATALOG], [line for line in fire.lines if b'"call.112"' not in line])
+    config = WorkerConfig(rules=(CATALOG,), group=unique("g"), bounded_stall=3.0)
+    worker = Worker(config, settings)
+    thread = threading.Thread(target=worker.run, kwargs={"stop_after": 90}, daemon=True)
+    caplog.set_level(logging.WARNING, logger="saqshy.worker")
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while worker.processed == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert worker.processed > 0
+        time.sleep(3.0 + STALL_PROBE + 2)  # quiet: past the stall time and a probe
+        assert not [r for r in caplog.records if "nothing processed" in r.getMessage()]
+
+        calls = settings.topic(EVENT_TOPICS["call.112"])
+        worker.consumer.pause([TopicPartition(calls, 0)])
+        produce(settings, [CATALOG], [line for line in fire.lines if b'"call.112"' in line])
+        deadline = time.monotonic() + 30
+        said: list[str] = []
+        while not said and time.monotonic() < deadline:
+            said = [r.getMessage() for r in caplog.records if "nothing processed" in r.getMessage()]
+            time.sleep(0.2)
+        assert said, "no warning within 30 s"
+        assert f"waiting for {calls}:0 processed to 0 of " in said[0]
+    finally:
+        worker.stop()
+        thread.join(30)
