@@ -3,6 +3,8 @@ says what it waits for: the watchdogs, on a fake clock, without a broker."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from streams.kafka.worker import STALL_PROBE, BoundedWatch, LiveWatch, WorkerError
@@ -81,7 +83,7 @@ def test_a_quiet_live_stream_is_no_stall_and_is_asked_about_once_per_probe(clock
         clock.now += 10
         assert watch.check(7, nothing) is None
     assert len(asked) == 55  # from the 60th second on, once per loop here (each 10 s apart >= STALL_PROBE)
-    assert all(b - a >= STALL_PROBE for a, b in zip(asked, asked[1:], strict=False))
+    assert all(b - a >= STALL_PROBE for a, b in itertools.pairwise(asked))
 
 
 def test_a_live_stall_is_named_then_repeated_only_every_warn_after_and_progress_ends_it(clock: Clock) -> None:
@@ -92,7 +94,9 @@ def test_a_live_stall_is_named_then_repeated_only_every_warn_after_and_progress_
     assert watch.check(1, lambda: held) is None
     clock.now += 1
     said = watch.check(1, lambda: held, lambda: " (1 inputs paused)")
-    assert said == "nothing processed for 60 s while input waits: waiting for t.anpr:0 processed to 100 of 500 (1 inputs paused)"
+    assert said == (
+        "nothing processed for 60 s while input waits: waiting for t.anpr:0 processed to 100 of 500 (1 inputs paused)"
+    )
     said_at = clock.now
     while clock.now - said_at < 60:
         assert watch.check(1, lambda: held) is None
