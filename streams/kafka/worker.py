@@ -119,6 +119,8 @@ class WorkerConfig:
         return max(1, self.merge_buffer // 20)
 
 
+# seconds the last commit of a run that ended by itself (bounded, or `stop_after`) may retry a broker that is away
+FINAL_RETRY_S = 15.0
 STALL_PROBE = 5.0  # seconds without progress before a bounded run asks the broker whether its input still exists
 
 
@@ -316,11 +318,12 @@ class Worker:
         )
         self.txn = Transactions(
             lambda: Producer(producer_config),
-            running=lambda: self.running,
+            running=self._may_retry,
             on_abort=lambda reason: self.metrics.transactions.labels("aborted").inc(),
         )
         self._assigned: set[tuple[str, int]] = set()  # what the group gave this worker, as (topic, partition)
         self._unavailable: str | None = None  # why no transactional producer could be had while stopping
+        self._finish_by: float | None = None  # monotonic: the last commit's retries end here (FINAL_RETRY_S)
         self._rewind_due = False  # a transaction aborted and the partitions' state is not yet restored
         self._restore_failing_since: float | None = None  # monotonic: since when a restore keeps failing
         self._closed_hanging_at = 0.0  # monotonic: the last try of _close_hanging
@@ -941,6 +944,7 @@ class Worker:
                     watch.check((self.processed, len(self.ends)), self._unread, self._log_starts, self._stall_context)
                 elif live_watch is not None and not self._rewind_due:  # a failing restore says so by itself
                     live_watch.check((self.processed, self._assignments), self._waiting_live, self._stall_context)
+            self._finish_by = time.monotonic() + FINAL_RETRY_S
             self._final_commit(bounded)
             self._lag()  # the final lag and event times, for a scrape after a bounded run
             elapsed = time.monotonic() - started
@@ -1005,6 +1009,13 @@ class Worker:
             pass
         for p, part in self.parts.items():
             self.metrics.event_time(p, part.runtime.high)
+
+    def _may_retry(self) -> bool:
+        """Transactions retry (a new producer, a retriable error) while this holds: as long as the worker runs,
+        and for FINAL_RETRY_S of its last commit when the loop ended by itself (a bounded run's end, `stop_after`):
+        a broker that stays away then ends the run with the failed commit named, instead of holding it forever.
+        A stop (SIGTERM) gives each call one try."""
+        return self.running and (self._finish_by is None or time.monotonic() < self._finish_by)
 
     def stop(self) -> None:
         self.running = False
