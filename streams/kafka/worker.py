@@ -880,7 +880,7 @@ class Worker:
         return waiting
 
     def _stall_context(self) -> str:
-        if not self.ends:
+        if not self._assigned:
             return " (no partition assigned to this worker yet)"
         held = sum(part.merge.buffered for part in self.parts.values())
         return f" ({held} events wait in the event-time merge, {len(self.paused)} inputs paused by flow control)"

@@ -130,6 +130,7 @@ def test_a_live_worker_whose_input_stays_unread_says_what_it_waits_for(
             time.sleep(0.2)
         assert said, "no warning within 30 s"
         assert f"waiting for {calls}:0 processed to 0 of " in said[0]
+        assert " events wait in the event-time merge, 0 inputs paused by flow control)" in said[0]
     finally:
         worker.stop()
         thread.join(30)
