@@ -451,13 +451,7 @@ class Worker:
 
     def _drop(self, tps: list[TopicPartition]) -> None:
         self._cancel_snapshots()
-        # librdkafka keeps a partition's pause through a revocation or loss and the next assignment of it:
-        # resumed now, or a worker given it back never reads it again (a broker restart's two session losses
-        # in a row found this: the merge then waited on the paused input for good)
-        held = [TopicPartition(tp.topic, tp.partition) for tp in tps if (tp.topic, tp.partition) in self.paused]
-        if held and not self._consumer_dead:
-            with contextlib.suppress(KafkaException, RuntimeError):
-                self.consumer.resume(held)
+        self._unpause({(tp.topic, tp.partition) for tp in tps})
         for p in {tp.partition for tp in tps}:
             self.parts.pop(p, None)
             if self.running:  # handed to another worker; at shutdown the last values stay for a final scrape
@@ -465,7 +459,6 @@ class Worker:
         for tp in tps:
             for book in (self.done, self.fetched, self.ends):
                 book.pop(_tp(tp.topic, tp.partition), None)
-            self.paused.discard((tp.topic, tp.partition))
             self._assigned.discard((tp.topic, tp.partition))
         self._rewind_due = self._rewind_due and bool(self._assigned)
         self.metrics.partitions.set(len(self.parts))
@@ -479,6 +472,16 @@ class Worker:
             log.warning("%s", exc)
         self._rewind()
 
+    def _unpause(self, inputs: set[tuple[str, int]]) -> None:
+        """Resume these inputs where flow control paused them. librdkafka keeps a partition's pause through a
+        revocation or loss and the next assignment of it, so a partition given up paused and given back never
+        read again (a broker restart's two session losses in a row found this: the merge waited on it for good)."""
+        held = inputs & self.paused
+        if held and not self._consumer_dead:
+            with contextlib.suppress(KafkaException, RuntimeError):  # RuntimeError: a consumer already closed
+                self.consumer.resume([TopicPartition(t, p) for t, p in held])
+        self.paused -= held
+
     def _rewind(self) -> None:
         """Forget every partition's uncommitted state; the loop restores it from the committed snapshot and
         offsets (`_try_restore`) before it reads on, so the aborted outputs are made again, exactly."""
@@ -487,9 +490,7 @@ class Worker:
         self.done.clear()
         self.fetched.clear()
         self._highs.clear()
-        if self.paused:
-            self.consumer.resume([TopicPartition(t, p) for t, p in self.paused])
-            self.paused.clear()
+        self._unpause(set(self.paused))
         self._pending = False
         self._rewind_due = bool(self._assigned)
 
